@@ -1,0 +1,169 @@
+// Package metrics defines pdp's Prometheus series (every name prefixed
+// pdp_) and records them without per-request label lookups: every label
+// child of the hot path is resolved once, when the Registry is built.
+//
+// The state source's figures (cache, change stream, Redis) are read at
+// scrape time through a function the caller supplies, so this package needs
+// nothing from the sources.
+package metrics
+
+import (
+	"net/http"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/metalsoft-io/pdp/pdp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Endpoints are the label values of the endpoint label.
+var Endpoints = []string{"check", "batch", "authz", "data", "lookup"}
+
+// LatencyBuckets resolve from one microsecond to one second.
+var LatencyBuckets = prometheus.ExponentialBucketsRange(1e-6, 1, 19)
+
+// Registry holds pdp's series and the Prometheus registry that serves them.
+type Registry struct {
+	reg *prometheus.Registry
+
+	decisions map[string][2]prometheus.Counter      // reason → [deny, allow]
+	latency   map[string]prometheus.Observer        // endpoint → histogram child
+	requests  map[string]map[int]prometheus.Counter // endpoint → status code → counter
+	cacheHits prometheus.Counter                    // decision cache
+	cacheMiss prometheus.Counter
+	redisCmd  prometheus.Observer
+}
+
+// Build describes the running binary for pdp_build_info.
+type Build struct{ Version string }
+
+// New registers every series. policyRevision labels pdp_policy_info.
+func New(build Build, policyRevision string) *Registry {
+	r := &Registry{
+		reg:       prometheus.NewRegistry(),
+		decisions: make(map[string][2]prometheus.Counter, len(pdp.Reasons)),
+		latency:   make(map[string]prometheus.Observer, len(Endpoints)),
+	}
+	r.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	decisions := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pdp_decisions_total",
+		Help: "Decisions made, by result (allow, deny) and reason code.",
+	}, []string{"result", "reason"})
+	for _, reason := range pdp.Reasons {
+		r.decisions[reason] = [2]prometheus.Counter{
+			decisions.WithLabelValues("deny", reason),
+			decisions.WithLabelValues("allow", reason),
+		}
+	}
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "pdp_decision_duration_seconds",
+		Help:    "Time to answer a decision request, by endpoint.",
+		Buckets: LatencyBuckets,
+	}, []string{"endpoint"})
+	for _, e := range Endpoints {
+		r.latency[e] = latency.WithLabelValues(e)
+	}
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pdp_http_requests_total",
+		Help: "HTTP requests answered, by endpoint and status code.",
+	}, []string{"endpoint", "code"})
+	r.requests = make(map[string]map[int]prometheus.Counter, len(Endpoints))
+	for _, e := range Endpoints {
+		byCode := make(map[int]prometheus.Counter, len(StatusCodes)+1)
+		for _, c := range StatusCodes {
+			byCode[c] = requests.WithLabelValues(e, strconv.Itoa(c))
+		}
+		byCode[0] = requests.WithLabelValues(e, "other")
+		r.requests[e] = byCode
+	}
+	r.cacheHits = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "pdp_decision_cache_hits_total",
+		Help: "Decisions answered from the decision cache.",
+	})
+	r.cacheMiss = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "pdp_decision_cache_misses_total",
+		Help: "Decisions that needed a policy evaluation.",
+	})
+	redisCmd := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "pdp_redis_command_duration_seconds",
+		Help:    "Time of Redis round trips (single commands and pipelines).",
+		Buckets: LatencyBuckets,
+	})
+	r.redisCmd = redisCmd
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "pdp_build_info",
+		Help: "The running binary: version and Go version.",
+	}, []string{"version", "goversion"})
+	buildInfo.WithLabelValues(build.Version, runtime.Version()).Set(1)
+	policyInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "pdp_policy_info",
+		Help: "The compiled policy in use, by revision.",
+	}, []string{"revision"})
+	policyInfo.WithLabelValues(policyRevision).Set(1)
+	r.reg.MustRegister(decisions, latency, requests, r.cacheHits, r.cacheMiss, redisCmd, buildInfo, policyInfo)
+	return r
+}
+
+// Decision records one decision of an endpoint: a count per reason (a
+// decision without reasons counts once under its result's empty reason) and
+// its latency.
+func (r *Registry) Decision(endpoint string, d *pdp.Decision, took time.Duration) {
+	res := 0
+	if d.Allow {
+		res = 1
+	}
+	for _, reason := range d.Reasons {
+		if c, ok := r.decisions[reason]; ok {
+			c[res].Inc()
+		}
+	}
+	if o, ok := r.latency[endpoint]; ok {
+		o.Observe(took.Seconds())
+	}
+}
+
+// Request counts one HTTP answer of an endpoint. Codes outside StatusCodes
+// count as "other".
+func (r *Registry) Request(endpoint string, code int) {
+	byCode, ok := r.requests[endpoint]
+	if !ok {
+		return
+	}
+	c, ok := byCode[code]
+	if !ok {
+		c = byCode[0]
+	}
+	c.Inc()
+}
+
+// DecisionCache counts a decision cache hit or miss.
+func (r *Registry) DecisionCache(hit bool) {
+	if hit {
+		r.cacheHits.Inc()
+	} else {
+		r.cacheMiss.Inc()
+	}
+}
+
+// RedisCommand records the duration of one Redis round trip.
+func (r *Registry) RedisCommand(took time.Duration) { r.redisCmd.Observe(took.Seconds()) }
+
+// MustRegister adds collectors (a state source's, the decision log's).
+func (r *Registry) MustRegister(cs ...prometheus.Collector) { r.reg.MustRegister(cs...) }
+
+// Handler serves the Prometheus text format.
+func (r *Registry) Handler() http.Handler {
+	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// Gatherer exposes the registry, for tests and for serving over fasthttp.
+func (r *Registry) Gatherer() prometheus.Gatherer { return r.reg }
+
+// StatusCodes are the status codes pdp answers with, each its own label value.
+var StatusCodes = []int{200, 400, 401, 403, 404, 405, 413, 415, 429, 500, 503}

@@ -1,0 +1,113 @@
+package metrics
+
+import (
+	"io"
+	"net/http/httptest"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/metalsoft-io/pdp/pdp"
+)
+
+func TestSeriesAndValues(t *testing.T) {
+	r := New(Build{Version: "v-test"}, "rev-1")
+	r.MustRegister(NewStateCollector(func() StateStats {
+		return StateStats{Up: true, CacheHits: 7, CacheMisses: 2, StreamApplied: 5, StreamLagSecs: 0.25}
+	}))
+	r.MustRegister(NewDecisionLogCollector(func() uint64 { return 3 }))
+
+	r.Decision("check", &pdp.Decision{Allow: true, Reasons: []string{pdp.ReasonOwner}}, 5*time.Microsecond)
+	r.Decision("check", &pdp.Decision{Reasons: []string{pdp.ReasonPrincipalBlocked}}, 2*time.Microsecond)
+	r.Decision("authz", &pdp.Decision{Reasons: []string{pdp.ReasonNoRoute}}, time.Microsecond)
+	r.Request("check", 200)
+	r.Request("check", 200)
+	r.Request("check", 418)
+	r.DecisionCache(true)
+	r.DecisionCache(false)
+	r.RedisCommand(100 * time.Microsecond)
+
+	text := scrape(t, r)
+	for _, want := range []string{
+		`pdp_decisions_total{reason="owner",result="allow"} 1`,
+		`pdp_decisions_total{reason="principal_blocked",result="deny"} 1`,
+		`pdp_decisions_total{reason="no_route",result="deny"} 1`,
+		`pdp_decision_duration_seconds_count{endpoint="check"} 2`,
+		`pdp_http_requests_total{code="200",endpoint="check"} 2`,
+		`pdp_http_requests_total{code="other",endpoint="check"} 1`,
+		`pdp_decision_cache_hits_total 1`,
+		`pdp_decision_cache_misses_total 1`,
+		`pdp_redis_command_duration_seconds_count 1`,
+		`pdp_state_source_up 1`,
+		`pdp_state_cache_hits_total 7`,
+		`pdp_stream_lag_seconds 0.25`,
+		`pdp_stream_entries_applied_total 5`,
+		`pdp_decision_log_dropped_total 3`,
+		`pdp_policy_info{revision="rev-1"} 1`,
+		`pdp_build_info{goversion="go`,
+		`go_goroutines `,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+	// The first bucket resolves microseconds.
+	if LatencyBuckets[0] > 2e-6 {
+		t.Errorf("first bucket %g s is too coarse", LatencyBuckets[0])
+	}
+}
+
+func TestPromtoolAcceptsScrape(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatal("promtool not found: apt-get install -y prometheus (make test-deps installs it)")
+	}
+	r := New(Build{Version: "v"}, "rev")
+	r.MustRegister(NewStateCollector(func() StateStats { return StateStats{} }))
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(scrape(t, r))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+func TestDecisionRecordingAllocatesNothing(t *testing.T) {
+	r := New(Build{}, "rev")
+	d := &pdp.Decision{Allow: true, Reasons: []string{pdp.ReasonOwner}}
+	if n := testing.AllocsPerRun(100, func() {
+		r.Decision("check", d, time.Microsecond)
+		r.Request("check", 200)
+	}); n != 0 {
+		t.Fatalf("recording a decision allocates %v times", n)
+	}
+}
+
+func BenchmarkDecision(b *testing.B) {
+	r := New(Build{}, "rev")
+	d := &pdp.Decision{Allow: true, Reasons: []string{pdp.ReasonOwner}}
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Decision("check", d, time.Microsecond)
+		r.Request("check", 200)
+	}
+}
+
+func scrape(t *testing.T, r *Registry) string {
+	t.Helper()
+	srv := httptest.NewServer(r.Handler())
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Gatherer().Gather(); err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
