@@ -53,12 +53,16 @@ func New(build Build, policyRevision string) *Registry {
 	)
 	decisions := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pdp_decisions_total",
-		Help: "Decisions made, by result (allow, deny) and reason code.",
+		Help: "Decisions made, each counted once: by result (allow, deny) and first reason code.",
 	}, []string{"result", "reason"})
-	for _, reason := range pdp.Reasons {
+	for _, reason := range append([]string{""}, pdp.Reasons...) {
+		label := reason
+		if label == "" {
+			label = "none" // a decision without a reason code: never expected, counted all the same
+		}
 		r.decisions[reason] = [2]prometheus.Counter{
-			decisions.WithLabelValues("deny", reason),
-			decisions.WithLabelValues("allow", reason),
+			decisions.WithLabelValues("deny", label),
+			decisions.WithLabelValues("allow", label),
 		}
 	}
 	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -110,18 +114,21 @@ func New(build Build, policyRevision string) *Registry {
 	return r
 }
 
-// Decision records one decision of an endpoint: a count per reason (a
-// decision without reasons counts once under its result's empty reason) and
-// its latency.
+// Decision records one decision of an endpoint: counted once, under its
+// result and its first reason (the step that decided), and its latency.
 func (r *Registry) Decision(endpoint string, d *pdp.Decision, took time.Duration) {
-	res := 0
-	if d.Allow {
-		res = 1
+	reason := ""
+	if len(d.Reasons) > 0 {
+		reason = d.Reasons[0]
 	}
-	for _, reason := range d.Reasons {
-		if c, ok := r.decisions[reason]; ok {
-			c[res].Inc()
-		}
+	c, ok := r.decisions[reason]
+	if !ok {
+		c = r.decisions[""]
+	}
+	if d.Allow {
+		c[1].Inc()
+	} else {
+		c[0].Inc()
 	}
 	if o, ok := r.latency[endpoint]; ok {
 		o.Observe(took.Seconds())
