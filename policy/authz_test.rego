@@ -1,0 +1,132 @@
+package metalsoft.authz_test
+
+import data.metalsoft.authz
+
+# A small world: an owner with an account delegate and an infrastructure
+# delegate, admins, and custom roles.
+facts := {
+	"users": {
+		"u-owner": {
+			"id": "u-owner", "role": "user", "account": "acct", "billable": true,
+			"account_delegates": ["u-acct"], "limits": {"servers": 5}, "usage": {"servers": 3},
+		},
+		"u-acct": {"id": "u-acct", "role": "user"},
+		"u-infra": {"id": "u-infra", "role": "user"},
+		"u-other": {"id": "u-other", "role": "user"},
+		"u-root": {"id": "u-root", "role": "root"},
+		"u-full": {"id": "u-full", "role": "full_admin"},
+		"u-basic": {"id": "u-basic", "role": "basic_admin"},
+		"u-blocked": {"id": "u-blocked", "role": "user", "blocked": true},
+		"u-archived": {"id": "u-archived", "role": "user", "archived": true, "blocked": true},
+		"u-susp": {"id": "u-susp", "role": "user", "suspend_reasons": ["unpaid"], "billable": true},
+		"u-support": {"id": "u-support", "role": "support"},
+		"u-bad": {"id": "u-bad", "role": "bad"},
+		"u-ghost-role": {"id": "u-ghost-role", "role": "missing"},
+	},
+	"accounts": {"acct": {"id": "acct", "billable": false, "limits": {"servers": 10}}},
+	"roles": {
+		"support": {
+			"name": "support",
+			"permissions": ["admin_access", "servers_read", "datalake_read"],
+			"rules": [
+				{
+					"subject": "infrastructure", "actions": ["update"], "fields": ["label"],
+					"conditions": {"status": {"$in": ["deployed"]}},
+				},
+				{"subject": "server", "actions": ["delete"], "inverted": true},
+			],
+		},
+		"bad": {"name": "bad", "permissions": ["servers_read", "no_such_permission"]},
+	},
+	"infrastructures": {"inf-1": {
+		"id": "inf-1", "owner": "u-owner", "delegates": ["u-infra"],
+		"attr": {"status": "deployed"},
+	}},
+	"global": {"maintenance": false, "limits": {"servers": 100}},
+}
+
+request(p, action, kind, id) := {
+	"principal": {"id": p},
+	"action": action,
+	"resource": {"kind": kind, "id": id},
+	"facts": facts,
+}
+
+decide(req) := d if {
+	d := authz.decision with input as req
+}
+
+allowed(req, reasons) if decide(req) == {"allow": true, "reasons": reasons}
+
+denied(req, reasons) if decide(req) == {"allow": false, "reasons": reasons}
+
+test_unknown_principal if denied(request("nobody", "read", "ui", ""), ["unknown_principal"])
+
+test_status_denies_every_step if {
+	denied(request("u-blocked", "access", "ui", ""), ["principal_blocked"])
+	denied(request("u-archived", "access", "api", ""), ["principal_archived", "principal_blocked"])
+}
+
+test_suspended_reaches_api if allowed(request("u-susp", "access", "api", ""), ["self"])
+
+test_infrastructure_rights if {
+	allowed(request("u-owner", "deploy", "infrastructure", "inf-1"), ["owner"])
+	allowed(request("u-acct", "share", "infrastructure", "inf-1"), ["account_delegate"])
+	allowed(request("u-infra", "console", "infrastructure", "inf-1"), ["infrastructure_delegate"])
+	denied(request("u-infra", "share", "infrastructure", "inf-1"), ["no_permission"])
+	denied(request("u-other", "read", "infrastructure", "inf-1"), ["no_permission"])
+	allowed(request("u-basic", "read", "infrastructure", "inf-1"), ["role_permission"])
+	denied(request("u-basic", "update", "infrastructure", "inf-1"), ["no_permission"])
+	denied(request("u-owner", "read", "infrastructure", "inf-404"), ["unknown_resource"])
+	allowed(request("u-other", "list", "infrastructure", ""), ["self"])
+}
+
+test_impersonation if {
+	allowed(object.union(request("u-acct", "pay", "billing", "u-owner"), {"acting_as": "u-owner"}), ["impersonation", "self"])
+	denied(object.union(request("u-infra", "pay", "billing", "u-owner"), {"acting_as": "u-owner"}), ["impersonation_not_allowed"])
+	denied(object.union(request("u-root", "read", "ui", ""), {"acting_as": "u-nobody"}), ["unknown_principal"])
+	denied(object.union(request("u-root", "access", "ui", ""), {"acting_as": "u-blocked"}), ["principal_blocked"])
+	denied(request("u-acct", "pay", "billing", "u-owner"), ["no_permission"])
+}
+
+test_role_invalid if {
+	denied(request("u-bad", "read", "server", "s-1"), ["role_invalid"])
+	denied(request("u-ghost-role", "access", "ui", ""), ["role_invalid"])
+}
+
+test_deprecated_permission_grants_nothing if {
+	allowed(request("u-support", "read", "server", "s-1"), ["role_permission"])
+	denied(request("u-support", "read", "datalake", "d-1"), ["no_permission"])
+}
+
+test_rules if {
+	update := object.union(request("u-support", "update", "infrastructure", "inf-1"), {"fields": ["label"]})
+	allowed(update, ["rule"])
+	denied(object.union(update, {"fields": ["label", "owner"]}), ["field_not_allowed"])
+	denied(request("u-support", "delete", "server", "s-1"), ["denied_by_rule"])
+}
+
+test_maintenance if {
+	req := request("u-owner", "read", "infrastructure", "inf-1")
+	maintenance := json.patch(req, [{"op": "replace", "path": "/facts/global/maintenance", "value": true}])
+	denied(maintenance, ["maintenance"])
+	allowed(json.patch(maintenance, [{"op": "replace", "path": "/principal/id", "value": "u-basic"}]), ["role_permission"])
+}
+
+test_deploy_guards if {
+	deploy := request("u-owner", "deploy", "infrastructure", "inf-1")
+	denied(json.patch(deploy, [{"op": "add", "path": "/resource/attr", "value": {"requested": {"servers": 3}}}]), ["limit_exceeded"])
+	allowed(json.patch(deploy, [{"op": "add", "path": "/resource/attr", "value": {"requested": {"servers": 2}}}]), ["owner"])
+	denied(json.patch(deploy, [{"op": "add", "path": "/resource/attr", "value": {"requested": {"servers": "2"}}}]), ["limit_exceeded"])
+	unbillable := json.patch(deploy, [{"op": "replace", "path": "/facts/users/u-owner/billable", "value": false}])
+	denied(unbillable, ["not_billable"])
+}
+
+test_builtin_roles if {
+	authz.builtin_roles.full_admin == authz.all_permissions - {"maintenance_write", "admin_maintenance_write", "prices_write"}
+	authz.builtin_roles.basic_admin == {p | some p in authz.all_permissions; endswith(p, "_read")} | {"admin_access"}
+	denied(request("u-full", "update", "price", "p-1"), ["no_permission"])
+	allowed(request("u-root", "update", "price", "p-1"), ["role_permission"])
+	allowed(request("u-full", "block", "user", "u-other"), ["role_permission"])
+	denied(request("u-basic", "block", "user", "u-other"), ["no_permission"])
+}

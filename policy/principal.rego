@@ -1,0 +1,124 @@
+# Who asks: the principal, the impersonation target, the effective
+# principal, their status and their role (steps 1 to 3 of MODEL.md).
+package metalsoft.authz
+
+# principal is the stored user who asks; undefined when unknown (step 1).
+principal := input.facts.users[input.principal.id]
+
+impersonating if input.acting_as != ""
+
+# target is the impersonated user.
+target := input.facts.users[input.acting_as]
+
+# effective is the user whose rights decide: the target when impersonating.
+effective := target if impersonating
+
+effective := principal if not impersonating
+
+# acting_users are the users whose roles take part in the decision.
+acting_users contains principal
+
+acting_users contains target
+
+# Step 2 (and 3 for the target): archived and blocked users are denied
+# everything.
+status_denials(u) := {code |
+	some field, code in {"archived": "principal_archived", "blocked": "principal_blocked"}
+	u[field] == true
+}
+
+# Step 3: impersonation.
+impersonation_denials := {"unknown_principal"} if {
+	impersonating
+	not target
+} else := {"impersonation_not_allowed"} if {
+	impersonating
+	not may_impersonate
+} else := status_denials(target) if {
+	impersonating
+} else := set()
+
+may_impersonate if principal.id in target.account_delegates
+
+may_impersonate if role_of(principal) == "root"
+
+role_of(u) := object.get(u, "role", "user")
+
+suspended(u) if count(object.get(u, "suspend_reasons", [])) > 0
+
+# Roles and permissions.
+
+# builtin_roles maps each built-in role to its permissions (MODEL.md
+# "Built-in roles"). root holds every permission of the table,
+# deprecated-but-listed ones included.
+builtin_roles := {
+	"root": all_permissions,
+	"full_admin": all_permissions - {"maintenance_write", "admin_maintenance_write", "prices_write"},
+	"basic_admin": {
+		"servers_read", "server_types_read", "server_type_utilization_report_read", "switches_read",
+		"storage_read", "subnets_read", "infrastructures_read", "templates_read", "events_read",
+		"job_queue_read", "workflows_read", "variables_and_secrets_read", "prices_read",
+		"subscriptions_read", "utilization_reports_read", "suspend_reasons_read",
+		"global_configurations_read", "maintenance_read", "admin_maintenance_read", "admin_access",
+	},
+	"user": set(),
+}
+
+# all_permissions is the seed's list of permissions.
+all_permissions := {
+	"servers_read", "servers_write", "server_types_read", "server_type_utilization_report_read",
+	"switches_read", "switches_write", "storage_read", "storage_write", "subnets_read",
+	"subnets_write", "infrastructures_read", "infrastructures_write", "templates_read",
+	"templates_write", "events_read", "events_write", "job_queue_read", "job_queue_write",
+	"workflows_read", "workflows_write", "variables_and_secrets_read", "variables_and_secrets_write",
+	"prices_read", "prices_write", "subscriptions_read", "subscriptions_write",
+	"utilization_reports_read", "admin_access", "suspend_reasons_read", "suspend_reasons_write",
+	"global_configurations_read", "global_configurations_write", "maintenance_read",
+	"maintenance_write", "admin_maintenance_read", "admin_maintenance_write",
+}
+
+# deprecated_permissions are the seed's "Deprecated permissions, do not use":
+# accepted in a custom role, granting nothing.
+deprecated_permissions := {
+	"cluster_read", "cluster_write", "container_platform_read", "container_platform_write",
+	"datalake_read", "datalake_write", "dataset_read", "dataset_write", "cloudinit_read",
+	"cloudinit_write", "datastore_read", "datastore_write", "franchises_write", "threshold_write",
+	"threshold_read", "monitoring_agent_read", "monitoring_agent_write", "emails_write",
+	"resources_write",
+}
+
+# permissions of the effective principal.
+permissions := builtin_roles[role_of(effective)]
+
+permissions := {p |
+	some p in input.facts.roles[role_of(effective)].permissions
+	p in all_permissions
+} if {
+	not builtin_roles[role_of(effective)]
+}
+
+has_permission(p) if p in permissions
+
+# rules are the ABAC rules of the effective principal's custom role.
+rules := object.get(input.facts.roles, [role_of(effective), "rules"], [])
+
+# A role is invalid when it is neither built in nor stored, names an unknown
+# permission, or carries a malformed rule.
+role_invalid(u) if {
+	not builtin_roles[role_of(u)]
+	not input.facts.roles[role_of(u)]
+}
+
+role_invalid(u) if {
+	some p in input.facts.roles[role_of(u)].permissions
+	not known_permission(p)
+}
+
+role_invalid(u) if {
+	some r in input.facts.roles[role_of(u)].rules
+	not valid_rule(r)
+}
+
+known_permission(p) if p in all_permissions
+
+known_permission(p) if p in deprecated_permissions
