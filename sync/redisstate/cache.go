@@ -1,0 +1,134 @@
+package redisstate
+
+import (
+	"hash/maphash"
+	"sync/atomic"
+
+	"github.com/dgraph-io/ristretto/v2"
+)
+
+// stripeCount is the number of invalidation stripes (a power of two). Keys
+// sharing a stripe invalidate each other: a spurious miss, never a stale hit.
+const stripeCount = 1 << 16
+
+// entry is one cached lookup result. val is a typed document pointer, or nil
+// when nothing is stored; err is set for a malformed document. An entry read
+// from the cache is served only while valid (see generations.valid).
+type entry struct {
+	val  any
+	err  error
+	seq  uint64    // generations.seq when its load started
+	deps [2]uint32 // stripes it depends on
+	ndep int
+}
+
+// generations decides whether a cached entry is still current. Every
+// invalidation advances seq and records the new value in the invalidated
+// key's stripe (or in all, for everything). An entry loaded at sequence s is
+// current while none of its stripes, and not all, is past s.
+type generations struct {
+	seq     atomic.Uint64
+	all     atomic.Uint64
+	stripes []atomic.Uint64
+	seed    maphash.Seed
+}
+
+func newGenerations() *generations {
+	return &generations{stripes: make([]atomic.Uint64, stripeCount), seed: maphash.MakeSeed()}
+}
+
+// begin returns the sequence to store with a value whose Redis read starts
+// after this call.
+func (g *generations) begin() uint64 { return g.seq.Load() }
+
+func (g *generations) stripe(key string) uint32 {
+	return uint32(maphash.String(g.seed, key) & (stripeCount - 1))
+}
+
+// invalidate makes every entry depending on key's stripe and loaded before
+// this call a miss.
+func (g *generations) invalidate(key string) {
+	advance(&g.stripes[g.stripe(key)], g.seq.Add(1))
+}
+
+// invalidateAll makes every entry loaded before this call a miss.
+func (g *generations) invalidateAll() { advance(&g.all, g.seq.Add(1)) }
+
+// advance raises a to at least v.
+func advance(a *atomic.Uint64, v uint64) {
+	for {
+		cur := a.Load()
+		if cur >= v || a.CompareAndSwap(cur, v) {
+			return
+		}
+	}
+}
+
+func (g *generations) valid(e *entry) bool {
+	if g.all.Load() > e.seq {
+		return false
+	}
+	for i := 0; i < e.ndep; i++ {
+		if g.stripes[e.deps[i]].Load() > e.seq {
+			return false
+		}
+	}
+	return true
+}
+
+// newEntry builds an entry loaded at seq that depends on the given cache keys.
+func (g *generations) newEntry(seq uint64, val any, err error, deps ...string) *entry {
+	e := &entry{val: val, err: err, seq: seq, ndep: len(deps)}
+	for i, k := range deps {
+		e.deps[i] = g.stripe(k)
+	}
+	return e
+}
+
+// cache is the bounded store of entries with the generation check.
+type cache struct {
+	gen *generations
+	rc  *ristretto.Cache[string, *entry]
+}
+
+// entryOverhead approximates the memory of an entry beyond its document.
+const entryOverhead = 256
+
+func newCache(maxCost int64) (*cache, error) {
+	// About one entry per KiB of budget; ristretto wants ten counters per
+	// expected entry.
+	counters := max(maxCost/1024*10, 10_000)
+	rc, err := ristretto.NewCache(&ristretto.Config[string, *entry]{
+		NumCounters: counters,
+		MaxCost:     maxCost,
+		BufferItems: 64,
+		Metrics:     true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &cache{gen: newGenerations(), rc: rc}, nil
+}
+
+// get returns the current entry for key, if any.
+func (c *cache) get(key string) (*entry, bool) {
+	e, ok := c.rc.Get(key)
+	if !ok || !c.gen.valid(e) {
+		return nil, false
+	}
+	return e, true
+}
+
+// put stores e under key. It may be dropped or delayed (ristretto); the
+// generation check keeps that harmless.
+func (c *cache) put(key string, e *entry, size int) {
+	c.rc.Set(key, e, int64(size+len(key)+entryOverhead))
+}
+
+// invalidate drops key; see generations.invalidate.
+func (c *cache) invalidate(key string) {
+	c.gen.invalidate(key)
+	c.rc.Del(key)
+}
+
+func (c *cache) close() { c.rc.Close() }

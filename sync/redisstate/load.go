@@ -1,0 +1,131 @@
+package redisstate
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/metalsoft-io/pdp/pdp"
+)
+
+// indexScript resolves an index key (email, API key) to a user id and reads
+// that user's document, in one call. ARGV[1] is the user key prefix; in
+// Cluster mode the prefix's hash tag keeps both keys on one slot.
+const indexScript = `local id = redis.call('GET', KEYS[1])
+if not id then return false end
+return {id, redis.call('GET', ARGV[1] .. id)}`
+
+// load reads refs from Redis in one pipelined round trip, caches the results
+// and returns one entry per ref. A Redis failure is an error wrapping
+// pdp.ErrUnavailable; a malformed document is an entry with err set.
+func (s *Source) load(ctx context.Context, refs []Ref) ([]*entry, error) {
+	if s.closed.Load() {
+		return nil, unavailable(errors.New("source closed"))
+	}
+	if !s.up.Load() {
+		s.mu.Lock()
+		err := s.lastErr
+		s.mu.Unlock()
+		return nil, unavailable(err)
+	}
+	seq := s.cache.gen.begin()
+	cmds := make([]redis.Cmder, len(refs))
+	userPrefix := s.keys.of(KindUser, "")
+	_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, r := range refs {
+			if r.Kind == KindEmail || r.Kind == KindAPIKey {
+				cmds[i] = p.Eval(ctx, indexScript, []string{s.keys.of(r.Kind, r.ID)}, userPrefix)
+			} else {
+				cmds[i] = p.Get(ctx, s.keys.of(r.Kind, r.ID))
+			}
+		}
+		return nil
+	})
+	s.stats.loads.Add(1)
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) && !isWrongType(err) {
+			s.stats.redisErrors.Add(1)
+			return nil, unavailable(err)
+		}
+	}
+	out := make([]*entry, len(refs))
+	for i, r := range refs {
+		if r.Kind == KindEmail || r.Kind == KindAPIKey {
+			out[i] = s.indexEntry(seq, r, cmds[i].(*redis.Cmd))
+		} else {
+			out[i] = s.docEntry(seq, r, cmds[i].(*redis.StringCmd))
+		}
+	}
+	return out, nil
+}
+
+// isWrongType reports a key holding a non-string value: a malformed entity,
+// not an unavailable Redis.
+func isWrongType(err error) bool { return strings.HasPrefix(err.Error(), "WRONGTYPE") }
+
+// docEntry builds and caches the entry of a plain document read.
+func (s *Source) docEntry(seq uint64, r Ref, cmd *redis.StringCmd) *entry {
+	key := r.cacheKey()
+	raw, err := cmd.Bytes()
+	var val any
+	switch {
+	case errors.Is(err, redis.Nil):
+		err = nil
+	case err != nil:
+		err = s.malformed(r, err)
+	default:
+		if val, err = decodeDoc(r.Kind, r.ID, raw); err != nil {
+			err = s.malformed(r, err)
+			val = nil
+		}
+	}
+	e := s.cache.gen.newEntry(seq, val, err, key)
+	s.cache.put(key, e, len(raw))
+	return e
+}
+
+// indexEntry builds and caches the entry of an index lookup (email, API
+// key) and the entry of the user it names.
+func (s *Source) indexEntry(seq uint64, r Ref, cmd *redis.Cmd) *entry {
+	key := r.cacheKey()
+	res, err := cmd.Slice()
+	if errors.Is(err, redis.Nil) {
+		e := s.cache.gen.newEntry(seq, nil, nil, key)
+		s.cache.put(key, e, 0)
+		return e
+	}
+	if err != nil || len(res) != 2 {
+		e := s.cache.gen.newEntry(seq, nil, s.malformed(r, errors.Join(err, errors.New("unexpected index reply"))), key)
+		s.cache.put(key, e, 0)
+		return e
+	}
+	id, _ := res[0].(string)
+	raw, _ := res[1].(string)
+	userRef := Ref{KindUser, id}
+	userKey := userRef.cacheKey()
+	var val any
+	if raw != "" {
+		val, err = decodeDoc(KindUser, id, []byte(raw))
+		if err != nil {
+			err = s.malformed(userRef, err)
+			val = nil
+		}
+		s.cache.put(userKey, s.cache.gen.newEntry(seq, val, err, userKey), len(raw))
+	}
+	if u, ok := val.(*pdp.User); ok && r.Kind == KindEmail && u.Email != "" && !strings.EqualFold(u.Email, r.ID) {
+		val = nil // stale index entry
+	}
+	e := s.cache.gen.newEntry(seq, val, err, key, userKey)
+	s.cache.put(key, e, len(raw)+len(id))
+	return e
+}
+
+// malformed logs a document that cannot be used and returns the error that
+// lookups needing it report.
+func (s *Source) malformed(r Ref, err error) error {
+	s.stats.malformed.Add(1)
+	s.log.Error("unusable document in redis", "key", s.keys.of(r.Kind, r.ID), "err", err)
+	return err
+}
