@@ -1,0 +1,260 @@
+package authz
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/metalsoft-io/pdp/pdp"
+)
+
+// EnvoyPrefix is the path prefix of Envoy's ext_authz HTTP service form: the
+// original path follows it and the method is the request's own.
+const EnvoyPrefix = "/v1/authz/envoy"
+
+// Decider decides a request; *pdp.Engine implements it.
+type Decider interface {
+	Decide(ctx context.Context, r *pdp.Request) pdp.Decision
+}
+
+// Headers reads request headers by name, case-insensitively, every value of
+// a repeated header in order. *fasthttp.RequestHeader implements it; so does
+// HTTPHeader. Returned slices are only read before the next call.
+type Headers interface {
+	PeekAll(name string) [][]byte
+}
+
+// ForwardRequest is a request to /v1/authz as the proxy sent it.
+type ForwardRequest struct {
+	Method     string     // the method of the request to /v1/authz itself
+	URI        string     // its raw request target, e.g. "/v1/authz/envoy/api/v2/x?y=1"
+	Header     Headers    // its headers
+	RemoteAddr netip.Addr // the peer address: a proxy, hopefully a trusted one
+}
+
+// Result is the answer to a forward-auth request. Status is 200, 401 or
+// 403, never anything else.
+type Result struct {
+	Status int
+	// Header lists the headers to set, in order: every configured identity
+	// header (empty unless allowed), X-PDP-Decision-Id, and on a denial
+	// X-PDP-Reasons and, for 401, WWW-Authenticate.
+	Header [][2]string
+	// Body is empty on allow; a JSON {"allow", "reasons", "decision_id"}
+	// on a denial.
+	Body []byte
+	// Decision is the decision made; Request the request decided, nil when
+	// the engine was not asked (bad forwarding, no identity, no route).
+	Decision pdp.Decision
+	Request  *pdp.Request
+	// Err says why the engine was not asked, for the logs.
+	Err error
+}
+
+// Authorizer answers forward-auth requests. It is safe for concurrent use.
+type Authorizer struct {
+	cfg    *Config
+	routes *router
+	jwt    *verifier
+	engine Decider
+	facts  pdp.Facts
+}
+
+// New builds an Authorizer from a parsed config: it compiles the route
+// table and loads the JWT keys.
+func New(cfg *Config, engine Decider, facts pdp.Facts) (*Authorizer, error) {
+	if cfg == nil || engine == nil || facts == nil {
+		return nil, errors.New("authz: config, engine and facts are required")
+	}
+	rt, err := compileRoutes(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a := &Authorizer{cfg: cfg, routes: rt, engine: engine, facts: facts}
+	if cfg.Identity.JWT != nil {
+		if a.jwt, err = newVerifier(cfg.Identity.JWT); err != nil {
+			return nil, fmt.Errorf("authz: %w", err)
+		}
+	}
+	return a, nil
+}
+
+// Authorize answers one forward-auth request: it recovers the original
+// request, identifies the caller, matches the route and asks the engine.
+// Every failure denies.
+func (a *Authorizer) Authorize(ctx context.Context, r ForwardRequest) Result {
+	trusted := r.RemoteAddr.IsValid() && a.cfg.trusted(r.RemoteAddr)
+	method, uri, err := a.original(r, trusted)
+	if err != nil {
+		return a.deny(403, nil, pdp.ReasonInvalidRequest, err)
+	}
+	user, err := a.identify(ctx, r.Header, trusted)
+	switch {
+	case errors.Is(err, pdp.ErrUnavailable):
+		return a.deny(403, nil, pdp.ReasonStateUnavailable, err)
+	case errors.Is(err, errNoCredential), errors.Is(err, errUnknownIdentity):
+		return a.unauthorized(err)
+	case err != nil:
+		return a.deny(403, nil, pdp.ReasonEvaluationError, err)
+	}
+	segs, query, err := splitURI(uri)
+	if err != nil {
+		return a.deny(403, nil, pdp.ReasonInvalidRequest, err)
+	}
+	m, ok := a.routes.lookup(method, segs)
+	if !ok {
+		return a.deny(403, nil, pdp.ReasonNoRoute, fmt.Errorf("no route for %s %s", method, uri))
+	}
+	id, attr, err := m.resolve(query)
+	if err != nil {
+		return a.deny(403, nil, pdp.ReasonInvalidRequest, err)
+	}
+	req := &pdp.Request{
+		Principal: pdp.Principal{ID: user.ID},
+		Action:    m.route.action,
+		Resource:  pdp.ResourceRef{Kind: m.route.kind, ID: id, Attr: attr},
+	}
+	d := a.engine.Decide(ctx, req)
+	if d.DecisionID == "" {
+		d.DecisionID = newDecisionID()
+	}
+	if !d.Allow {
+		res := a.denyDecision(403, d, nil)
+		res.Request = req
+		return res
+	}
+	return Result{
+		Status: 200,
+		Header: [][2]string{
+			{a.cfg.Identity.Upstream.User, user.ID},
+			{a.cfg.Identity.Upstream.Email, user.Email},
+			{DecisionIDHeader, d.DecisionID},
+		},
+		Decision: d,
+		Request:  req,
+	}
+}
+
+// original recovers the original method and request target: Envoy's path
+// form, then X-Forwarded-Method/-Uri, then X-Original-Method/-URI/-URL.
+// Forwarded headers count only from a trusted proxy.
+func (a *Authorizer) original(r ForwardRequest, trusted bool) (string, string, error) {
+	if rest, ok := strings.CutPrefix(r.URI, EnvoyPrefix); ok && (rest == "" || rest[0] == '/' || rest[0] == '?') {
+		if rest == "" || rest[0] == '?' {
+			rest = "/" + rest
+		}
+		return normMethod(r.Method, rest)
+	}
+	if !trusted {
+		return "", "", errors.New("forwarded headers from an untrusted address")
+	}
+	for _, names := range [][3]string{
+		{"X-Forwarded-Method", "X-Forwarded-Uri", ""},
+		{"X-Original-Method", "X-Original-URI", "X-Original-URL"},
+	} {
+		method, err1 := single(r.Header, names[0])
+		uri, err2 := single(r.Header, names[1])
+		if err := errors.Join(err1, err2); err != nil {
+			return "", "", err
+		}
+		if uri == "" && names[2] != "" {
+			u, err := single(r.Header, names[2])
+			if err != nil {
+				return "", "", err
+			}
+			if u != "" {
+				if uri, err = originForm(u); err != nil {
+					return "", "", err
+				}
+			}
+		}
+		if method != "" || uri != "" {
+			if method == "" || uri == "" {
+				return "", "", fmt.Errorf("%s needs both the method and the URI", names[0])
+			}
+			return normMethod(method, uri)
+		}
+	}
+	return "", "", errors.New("no original request: send X-Forwarded-Method and X-Forwarded-Uri, X-Original-Method and X-Original-URI, or use " + EnvoyPrefix)
+}
+
+// normMethod upper-cases and checks a method.
+func normMethod(method, uri string) (string, string, error) {
+	if !isToken(method) {
+		return "", "", fmt.Errorf("bad method %q", method)
+	}
+	return strings.ToUpper(method), uri, nil
+}
+
+// HTTPHeader adapts a net/http header to Headers.
+type HTTPHeader http.Header
+
+// PeekAll implements Headers.
+func (h HTTPHeader) PeekAll(name string) [][]byte {
+	vs := http.Header(h).Values(name)
+	out := make([][]byte, len(vs))
+	for i, v := range vs {
+		out[i] = []byte(v)
+	}
+	return out
+}
+
+// single reads a header that must not be repeated.
+func single(h Headers, name string) (string, error) {
+	if h == nil {
+		return "", nil
+	}
+	vs := h.PeekAll(name)
+	switch len(vs) {
+	case 0:
+		return "", nil
+	case 1:
+		return strings.TrimSpace(string(vs[0])), nil
+	}
+	return "", fmt.Errorf("%w: header %s repeated", errUnknownIdentity, name)
+}
+
+// unauthorized is the 401 answer with its challenge.
+func (a *Authorizer) unauthorized(err error) Result {
+	challenge := fmt.Sprintf("Bearer realm=%q", a.cfg.Identity.Realm)
+	if errors.Is(err, errInvalidToken) {
+		challenge += `, error="invalid_token"`
+	}
+	return a.deny(401, [][2]string{{"WWW-Authenticate", challenge}}, pdp.ReasonUnknownPrincipal, err)
+}
+
+// deny is a denial made without the engine.
+func (a *Authorizer) deny(status int, extra [][2]string, reason string, err error) Result {
+	res := a.denyDecision(status, pdp.Decision{Reasons: []string{reason}, DecisionID: newDecisionID(), Revision: a.facts.Revision()}, extra)
+	res.Err = err
+	return res
+}
+
+// denyDecision is a denial answer for d.
+func (a *Authorizer) denyDecision(status int, d pdp.Decision, extra [][2]string) Result {
+	body, _ := json.Marshal(struct {
+		Allow      bool     `json:"allow"`
+		Reasons    []string `json:"reasons"`
+		DecisionID string   `json:"decision_id"`
+	}{false, d.Reasons, d.DecisionID})
+	h := append([][2]string{
+		{a.cfg.Identity.Upstream.User, ""},
+		{a.cfg.Identity.Upstream.Email, ""},
+		{DecisionIDHeader, d.DecisionID},
+		{ReasonsHeader, strings.Join(d.Reasons, ",")},
+	}, extra...)
+	return Result{Status: status, Header: h, Body: body, Decision: d}
+}
+
+// newDecisionID is a random 128-bit id in hex.
+func newDecisionID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

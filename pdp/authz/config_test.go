@@ -1,0 +1,64 @@
+package authz_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/metalsoft-io/pdp/pdp/authz"
+	"go.yaml.in/yaml/v3"
+)
+
+func TestParseConfigErrors(t *testing.T) {
+	data, err := os.ReadFile("testdata/config_errors.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []struct {
+		Name   string `yaml:"name"`
+		Config string `yaml:"config"`
+		Error  string `yaml:"error"`
+	}
+	if err := yaml.Unmarshal(data, &cases); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			_, err := authz.ParseConfig([]byte(c.Config))
+			if err == nil || !strings.Contains(err.Error(), c.Error) {
+				t.Fatalf("error %v, want one containing %q", err, c.Error)
+			}
+		})
+	}
+}
+
+func TestParseConfigDefaults(t *testing.T) {
+	c, err := authz.ParseConfig([]byte("routes: [{method: GET, path: /ui, action: access, kind: ui}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := c.Identity
+	got := []string{id.APIKeyHeader, id.TrustedHeader, id.Upstream.User, id.Upstream.Email, id.Realm, strings.Join(c.TrustedProxies, ",")}
+	want := []string{"X-API-Key", "X-Auth-Request-User", "X-Auth-Request-User", "X-Auth-Request-Email", "pdp", "127.0.0.0/8,::1/128"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("defaults %q, want %q", got, want)
+	}
+	if _, err := authz.ParseConfig(nil); err != nil {
+		t.Fatalf("empty config: %v", err)
+	}
+}
+
+func TestLoadConfigResolvesJWKS(t *testing.T) {
+	if _, err := authz.LoadConfig("testdata/missing.yaml"); err == nil {
+		t.Fatal("missing file loaded")
+	}
+	path := writeJWTConfig(t, newTestKeys(t))
+	c, err := authz.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(filepath.Dir(path), "jwks.json"); c.Identity.JWT.JWKSFile != want {
+		t.Fatalf("jwks_file %q, want %q", c.Identity.JWT.JWKSFile, want)
+	}
+}

@@ -1,0 +1,205 @@
+package authz
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/metalsoft-io/pdp/pdp"
+)
+
+// Identity failures. errNoCredential and errUnknownIdentity answer 401;
+// anything wrapping pdp.ErrUnavailable answers 403 state_unavailable.
+var (
+	errNoCredential    = errors.New("no credential")
+	errUnknownIdentity = errors.New("unknown identity")
+	errInvalidToken    = fmt.Errorf("%w: invalid token", errUnknownIdentity)
+)
+
+// verifier checks JWT bearer tokens against a fixed key set.
+type verifier struct {
+	keys     jose.JSONWebKeySet
+	algs     []jose.SignatureAlgorithm
+	expected jwt.Expected
+	leeway   time.Duration
+	now      func() time.Time
+}
+
+// claims are the JWT claims read besides the registered ones.
+type claims struct {
+	Email string `json:"email"`
+}
+
+// newVerifier loads the JWKS file of j.
+func newVerifier(j *JWT) (*verifier, error) {
+	data, err := os.ReadFile(j.JWKSFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading JWKS: %w", err)
+	}
+	v := &verifier{
+		expected: jwt.Expected{Issuer: j.Issuer, AnyAudience: jwt.Audience(j.Audiences)},
+		leeway:   j.leeway,
+		now:      time.Now,
+	}
+	if err := json.Unmarshal(data, &v.keys); err != nil {
+		return nil, fmt.Errorf("JWKS %s: %w", j.JWKSFile, err)
+	}
+	if len(v.keys.Keys) == 0 {
+		return nil, fmt.Errorf("JWKS %s: no keys", j.JWKSFile)
+	}
+	for i, k := range v.keys.Keys {
+		if !k.Valid() || !k.IsPublic() {
+			return nil, fmt.Errorf("JWKS %s: key %d (kid %q): want a valid public key", j.JWKSFile, i, k.KeyID)
+		}
+	}
+	for _, a := range j.Algorithms {
+		v.algs = append(v.algs, jose.SignatureAlgorithm(a))
+	}
+	return v, nil
+}
+
+// allowedAlgorithm reports whether a is an asymmetric JWS algorithm.
+func allowedAlgorithm(a string) bool {
+	switch jose.SignatureAlgorithm(a) {
+	case jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
+		jose.ES256, jose.ES384, jose.ES512, jose.EdDSA:
+		return true
+	}
+	return false
+}
+
+// verify checks the signature and claims of token and returns its subject
+// and e-mail claims. The key is chosen by "kid" (without one, only a set of
+// exactly one key is used); a key whose own "alg" differs from the token's
+// is refused, and go-jose refuses a key of the wrong type for the algorithm,
+// so an RSA public key can never serve as an HMAC secret.
+func (v *verifier) verify(token string) (sub, email string, err error) {
+	tok, err := jwt.ParseSigned(token, v.algs)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: %w", errInvalidToken, err)
+	}
+	if len(tok.Headers) != 1 {
+		return "", "", fmt.Errorf("%w: want one signature", errInvalidToken)
+	}
+	h := tok.Headers[0]
+	var key *jose.JSONWebKey
+	switch keys := v.keys.Key(h.KeyID); {
+	case h.KeyID != "" && len(keys) == 1:
+		key = &keys[0]
+	case h.KeyID == "" && len(v.keys.Keys) == 1:
+		key = &v.keys.Keys[0]
+	default:
+		return "", "", fmt.Errorf("%w: no key for kid %q", errInvalidToken, h.KeyID)
+	}
+	if key.Algorithm != "" && key.Algorithm != h.Algorithm {
+		return "", "", fmt.Errorf("%w: key %q is for %s, token uses %s", errInvalidToken, key.KeyID, key.Algorithm, h.Algorithm)
+	}
+	var std jwt.Claims
+	var extra claims
+	if err := tok.Claims(key.Key, &std, &extra); err != nil {
+		return "", "", fmt.Errorf("%w: %w", errInvalidToken, err)
+	}
+	if std.Expiry == nil {
+		return "", "", fmt.Errorf("%w: no exp claim", errInvalidToken)
+	}
+	if err := std.ValidateWithLeeway(v.expected.WithTime(v.now()), v.leeway); err != nil {
+		return "", "", fmt.Errorf("%w: %w", errInvalidToken, err)
+	}
+	if std.Subject == "" && extra.Email == "" {
+		return "", "", fmt.Errorf("%w: neither sub nor email claim", errInvalidToken)
+	}
+	return std.Subject, extra.Email, nil
+}
+
+// identify finds the user a forwarded request speaks for, in the order API
+// key, JWT, trusted header. The first credential presented decides: a bad
+// API key or token is not retried as another kind of credential.
+func (a *Authorizer) identify(ctx context.Context, h Headers, trusted bool) (*pdp.User, error) {
+	key, err := single(h, a.cfg.Identity.APIKeyHeader)
+	if err != nil {
+		return nil, err
+	}
+	if key != "" {
+		return found(a.facts.UserByAPIKey(ctx, digest(key)))
+	}
+	authz, err := single(h, "Authorization")
+	if err != nil {
+		return nil, err
+	}
+	if authz != "" {
+		scheme, token, _ := strings.Cut(authz, " ")
+		token = strings.TrimSpace(token)
+		if !strings.EqualFold(scheme, "Bearer") || token == "" {
+			return nil, fmt.Errorf("%w: unsupported Authorization scheme", errUnknownIdentity)
+		}
+		return a.bearer(ctx, token)
+	}
+	if a.cfg.Identity.DisableTrustedHeader || !trusted {
+		return nil, errNoCredential
+	}
+	name, err := single(h, a.cfg.Identity.TrustedHeader)
+	if err != nil {
+		return nil, err
+	}
+	if name == "" {
+		return nil, errNoCredential
+	}
+	return a.userByIDOrEmail(ctx, name, "")
+}
+
+// bearer identifies a bearer token: an API key first, then a JWT.
+func (a *Authorizer) bearer(ctx context.Context, token string) (*pdp.User, error) {
+	u, err := a.facts.UserByAPIKey(ctx, digest(token))
+	if err != nil || u != nil {
+		return u, err
+	}
+	if a.jwt == nil || strings.Count(token, ".") != 2 {
+		return nil, fmt.Errorf("%w: unknown API key", errUnknownIdentity)
+	}
+	sub, email, err := a.jwt.verify(token)
+	if err != nil {
+		return nil, err
+	}
+	return a.userByIDOrEmail(ctx, sub, email)
+}
+
+// userByIDOrEmail finds a user by id, else by e-mail: first, then email.
+func (a *Authorizer) userByIDOrEmail(ctx context.Context, first, email string) (*pdp.User, error) {
+	if first != "" {
+		u, err := a.facts.User(ctx, first)
+		if err != nil || u != nil {
+			return u, err
+		}
+		if strings.Contains(first, "@") {
+			if u, err = a.facts.UserByEmail(ctx, first); err != nil || u != nil {
+				return u, err
+			}
+		}
+	}
+	if email != "" {
+		return found(a.facts.UserByEmail(ctx, email))
+	}
+	return nil, errUnknownIdentity
+}
+
+// found turns a not-stored answer into errUnknownIdentity.
+func found(u *pdp.User, err error) (*pdp.User, error) {
+	if err == nil && u == nil {
+		err = errUnknownIdentity
+	}
+	return u, err
+}
+
+// digest is the lower-case hex SHA-256 of an API key.
+func digest(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
