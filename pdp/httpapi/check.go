@@ -1,0 +1,160 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"sync"
+
+	"github.com/metalsoft-io/pdp/pdp"
+	"github.com/valyala/fasthttp"
+)
+
+// batchAttempts bounds how often a batch is decided again when a state
+// reload landed in the middle of it, so that its answers share one revision.
+const batchAttempts = 3
+
+// check serves POST /v1/check.
+func (s *Server) check(ctx *fasthttp.RequestCtx) {
+	body, explain, e := s.readJSON(ctx, s.opts.BodyLimit)
+	if e != nil {
+		writeError(ctx, e)
+		return
+	}
+	req, e := decodeCheck(body, s.opts.MaxDepth)
+	if e != nil {
+		writeError(ctx, e)
+		return
+	}
+	d := s.decide(req, explain)
+	buf := getBuffer()
+	*buf = appendDecision(*buf, &d)
+	writeJSON(ctx, *buf)
+	putBuffer(buf)
+}
+
+// checkBatch serves POST /v1/check/batch: the answers in the order of the
+// checks, all made on the same state revision unless the state kept
+// changing during batchAttempts tries. The batch's decision_id is that of
+// its first check.
+func (s *Server) checkBatch(ctx *fasthttp.RequestCtx) {
+	body, explain, e := s.readJSON(ctx, s.opts.BatchBodyLimit)
+	if e != nil {
+		writeError(ctx, e)
+		return
+	}
+	reqs, e := decodeBatch(body, s.opts.MaxDepth)
+	if e != nil {
+		writeError(ctx, e)
+		return
+	}
+	results := make([]pdp.Decision, len(reqs))
+	for attempt := 1; ; attempt++ {
+		for i := range reqs {
+			results[i] = s.decide(&reqs[i], explain)
+		}
+		if oneRevision(results) {
+			break
+		}
+		if attempt == batchAttempts {
+			s.log.Warn("batch decided on more than one state revision: the state keeps changing",
+				"first", results[0].Revision, "last", results[len(results)-1].Revision)
+			break
+		}
+	}
+	buf := getBuffer()
+	b := append(*buf, `{"results":[`...)
+	for i := range results {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendResult(b, &results[i])
+		b = append(b, '}')
+	}
+	b = append(b, ']')
+	b = appendIDs(b, results[0].DecisionID, results[0].Revision)
+	b = append(b, "}\n"...)
+	writeJSON(ctx, b)
+	*buf = b
+	putBuffer(buf)
+}
+
+func oneRevision(ds []pdp.Decision) bool {
+	for i := 1; i < len(ds); i++ {
+		if ds[i].Revision != ds[0].Revision {
+			return false
+		}
+	}
+	return true
+}
+
+// decide asks the engine. fasthttp's RequestCtx is not a per-request
+// context (its Done never fires for one request), so it is not passed on.
+func (s *Server) decide(req *pdp.Request, explain bool) pdp.Decision {
+	if explain {
+		return s.engine.DecideExplain(context.Background(), req)
+	}
+	return s.engine.Decide(context.Background(), req)
+}
+
+// readJSON checks what every JSON endpoint requires (the Content-Type, the
+// body size, the explain parameter) and returns the body. The body belongs
+// to ctx: it must not be kept after the handler returns.
+func (s *Server) readJSON(ctx *fasthttp.RequestCtx, limit int) (body []byte, explain bool, e *apiError) {
+	if !isJSON(ctx.Request.Header.ContentType()) {
+		return nil, false, &apiError{status: fasthttp.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
+			message: `Content-Type must be "application/json"`}
+	}
+	body = ctx.PostBody()
+	if len(body) > limit {
+		return nil, false, &apiError{status: fasthttp.StatusRequestEntityTooLarge, code: CodeBodyTooLarge,
+			message: "request body over the limit of " + string(fasthttp.AppendUint(nil, limit)) + " bytes"}
+	}
+	explain, e = boolParam(ctx, "explain")
+	return body, explain, e
+}
+
+// isJSON reports whether a Content-Type is application/json, parameters
+// (charset=utf-8) allowed.
+func isJSON(ct []byte) bool {
+	if i := bytes.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	return bytes.EqualFold(bytes.TrimSpace(ct), []byte(contentJSON))
+}
+
+// boolParam reads an optional boolean query parameter: absent is false,
+// present without a value is true.
+func boolParam(ctx *fasthttp.RequestCtx, name string) (bool, *apiError) {
+	args := ctx.QueryArgs()
+	if !args.Has(name) {
+		return false, nil
+	}
+	switch v := args.Peek(name); string(v) {
+	case "", "true", "1":
+		return true, nil
+	case "false", "0":
+		return false, nil
+	default:
+		return false, badRequest(CodeInvalidParameter, "query parameter %q must be true or false, not %q", name, v)
+	}
+}
+
+// writeJSON answers 200 with body, which is copied.
+func writeJSON(ctx *fasthttp.RequestCtx, body []byte) {
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType(contentJSON)
+	ctx.SetBody(body)
+}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func getBuffer() *[]byte { return buffers.Get().(*[]byte) }
+
+// putBuffer returns a buffer to the pool, unless it grew large.
+func putBuffer(b *[]byte) {
+	if cap(*b) > 64<<10 {
+		return
+	}
+	*b = (*b)[:0]
+	buffers.Put(b)
+}

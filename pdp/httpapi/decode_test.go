@@ -1,0 +1,105 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+func TestCheckDepth(t *testing.T) {
+	tests := []struct {
+		body  string
+		limit int
+		ok    bool
+	}{
+		{`{}`, 1, true},
+		{`{"a": {}}`, 1, false},
+		{`{"a": "{{{{[[[["}`, 1, true},            // brackets in strings do not count
+		{`{"a": "\"{{{{"}`, 1, true},              // nor after an escaped quote
+		{`{"a": "\\", "b": {}}`, 1, false},        // an escaped backslash ends the escape
+		{`[[[]]]`, 3, true},                       //
+		{`[[[[]]]]`, 3, false},                    //
+		{`{"a": [1, {"b": [2]}]}`, 4, true},       //
+		{strings.Repeat("[]", 1000), 1, true},     // depth, not count
+		{strings.Repeat("}", 10) + "{{", 1, true}, // malformed: left to the decoder
+	}
+	for _, tc := range tests {
+		if e := checkDepth([]byte(tc.body), tc.limit); (e == nil) != tc.ok {
+			t.Errorf("checkDepth(%.40q, %d) = %v, want ok %v", tc.body, tc.limit, e, tc.ok)
+		}
+	}
+}
+
+func TestAppendString(t *testing.T) {
+	for _, s := range []string{"", "owner", `a"b\c`, "line\nbreak\t\x00\x1f", "ünïcode ✓", "bad \xff utf8", "</script>"} {
+		got := appendString(nil, s)
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Errorf("appendString(%q) = %s: %v", s, got, err)
+			continue
+		}
+		if want, _ := json.Marshal(s); back != s && string(got) != string(want) {
+			t.Errorf("appendString(%q) = %s, round trip %q", s, got, back)
+		}
+	}
+}
+
+func TestRouter(t *testing.T) {
+	h := func(name string) fasthttp.RequestHandler {
+		return func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString(name) }
+	}
+	r, err := newRouter([]route{
+		{path: "/v1/check", handle: h("check")},
+		{path: "/v1/authz", prefix: true, handle: h("authz")},
+		{path: "/v1/authz/envoy", prefix: true, handle: h("envoy")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		"/v1/check": "check", "/v1/check/": "", "/v1/checks": "",
+		"/v1/authz": "authz", "/v1/authz/api/v2/x": "authz", "/v1/authzz": "",
+		"/v1/authz/envoy": "envoy", "/v1/authz/envoy/api": "envoy", "/v1/authz/envoyx": "authz",
+	} {
+		got := ""
+		if rt := r.find([]byte(path)); rt != nil {
+			var ctx fasthttp.RequestCtx
+			rt.handle(&ctx)
+			got = string(ctx.Response.Body())
+		}
+		if got != want {
+			t.Errorf("%s: routed to %q, want %q", path, got, want)
+		}
+	}
+	if _, err := newRouter([]route{{path: "/a", handle: h("a")}, {path: "/a", handle: h("b")}}); err == nil {
+		t.Error("a duplicate route was accepted")
+	}
+}
+
+// FuzzDecodeCheck: no input panics, and whatever decodes is a valid request.
+func FuzzDecodeCheck(f *testing.F) {
+	for _, s := range []string{
+		`{"principal": {"id": "u-ops"}, "acting_as": "u-finance", "action": "deploy", "resource": {"kind": "infrastructure", "id": "inf-web", "attr": {"deploy_type": "edit", "requested": {"servers": 2}}}, "fields": ["label"]}`,
+		`{"principal": {"email": "a@b"}, "action": "read", "resource": {"kind": "ui"}}`,
+		`{"principal": {"api_key": "k"}, "action": "list", "resource": {"kind": "infrastructure"}}`,
+		`{"principal": {}, "action": "read"}`, `[]`, `{`, `{"a":[[[[[]]]]]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, e := decodeCheck(body, DefaultMaxDepth)
+		if (req == nil) == (e == nil) {
+			t.Fatalf("request %v and error %v", req, e)
+		}
+		if req != nil {
+			if e := checkPrincipal(&req.Principal); e != nil {
+				t.Fatalf("decoded a bad principal: %+v", req.Principal)
+			}
+		}
+		if e != nil && (e.status != 400 || e.code == "" || e.message == "") {
+			t.Fatalf("bad error %+v", e)
+		}
+	})
+}

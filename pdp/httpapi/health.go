@@ -1,0 +1,35 @@
+package httpapi
+
+import "github.com/valyala/fasthttp"
+
+// live serves GET /health/live: 200 while the process serves.
+func (s *Server) live(ctx *fasthttp.RequestCtx) {
+	writeJSON(ctx, []byte(`{"status":"ok"}`+"\n"))
+}
+
+// ready serves GET /health/ready: 200 once the policy is compiled and the
+// state source has answered, else 503 with the reason.
+func (s *Server) ready(ctx *fasthttp.RequestCtx) {
+	if err := s.opts.Ready(); err != nil {
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.SetContentType(contentJSON)
+		b := appendString([]byte(`{"status":"not_ready","reason":`), err.Error())
+		ctx.SetBody(append(b, "}\n"...))
+		return
+	}
+	writeJSON(ctx, []byte(`{"status":"ready"}`+"\n"))
+}
+
+// health serves GET /health in OPA's form: 200 with {} when ready, else 500
+// with {"error": reason}. OPA's bundles and plugins parameters are accepted
+// and change nothing: readiness covers the policy and the state source.
+func (s *Server) health(ctx *fasthttp.RequestCtx) {
+	if err := s.opts.Ready(); err != nil {
+		ctx.SetStatusCode(fasthttp.StatusInternalServerError)
+		ctx.SetContentType(contentJSON)
+		b := appendString([]byte(`{"error":`), err.Error())
+		ctx.SetBody(append(b, "}\n"...))
+		return
+	}
+	writeJSON(ctx, []byte("{}\n"))
+}
