@@ -46,13 +46,18 @@ resource_id := object.get(input.resource, "id", "")
 request_attr := object.get(input.resource, "attr", {})
 
 # attr is what conditions and guards read: the request's attributes overlaid
-# by the stored document's (stored facts win), fixed fields included.
+# by the stored document's, fixed fields included. Stored facts win: a stored
+# owned resource has the owner it names (none if none) and its visibility
+# (default private), whatever the request says.
 attr := object.union(request_attr, stored_attr)
 
 stored_attr := object.union(object.get(doc, "attr", {}), object.filter(doc, {"owner", "label"})) if {
 	input.resource.kind == "infrastructure"
 	doc := input.facts.infrastructures[resource_id]
-} else := object.union(object.get(doc, "attr", {}), object.filter(doc, {"owner", "visibility"})) if {
+} else := object.union(object.get(doc, "attr", {}), {
+	"owner": object.get(doc, "owner", null),
+	"visibility": object.get(doc, "visibility", "private"),
+}) if {
 	doc := input.facts.resource
 } else := {}
 

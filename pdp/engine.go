@@ -1,0 +1,187 @@
+package pdp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/metalsoft-io/pdp/policy"
+	"github.com/metalsoft-io/pdp/policy/conditions"
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
+)
+
+// Engine decides requests with the embedded policy over a set of facts. It
+// prepares the policy's queries once and is safe for concurrent use.
+type Engine struct {
+	facts    Facts
+	decision rego.PreparedEvalQuery
+	explain  rego.PreparedEvalQuery
+	revision string
+	cancel   topdown.Cancel // shared, never cancelled: spares a goroutine per evaluation
+	idPrefix string
+	idSeq    atomic.Uint64
+}
+
+// EngineOption configures NewEngine.
+type EngineOption func(*engineConfig)
+
+type engineConfig struct {
+	modules []policy.Module
+}
+
+// WithModules evaluates these Rego modules instead of the embedded policy
+// (package metalsoft.authz, with decision and explain rules); the policy
+// revision is then theirs.
+func WithModules(mods ...policy.Module) EngineOption {
+	return func(c *engineConfig) { c.modules = mods }
+}
+
+// NewEngine compiles the policy and prepares its queries over facts.
+func NewEngine(facts Facts, opts ...EngineOption) (*Engine, error) {
+	if facts == nil {
+		return nil, errors.New("engine: no facts")
+	}
+	cfg := engineConfig{modules: policy.Modules()}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	prefix := make([]byte, 6)
+	if _, err := rand.Read(prefix); err != nil {
+		return nil, fmt.Errorf("engine: decision id prefix: %w", err)
+	}
+	e := &Engine{
+		facts:    facts,
+		revision: policy.RevisionOf(cfg.modules),
+		cancel:   topdown.NewCancel(),
+		idPrefix: hex.EncodeToString(prefix) + "-",
+	}
+	var err error
+	if e.decision, err = prepare(cfg.modules, policy.Query); err != nil {
+		return nil, err
+	}
+	if e.explain, err = prepare(cfg.modules, policy.ExplainQuery); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func prepare(mods []policy.Module, query string) (rego.PreparedEvalQuery, error) {
+	opts := []func(*rego.Rego){
+		rego.Query(query),
+		rego.StrictBuiltinErrors(true),
+		rego.SetRegoVersion(ast.RegoV1),
+	}
+	for _, m := range mods {
+		opts = append(opts, rego.Module(m.Name, m.Source))
+	}
+	opts = append(opts, conditions.RegoOptions()...)
+	pq, err := rego.New(opts...).PrepareForEval(context.Background())
+	if err != nil {
+		return pq, fmt.Errorf("engine: preparing %s: %w", query, err)
+	}
+	return pq, nil
+}
+
+// PolicyRevision names the policy the engine evaluates.
+func (e *Engine) PolicyRevision() string { return e.revision }
+
+// Decide answers req. It never fails: an invalid request, unreadable facts
+// or an evaluation problem deny with invalid_request, state_unavailable or
+// evaluation_error.
+func (e *Engine) Decide(ctx context.Context, req *Request) Decision {
+	return e.decide(ctx, req, false)
+}
+
+// DecideExplain is Decide plus Decision.Explain: the facts the decision used
+// and the step that decided, for a person to read.
+func (e *Engine) DecideExplain(ctx context.Context, req *Request) Decision {
+	return e.decide(ctx, req, true)
+}
+
+func (e *Engine) decide(ctx context.Context, req *Request, explain bool) Decision {
+	q := &e.decision
+	if explain {
+		q = &e.explain
+	}
+	d := Decision{
+		DecisionID: e.idPrefix + strconv.FormatUint(e.idSeq.Add(1), 36),
+		Revision:   e.facts.Revision(),
+	}
+	if err := req.Validate(); err != nil {
+		return deny(d, ReasonInvalidRequest, err, explain)
+	}
+	input, err := buildInput(ctx, e.facts, req)
+	if err != nil {
+		return deny(d, errorReason(err), err, explain)
+	}
+	rs, err := q.Eval(ctx,
+		rego.EvalParsedInput(input),
+		rego.EvalMetrics(metrics.NoOp()),
+		rego.EvalExternalCancel(e.cancel),
+	)
+	if err != nil {
+		return deny(d, ReasonEvaluationError, fmt.Errorf("evaluating: %w", err), explain)
+	}
+	if err := readResult(rs, &d, explain); err != nil {
+		return deny(d, ReasonEvaluationError, err, explain)
+	}
+	return d
+}
+
+// errorReason maps an error from resolving facts to its reason code.
+func errorReason(err error) string {
+	switch {
+	case errors.Is(err, errInvalidRequest):
+		return ReasonInvalidRequest
+	case errors.Is(err, ErrUnavailable):
+		return ReasonStateUnavailable
+	}
+	return ReasonEvaluationError
+}
+
+// deny fails closed with one reason; an explanation names the error.
+func deny(d Decision, reason string, err error, explain bool) Decision {
+	d.Allow = false
+	d.Reasons = []string{reason}
+	if explain {
+		d.Explain = map[string]any{"step": "error", "decided_by": err.Error()}
+	}
+	return d
+}
+
+// readResult copies the policy's answer into d, checking its shape.
+func readResult(rs rego.ResultSet, d *Decision, explain bool) error {
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return errors.New("policy: decision undefined")
+	}
+	obj, ok := rs[0].Expressions[0].Value.(map[string]any)
+	if !ok {
+		return errors.New("policy: decision is not an object")
+	}
+	allow, ok := obj["allow"].(bool)
+	if !ok {
+		return errors.New("policy: decision has no boolean allow")
+	}
+	list, ok := obj["reasons"].([]any)
+	if !ok || len(list) == 0 {
+		return errors.New("policy: decision has no reasons")
+	}
+	reasons := make([]string, len(list))
+	for i, r := range list {
+		if reasons[i], ok = r.(string); !ok || !contains(Reasons, reasons[i]) {
+			return fmt.Errorf("policy: unknown reason %v", r)
+		}
+	}
+	d.Allow, d.Reasons = allow, reasons
+	if explain {
+		d.Explain = obj
+	}
+	return nil
+}

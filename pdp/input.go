@@ -1,0 +1,549 @@
+package pdp
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// maxAttrDepth bounds the nesting of request attributes (API.md's default).
+const maxAttrDepth = 32
+
+// errInvalidRequest marks a request the engine refuses to evaluate.
+var errInvalidRequest = errors.New("invalid request")
+
+// invalidf returns an error wrapping errInvalidRequest.
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errInvalidRequest, fmt.Sprintf(format, args...))
+}
+
+// Validate reports whether req is well formed: exactly one principal form,
+// a kind and an action of the closed sets, non-empty field names and
+// attributes of supported types nested at most 32 levels. The error wraps a
+// sentinel that the engine maps to invalid_request.
+func (req *Request) Validate() error {
+	if req == nil {
+		return invalidf("no request")
+	}
+	n := 0
+	for _, s := range []string{req.Principal.ID, req.Principal.Email, req.Principal.APIKey} {
+		if s != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return invalidf("principal: exactly one of id, email and api_key must be set")
+	}
+	if !IsKind(req.Resource.Kind) {
+		return invalidf("resource.kind: unknown kind %q", req.Resource.Kind)
+	}
+	if !IsAction(req.Action) {
+		return invalidf("action: unknown action %q", req.Action)
+	}
+	for i, f := range req.Fields {
+		if f == "" {
+			return invalidf("fields[%d]: empty field name", i)
+		}
+	}
+	if _, err := attrValue(req.Resource.Attr); err != nil {
+		return invalidf("resource.attr: %v", err)
+	}
+	return nil
+}
+
+// inputBuilder resolves the facts of one request and builds the policy's
+// input (docs/decisions.md "Input") as an ast.Value.
+type inputBuilder struct {
+	ctx   context.Context
+	facts Facts
+	users map[string]*User // resolved so far, nil for "not stored"
+	// documents gathered for input.facts
+	userTerms    [][2]*ast.Term
+	accountTerms [][2]*ast.Term
+	roleTerms    [][2]*ast.Term
+	infraTerms   [][2]*ast.Term
+	seenRoles    map[string]bool
+	seenAccounts map[string]bool
+	seenInfras   map[string]bool
+}
+
+// buildInput resolves every fact the policy may read for req. Errors come
+// from Facts or from a document that cannot be represented.
+func buildInput(ctx context.Context, facts Facts, req *Request) (ast.Value, error) {
+	b := &inputBuilder{ctx: ctx, facts: facts, users: make(map[string]*User, 4)}
+	request, err := requestItems(req)
+	if err != nil {
+		return nil, err
+	}
+	p, err := b.principal(req.Principal)
+	if err != nil {
+		return nil, err
+	}
+	principalTerm := ast.NewObject()
+	if p != nil {
+		principalTerm.Insert(ast.InternedTerm("id"), ast.StringTerm(p.ID))
+		if err := b.resolve(req, p); err != nil {
+			return nil, err
+		}
+	}
+	g, err := facts.Global(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading global: %w", err)
+	}
+	if g == nil {
+		return nil, errors.New("reading global: no global document")
+	}
+	factsObj := ast.NewObject(
+		ast.Item(ast.InternedTerm("users"), ast.ObjectTerm(b.userTerms...)),
+		ast.Item(ast.InternedTerm("accounts"), ast.ObjectTerm(b.accountTerms...)),
+		ast.Item(ast.InternedTerm("roles"), ast.ObjectTerm(b.roleTerms...)),
+		ast.Item(ast.InternedTerm("infrastructures"), ast.ObjectTerm(b.infraTerms...)),
+		ast.Item(ast.InternedTerm("global"), ast.NewTerm(globalValue(g))),
+	)
+	if p != nil {
+		if res, err := b.storedResource(req); err != nil {
+			return nil, err
+		} else if res != nil {
+			factsObj.Insert(ast.InternedTerm("resource"), res)
+		}
+	}
+	request = append(request,
+		ast.Item(ast.InternedTerm("principal"), ast.NewTerm(principalTerm)),
+		ast.Item(ast.InternedTerm("facts"), ast.NewTerm(factsObj)),
+	)
+	return ast.NewObject(request...), nil
+}
+
+// requestItems are the members of input that come from the request itself.
+func requestItems(req *Request) ([][2]*ast.Term, error) {
+	res := [][2]*ast.Term{ast.Item(ast.InternedTerm("kind"), ast.StringTerm(req.Resource.Kind))}
+	if req.Resource.ID != "" {
+		res = append(res, ast.Item(ast.InternedTerm("id"), ast.StringTerm(req.Resource.ID)))
+	}
+	if req.Resource.Attr != nil {
+		a, err := attrValue(req.Resource.Attr)
+		if err != nil {
+			return nil, invalidf("resource.attr: %v", err)
+		}
+		res = append(res, ast.Item(ast.InternedTerm("attr"), ast.NewTerm(a)))
+	}
+	items := [][2]*ast.Term{
+		ast.Item(ast.InternedTerm("action"), ast.StringTerm(req.Action)),
+		ast.Item(ast.InternedTerm("resource"), ast.ObjectTerm(res...)),
+	}
+	if req.ActingAs != "" {
+		items = append(items, ast.Item(ast.InternedTerm("acting_as"), ast.StringTerm(req.ActingAs)))
+	}
+	if len(req.Fields) > 0 {
+		items = append(items, ast.Item(ast.InternedTerm("fields"), stringsTerm(req.Fields)))
+	}
+	return items, nil
+}
+
+// principal finds the user who asks, nil when none is stored.
+func (b *inputBuilder) principal(p Principal) (*User, error) {
+	var (
+		u   *User
+		err error
+	)
+	switch {
+	case p.ID != "":
+		return b.user(p.ID)
+	case p.Email != "":
+		u, err = b.facts.UserByEmail(b.ctx, p.Email)
+	default:
+		sum := sha256.Sum256([]byte(p.APIKey))
+		u, err = b.facts.UserByAPIKey(b.ctx, hex.EncodeToString(sum[:]))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading principal: %w", err)
+	}
+	if u != nil {
+		if err := b.addUser(u.ID, u); err != nil {
+			return nil, err
+		}
+	}
+	return u, nil
+}
+
+// resolve gathers the facts that depend on the known principal p.
+func (b *inputBuilder) resolve(req *Request, p *User) error {
+	effective := p
+	if req.ActingAs != "" {
+		t, err := b.user(req.ActingAs)
+		if err != nil {
+			return err
+		}
+		if t == nil {
+			return nil // unknown_principal: nothing else is read
+		}
+		effective = t
+		if err := b.role(p.RoleName()); err != nil {
+			return err
+		}
+	}
+	if err := b.role(effective.RoleName()); err != nil {
+		return err
+	}
+	attrString := func(k string) string {
+		s, _ := req.Resource.Attr[k].(string)
+		return s
+	}
+	switch req.Resource.Kind {
+	case "infrastructure":
+		if req.Action == "create" {
+			_, err := b.user(attrString("owner"))
+			return err
+		}
+		return b.infrastructure(req.Resource.ID)
+	case "credential":
+		if attrString("scope") == "instance" {
+			return b.infrastructure(attrString("infrastructure"))
+		}
+	case "billing", "utilization_report", "user":
+		_, err := b.user(req.Resource.ID)
+		return err
+	case "reservation":
+		owner := attrString("owner")
+		if req.Resource.ID != "" {
+			r, err := b.facts.Resource(b.ctx, req.Resource.Kind, req.Resource.ID)
+			if err != nil {
+				return fmt.Errorf("reading resource %s %q: %w", req.Resource.Kind, req.Resource.ID, err)
+			}
+			if r != nil && r.Owner != "" {
+				owner = r.Owner
+			}
+		}
+		_, err := b.user(owner)
+		return err
+	}
+	return nil
+}
+
+// user reads (once) the user id into input.facts.users; "" reads nothing.
+func (b *inputBuilder) user(id string) (*User, error) {
+	if id == "" {
+		return nil, nil
+	}
+	if u, seen := b.users[id]; seen {
+		return u, nil
+	}
+	u, err := b.facts.User(b.ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("reading user %q: %w", id, err)
+	}
+	if u != nil && u.ID != id {
+		return nil, fmt.Errorf("reading user %q: document has id %q", id, u.ID)
+	}
+	b.users[id] = u
+	if u != nil {
+		if err := b.addUser(id, u); err != nil {
+			return nil, err
+		}
+	}
+	return u, nil
+}
+
+func (b *inputBuilder) addUser(id string, u *User) error {
+	b.users[id] = u
+	for _, t := range b.userTerms {
+		if t[0].Value.Compare(ast.String(id)) == 0 {
+			return nil
+		}
+	}
+	v, err := userValue(u)
+	if err != nil {
+		return fmt.Errorf("user %q: %w", id, err)
+	}
+	b.userTerms = append(b.userTerms, ast.Item(ast.StringTerm(id), ast.NewTerm(v)))
+	return nil
+}
+
+// role reads a custom role; built-in roles are the policy's.
+func (b *inputBuilder) role(name string) error {
+	if IsBuiltinRole(name) || b.seenRoles[name] {
+		return nil
+	}
+	if b.seenRoles == nil {
+		b.seenRoles = make(map[string]bool, 2)
+	}
+	b.seenRoles[name] = true
+	r, err := b.facts.Role(b.ctx, name)
+	if err != nil {
+		return fmt.Errorf("reading role %q: %w", name, err)
+	}
+	if r == nil {
+		return nil // role_invalid
+	}
+	v, err := roleValue(r)
+	if err != nil {
+		return fmt.Errorf("role %q: %w", name, err)
+	}
+	b.roleTerms = append(b.roleTerms, ast.Item(ast.StringTerm(name), ast.NewTerm(v)))
+	return nil
+}
+
+// infrastructure reads an infrastructure, its owner and the owner's account.
+func (b *inputBuilder) infrastructure(id string) error {
+	if id == "" || b.seenInfras[id] {
+		return nil
+	}
+	if b.seenInfras == nil {
+		b.seenInfras = make(map[string]bool, 1)
+	}
+	b.seenInfras[id] = true
+	in, err := b.facts.Infrastructure(b.ctx, id)
+	if err != nil {
+		return fmt.Errorf("reading infrastructure %q: %w", id, err)
+	}
+	if in == nil {
+		return nil // unknown_resource
+	}
+	v, err := infrastructureValue(in)
+	if err != nil {
+		return fmt.Errorf("infrastructure %q: %w", id, err)
+	}
+	b.infraTerms = append(b.infraTerms, ast.Item(ast.StringTerm(id), ast.NewTerm(v)))
+	owner, err := b.user(in.Owner)
+	if err != nil || owner == nil || owner.Account == "" {
+		return err
+	}
+	return b.account(owner.Account)
+}
+
+func (b *inputBuilder) account(id string) error {
+	if b.seenAccounts[id] {
+		return nil
+	}
+	if b.seenAccounts == nil {
+		b.seenAccounts = make(map[string]bool, 1)
+	}
+	b.seenAccounts[id] = true
+	a, err := b.facts.Account(b.ctx, id)
+	if err != nil {
+		return fmt.Errorf("reading account %q: %w", id, err)
+	}
+	if a != nil {
+		b.accountTerms = append(b.accountTerms, ast.Item(ast.StringTerm(id), ast.NewTerm(accountValue(a))))
+	}
+	return nil
+}
+
+// noStoredDocument are the kinds whose ids name users or infrastructures, or
+// that have no id: they have no owned resource document.
+var noStoredDocument = map[string]bool{
+	"infrastructure": true, "billing": true, "utilization_report": true, "user": true,
+	"ui": true, "api": true,
+}
+
+// storedResource is the owned resource document of the request, if stored.
+func (b *inputBuilder) storedResource(req *Request) (*ast.Term, error) {
+	if req.Resource.ID == "" || noStoredDocument[req.Resource.Kind] {
+		return nil, nil
+	}
+	r, err := b.facts.Resource(b.ctx, req.Resource.Kind, req.Resource.ID)
+	if err != nil {
+		return nil, fmt.Errorf("reading resource %s %q: %w", req.Resource.Kind, req.Resource.ID, err)
+	}
+	if r == nil {
+		return nil, nil
+	}
+	v, err := resourceValue(r)
+	if err != nil {
+		return nil, fmt.Errorf("resource %s %q: %w", req.Resource.Kind, req.Resource.ID, err)
+	}
+	return ast.NewTerm(v), nil
+}
+
+// Documents as policy values. Optional strings are left out when empty, so
+// that the policy sees them as undefined; sets and maps are always present.
+
+func userValue(u *User) (ast.Value, error) {
+	items := [][2]*ast.Term{
+		ast.Item(ast.InternedTerm("id"), ast.StringTerm(u.ID)),
+		ast.Item(ast.InternedTerm("role"), ast.StringTerm(u.RoleName())),
+		ast.Item(ast.InternedTerm("billable"), ast.InternedTerm(u.Billable)),
+		ast.Item(ast.InternedTerm("blocked"), ast.InternedTerm(u.Blocked)),
+		ast.Item(ast.InternedTerm("archived"), ast.InternedTerm(u.Archived)),
+		ast.Item(ast.InternedTerm("suspend_reasons"), stringsTerm(u.SuspendReasons)),
+		ast.Item(ast.InternedTerm("account_delegates"), stringsTerm(u.AccountDelegates)),
+		ast.Item(ast.InternedTerm("limits"), numbersTerm(u.Limits)),
+		ast.Item(ast.InternedTerm("usage"), numbersTerm(u.Usage)),
+		ast.Item(ast.InternedTerm("credential_access"), stringsTerm(u.CredentialAccess)),
+	}
+	items = optionalString(items, "email", u.Email)
+	items = optionalString(items, "account", u.Account)
+	return ast.NewObject(items...), nil
+}
+
+func accountValue(a *Account) ast.Value {
+	items := [][2]*ast.Term{
+		ast.Item(ast.InternedTerm("id"), ast.StringTerm(a.ID)),
+		ast.Item(ast.InternedTerm("billable"), ast.InternedTerm(a.Billable)),
+		ast.Item(ast.InternedTerm("limits"), numbersTerm(a.Limits)),
+	}
+	return ast.NewObject(optionalString(items, "name", a.Name)...)
+}
+
+func roleValue(r *Role) (ast.Value, error) {
+	rules := make([]*ast.Term, len(r.Rules))
+	for i, rule := range r.Rules {
+		items := [][2]*ast.Term{
+			ast.Item(ast.InternedTerm("subject"), ast.StringTerm(rule.Subject)),
+			ast.Item(ast.InternedTerm("actions"), stringsTerm(rule.Actions)),
+			ast.Item(ast.InternedTerm("inverted"), ast.InternedTerm(rule.Inverted)),
+		}
+		if len(rule.Fields) > 0 {
+			items = append(items, ast.Item(ast.InternedTerm("fields"), stringsTerm(rule.Fields)))
+		}
+		if rule.Conditions != nil {
+			c, err := attrValue(rule.Conditions)
+			if err != nil {
+				return nil, fmt.Errorf("rule %d: conditions: %w", i, err)
+			}
+			items = append(items, ast.Item(ast.InternedTerm("conditions"), ast.NewTerm(c)))
+		}
+		rules[i] = ast.ObjectTerm(items...)
+	}
+	return ast.NewObject(
+		ast.Item(ast.InternedTerm("name"), ast.StringTerm(r.Name)),
+		ast.Item(ast.InternedTerm("permissions"), stringsTerm(r.Permissions)),
+		ast.Item(ast.InternedTerm("rules"), ast.ArrayTerm(rules...)),
+	), nil
+}
+
+func infrastructureValue(in *Infrastructure) (ast.Value, error) {
+	a, err := attrValue(in.Attr)
+	if err != nil {
+		return nil, fmt.Errorf("attributes: %w", err)
+	}
+	items := [][2]*ast.Term{
+		ast.Item(ast.InternedTerm("id"), ast.StringTerm(in.ID)),
+		ast.Item(ast.InternedTerm("owner"), ast.StringTerm(in.Owner)),
+		ast.Item(ast.InternedTerm("delegates"), stringsTerm(in.Delegates)),
+		ast.Item(ast.InternedTerm("attr"), ast.NewTerm(a)),
+	}
+	return ast.NewObject(optionalString(items, "label", in.Label)...), nil
+}
+
+func resourceValue(r *Resource) (ast.Value, error) {
+	a, err := attrValue(r.Attr)
+	if err != nil {
+		return nil, fmt.Errorf("attributes: %w", err)
+	}
+	items := [][2]*ast.Term{
+		ast.Item(ast.InternedTerm("kind"), ast.StringTerm(r.Kind)),
+		ast.Item(ast.InternedTerm("id"), ast.StringTerm(r.ID)),
+		ast.Item(ast.InternedTerm("attr"), ast.NewTerm(a)),
+	}
+	items = optionalString(items, "owner", r.Owner)
+	return ast.NewObject(optionalString(items, "visibility", r.Visibility)...), nil
+}
+
+func globalValue(g *Global) ast.Value {
+	return ast.NewObject(
+		ast.Item(ast.InternedTerm("maintenance"), ast.InternedTerm(g.Maintenance)),
+		ast.Item(ast.InternedTerm("admin_maintenance"), ast.InternedTerm(g.AdminMaintenance)),
+		ast.Item(ast.InternedTerm("limits"), numbersTerm(g.Limits)),
+	)
+}
+
+func optionalString(items [][2]*ast.Term, key, s string) [][2]*ast.Term {
+	if s == "" {
+		return items
+	}
+	return append(items, ast.Item(ast.InternedTerm(key), ast.StringTerm(s)))
+}
+
+func stringsTerm(ss []string) *ast.Term {
+	ts := make([]*ast.Term, len(ss))
+	for i, s := range ss {
+		ts[i] = ast.StringTerm(s)
+	}
+	return ast.ArrayTerm(ts...)
+}
+
+func numbersTerm(m map[string]int64) *ast.Term {
+	items := make([][2]*ast.Term, 0, len(m))
+	for k, n := range m {
+		items = append(items, ast.Item(ast.StringTerm(k), ast.InternedTerm(n)))
+	}
+	return ast.ObjectTerm(items...)
+}
+
+// attrValue converts an attribute map (never nil in the result).
+func attrValue(m map[string]any) (ast.Value, error) {
+	obj := ast.NewObject()
+	for k, v := range m {
+		t, err := anyValue(v, 1)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", k, err)
+		}
+		obj.Insert(ast.StringTerm(k), ast.NewTerm(t))
+	}
+	return obj, nil
+}
+
+// anyValue converts an attribute value: string, bool, nil, any integer or
+// float type (finite), json.Number, []any and map[string]any.
+func anyValue(v any, depth int) (ast.Value, error) {
+	if depth > maxAttrDepth {
+		return nil, fmt.Errorf("nested deeper than %d levels", maxAttrDepth)
+	}
+	switch x := v.(type) {
+	case nil:
+		return ast.NullValue, nil
+	case string:
+		return ast.String(x), nil
+	case bool:
+		return ast.Boolean(x), nil
+	case json.Number:
+		n, err := ast.NumberChecked(string(x))
+		if err != nil {
+			return nil, fmt.Errorf("number %q: %w", string(x), err)
+		}
+		return n, nil
+	case int:
+		return ast.IntNumberTerm(x).Value, nil
+	case int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return ast.InterfaceToValue(x)
+	case float32:
+		return floatValue(float64(x))
+	case float64:
+		return floatValue(x)
+	case []any:
+		ts := make([]*ast.Term, len(x))
+		for i, e := range x {
+			ev, err := anyValue(e, depth+1)
+			if err != nil {
+				return nil, fmt.Errorf("[%d]: %w", i, err)
+			}
+			ts[i] = ast.NewTerm(ev)
+		}
+		return ast.NewArray(ts...), nil
+	case map[string]any:
+		obj := ast.NewObject()
+		for k, e := range x {
+			ev, err := anyValue(e, depth+1)
+			if err != nil {
+				return nil, fmt.Errorf("%q: %w", k, err)
+			}
+			obj.Insert(ast.StringTerm(k), ast.NewTerm(ev))
+		}
+		return obj, nil
+	}
+	return nil, fmt.Errorf("unsupported value of type %T", v)
+}
+
+func floatValue(f float64) (ast.Value, error) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, fmt.Errorf("number %v is not finite", f)
+	}
+	return ast.FloatNumberTerm(f).Value, nil
+}
