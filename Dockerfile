@@ -1,0 +1,37 @@
+# syntax=docker/dockerfile:1
+#
+# The pdp image: pdp (the decision point, the entrypoint) and pdpctl (the
+# admin command), static binaries on distroless, running as the nonroot user
+# (65532). The Helm chart in charts/pdp deploys it.
+#
+#   docker build -t ghcr.io/metalsoft-io/pdp:0.1.0 --build-arg VERSION=0.1.0 .
+#   docker buildx build --platform linux/amd64,linux/arm64 -t ... --push .
+#
+# Ports: 8181 decisions (--addr), 9181 health and metrics (--admin-addr).
+
+ARG GO_VERSION=1.26.8
+
+FROM --platform=$BUILDPLATFORM golang:${GO_VERSION}-bookworm AS build
+WORKDIR /src
+# Dependencies first, so that a source change reuses the module layer.
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
+COPY . .
+ARG TARGETOS=linux
+ARG TARGETARCH=amd64
+ARG VERSION=dev
+RUN --mount=type=cache,target=/go/pkg/mod \
+    --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
+    go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/ ./cmd/pdp ./cmd/pdpctl
+
+FROM gcr.io/distroless/static-debian12:nonroot
+ARG VERSION=dev
+LABEL org.opencontainers.image.title="pdp" \
+      org.opencontainers.image.description="Policy decision point for the MetalSoft / MetalCloud authorization model" \
+      org.opencontainers.image.source="https://github.com/metalsoft-io/pdp" \
+      org.opencontainers.image.version="${VERSION}"
+COPY --from=build /out/pdp /out/pdpctl /usr/local/bin/
+USER nonroot:nonroot
+EXPOSE 8181 9181
+ENTRYPOINT ["/usr/local/bin/pdp"]

@@ -1,0 +1,13 @@
+// Package charts holds the checks of the Helm chart in charts/pdp and of the
+// deployment files around it (the Dockerfile, the alert rules, the Kubernetes
+// sidecar example). It has no code of its own: its tests run helm (through
+// `go run helm.sh/helm/v3/cmd/helm@v3.22.0`, built once per test run, outside
+// the project's go.mod), lint and render the chart with every values file,
+// and check the rendered manifests: every pdp container has probes on the
+// admin port, resources and a locked-down securityContext; its flags are
+// pdp's own and its ports match them; the route table in the ConfigMap
+// parses with pdp's own config loader (authz.ParseConfig); a state file
+// parses with the state file parser; a misspelt values key fails the render.
+//
+//	go test ./charts/...    or    make chart-test
+package charts

@@ -1,0 +1,184 @@
+package charts_test
+
+import (
+	"net"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// pdpFlags are pdp's command-line flags (API.md, "Configuration"); each is
+// also the environment variable PDP_<FLAG>.
+var pdpFlags = []string{"addr", "admin-addr", "state", "redis", "prefix", "config"}
+
+// flagEnv is the environment variable of a flag: --admin-addr is PDP_ADMIN_ADDR.
+func flagEnv(flag string) string {
+	return "PDP_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// pdpSettings are the flags of a pdp container, from its arguments and its
+// PDP_* environment.
+type pdpSettings map[string]string
+
+// checkPDPContainer checks a pdp container in its pod: its flags are pdp's
+// own, its ports match --addr and --admin-addr, it has probes on the admin
+// port, resources and a locked-down securityContext, and its files are
+// mounted. decisionHost is the host --addr must listen on ("" for every
+// interface). It returns the flags.
+func checkPDPContainer(t *testing.T, pod podSpec, c container, decisionHost string) pdpSettings {
+	t.Helper()
+	flags := pdpSettings{}
+	for _, arg := range c.Args {
+		name, value, ok := strings.Cut(strings.TrimPrefix(arg, "--"), "=")
+		if !strings.HasPrefix(arg, "--") || !ok {
+			t.Errorf("container %s: argument %q is not --flag=value", c.Name, arg)
+			continue
+		}
+		if !slices.Contains(pdpFlags, name) {
+			t.Errorf("container %s: --%s is not a pdp flag (%v)", c.Name, name, pdpFlags)
+		}
+		flags[name] = value
+	}
+	for _, e := range c.Env {
+		if !strings.HasPrefix(e.Name, "PDP_") {
+			continue
+		}
+		i := slices.IndexFunc(pdpFlags, func(f string) bool { return flagEnv(f) == e.Name })
+		if i < 0 {
+			t.Errorf("container %s: environment %s names no pdp flag", c.Name, e.Name)
+			continue
+		}
+		flags[pdpFlags[i]] = "$" + e.Name
+	}
+	if _, ok := flags["redis"]; ok == (flags["state"] != "") {
+		t.Errorf("container %s: want exactly one state source, --redis (PDP_REDIS) or --state: %v", c.Name, flags)
+	}
+	if flags["config"] == "" {
+		t.Errorf("container %s: no --config (the route table of /v1/authz)", c.Name)
+	}
+
+	ports := map[string]int{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	checkListen(t, c.Name, "addr", flags["addr"], decisionHost, ports["decision"])
+	checkListen(t, c.Name, "admin-addr", flags["admin-addr"], "", ports["admin"])
+
+	for _, p := range []struct {
+		kind, path string
+		probe      *probe
+	}{
+		{"startup", "/health/live", c.StartupProbe},
+		{"liveness", "/health/live", c.LivenessProbe},
+		{"readiness", "/health/ready", c.ReadinessProbe},
+	} {
+		switch {
+		case p.probe == nil || p.probe.HTTPGet == nil:
+			t.Errorf("container %s: no HTTP %s probe", c.Name, p.kind)
+		case p.probe.HTTPGet.Path != p.path || p.probe.HTTPGet.Port != "admin":
+			t.Errorf("container %s: %s probe on %s port %s, want %s on the admin port",
+				c.Name, p.kind, p.probe.HTTPGet.Path, p.probe.HTTPGet.Port, p.path)
+		}
+	}
+	checkContainerBasics(t, pod, c)
+
+	for _, file := range []string{flags["config"], flags["state"]} {
+		if file != "" {
+			configMapOfFile(t, pod, c, file)
+		}
+	}
+	return flags
+}
+
+// checkListen checks a listen flag: host as wanted, port the container port.
+func checkListen(t *testing.T, name, flag, addr, wantHost string, port int) {
+	t.Helper()
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Errorf("container %s: --%s=%q: %v", name, flag, addr, err)
+		return
+	}
+	if host != wantHost {
+		t.Errorf("container %s: --%s listens on host %q, want %q", name, flag, host, wantHost)
+	}
+	if n, err := strconv.Atoi(p); err != nil || n != port || port == 0 {
+		t.Errorf("container %s: --%s port %s, container port %d", name, flag, p, port)
+	}
+}
+
+// checkContainerBasics checks what every container must have: resources
+// (CPU and memory requests, a memory limit) and a securityContext that runs
+// it as non-root on a read-only root filesystem, without privilege
+// escalation or capabilities, under seccomp RuntimeDefault. The pod's
+// securityContext may carry runAsNonRoot and the seccomp profile. Every
+// volume mount names a volume of the pod.
+func checkContainerBasics(t *testing.T, pod podSpec, c container) {
+	t.Helper()
+	r := c.Resources
+	if r.Requests["cpu"] == "" || r.Requests["memory"] == "" || r.Limits["memory"] == "" {
+		t.Errorf("container %s: want cpu and memory requests and a memory limit, have %+v", c.Name, r)
+	}
+	sc, psc := c.SecurityContext, pod.SecurityContext
+	isTrue := func(b *bool) bool { return b != nil && *b }
+	isFalse := func(b *bool) bool { return b != nil && !*b }
+	if !isTrue(sc.RunAsNonRoot) && !isTrue(psc.RunAsNonRoot) {
+		t.Errorf("container %s: runAsNonRoot is not set", c.Name)
+	}
+	if sc.RunAsUser != nil && *sc.RunAsUser == 0 {
+		t.Errorf("container %s: runs as user 0", c.Name)
+	}
+	if !isTrue(sc.ReadOnlyRootFilesystem) {
+		t.Errorf("container %s: readOnlyRootFilesystem is not true", c.Name)
+	}
+	if !isFalse(sc.AllowPrivilegeEscalation) {
+		t.Errorf("container %s: allowPrivilegeEscalation is not false", c.Name)
+	}
+	if isTrue(sc.Privileged) || len(sc.Capabilities.Add) > 0 {
+		t.Errorf("container %s: privileged or adds capabilities", c.Name)
+	}
+	if !slices.Contains(sc.Capabilities.Drop, "ALL") {
+		t.Errorf("container %s: does not drop ALL capabilities", c.Name)
+	}
+	if sc.SeccompProfile.Type != "RuntimeDefault" && (sc.SeccompProfile.Type != "" || psc.SeccompProfile.Type != "RuntimeDefault") {
+		t.Errorf("container %s: seccomp profile is not RuntimeDefault", c.Name)
+	}
+	for _, m := range c.VolumeMounts {
+		if !slices.ContainsFunc(pod.Volumes, func(v volume) bool { return v.Name == m.Name }) {
+			t.Errorf("container %s: mounts %s, which is no volume of the pod", c.Name, m.Name)
+		}
+	}
+}
+
+// configMapFile names a file mounted from a ConfigMap: the ConfigMap and
+// the key.
+type configMapFile struct{ name, key string }
+
+// configMapOfFile returns the ConfigMap and key a file of a container comes
+// from, failing the test unless it is mounted read-only from a ConfigMap.
+func configMapOfFile(t *testing.T, pod podSpec, c container, file string) configMapFile {
+	t.Helper()
+	for _, m := range c.VolumeMounts {
+		if path.Dir(file) != m.MountPath {
+			continue
+		}
+		i := slices.IndexFunc(pod.Volumes, func(v volume) bool { return v.Name == m.Name })
+		if i < 0 || pod.Volumes[i].ConfigMap == nil || !m.ReadOnly {
+			t.Fatalf("container %s: %s is not mounted read-only from a ConfigMap", c.Name, file)
+		}
+		return configMapFile{pod.Volumes[i].ConfigMap.Name, path.Base(file)}
+	}
+	t.Fatalf("container %s: nothing is mounted at %s", c.Name, path.Dir(file))
+	return configMapFile{}
+}
+
+// containerNamed returns the container called name.
+func containerNamed(t *testing.T, cs []container, name string) container {
+	t.Helper()
+	i := slices.IndexFunc(cs, func(c container) bool { return c.Name == name })
+	if i < 0 {
+		t.Fatalf("no container %q", name)
+	}
+	return cs[i]
+}
