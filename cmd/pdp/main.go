@@ -1,0 +1,270 @@
+// Command pdp is the policy decision point: it serves decisions over HTTP
+// (../../../shared/spec/API.md) on facts read from a YAML state file
+// (--state, reloaded when it changes) or from Redis (--redis).
+//
+// Every flag can also be set by an environment variable PDP_<FLAG>
+// (--admin-addr is PDP_ADMIN_ADDR); a flag on the command line wins over its
+// variable. `pdp --help` lists them.
+//
+// Exit status: 0 after a clean shutdown (SIGTERM or SIGINT), 1 when serving
+// fails (a bad state file, a port in use, a shutdown that timed out), 2 on
+// bad usage (an unknown flag, a bad value, a bad environment variable).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/metalsoft-io/pdp/pdp"
+	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/pdp/httpapi"
+	"github.com/metalsoft-io/pdp/sync/redisstate"
+	"github.com/metalsoft-io/pdp/sync/statefile"
+)
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
+}
+
+// config holds the flags.
+type config struct {
+	addr, adminAddr string
+	state, redis    string
+	prefix          string
+	configFile      string
+	bodyLimit       int
+	batchBodyLimit  int
+	maxDepth        int
+	reloadInterval  time.Duration
+	staleness       time.Duration
+	shutdownTimeout time.Duration
+	logLevel        slog.Level
+	version         bool
+}
+
+// noEnv lists the flags without an environment variable: a PDP_VERSION set
+// for other reasons must not turn the server into a version printer.
+var noEnv = map[string]bool{"version": true}
+
+// parseFlags reads the environment, then the command line.
+func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("pdp", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.addr, "addr", ":8181", "`ADDRESS` of the decision port")
+	fs.StringVar(&c.adminAddr, "admin-addr", ":9181", "`ADDRESS` of the admin port: health and metrics")
+	fs.StringVar(&c.state, "state", "", "serve the YAML state `FILE`, reloaded when it changes")
+	fs.StringVar(&c.redis, "redis", "", "read state from Redis at `URL`: redis://, rediss://, redis+sentinel://, redis+cluster:// (docs/redis.md)")
+	fs.StringVar(&c.prefix, "prefix", "", "Redis key `PREFIX` (default "+redisstate.DefaultPrefix+", "+redisstate.DefaultClusterPrefix+" for a cluster)")
+	fs.StringVar(&c.configFile, "config", "", "YAML `FILE` of routes, identity and proxy settings for /v1/authz")
+	fs.IntVar(&c.bodyLimit, "body-limit", httpapi.DefaultBodyLimit, "largest request body in `BYTES` (413 above)")
+	fs.IntVar(&c.batchBodyLimit, "batch-body-limit", httpapi.DefaultBatchBodyLimit, "largest body of /v1/check/batch in `BYTES`")
+	fs.IntVar(&c.maxDepth, "max-depth", httpapi.DefaultMaxDepth, "deepest nesting (`LEVELS`) of a JSON request body")
+	fs.DurationVar(&c.reloadInterval, "reload-interval", time.Second, "how often (`DURATION`) the state file is checked for changes")
+	fs.DurationVar(&c.staleness, "staleness", redisstate.DefaultStaleness, "how long (`DURATION`) cached Redis facts are served while Redis is unreachable")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", httpapi.DefaultShutdownTimeout, "how long (`DURATION`) requests in flight may finish on SIGTERM or SIGINT")
+	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error")
+	fs.BoolVar(&c.version, "version", false, "print the version and exit")
+	fs.Usage = func() { usage(fs) }
+
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if noEnv[f.Name] {
+			return
+		}
+		if v, ok := lookupEnv(envName(f.Name)); ok {
+			if err := fs.Set(f.Name, v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s=%q: %w", envName(f.Name), v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		fmt.Fprintln(stderr, "pdp:", envErr)
+		return nil, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		err := fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		fmt.Fprintln(stderr, "pdp:", err)
+		return nil, err
+	}
+	if c.version {
+		return c, nil
+	}
+	var err error
+	switch {
+	case c.state == "" && c.redis == "":
+		err = errors.New("one of --state and --redis is required")
+	case c.state != "" && c.redis != "":
+		err = errors.New("--state and --redis exclude each other")
+	case c.bodyLimit <= 0 || c.batchBodyLimit <= 0 || c.maxDepth <= 0:
+		err = errors.New("--body-limit, --batch-body-limit and --max-depth must be positive")
+	case c.reloadInterval <= 0 || c.shutdownTimeout <= 0 || c.staleness <= 0:
+		err = errors.New("--reload-interval, --staleness and --shutdown-timeout must be positive")
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "pdp: %v (pdp --help lists the flags)\n", err)
+		return nil, err
+	}
+	return c, nil
+}
+
+// envName is the environment variable of a flag: PDP_ADMIN_ADDR for admin-addr.
+func envName(flagName string) string {
+	return "PDP_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func usage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprintf(w, "Usage: pdp (--state FILE | --redis URL) [flags]\n\n"+
+		"The policy decision point. Every flag can also be set by the environment variable shown.\n\nFlags:\n")
+	fs.VisitAll(func(f *flag.Flag) {
+		name, text := flag.UnquoteUsage(f)
+		fmt.Fprintf(w, "  --%s", f.Name)
+		if name != "" {
+			fmt.Fprintf(w, " %s", name)
+		}
+		if !noEnv[f.Name] {
+			fmt.Fprintf(w, "  [%s]", envName(f.Name))
+		}
+		fmt.Fprintf(w, "\n      %s", text)
+		if f.DefValue != "" && f.DefValue != "false" {
+			fmt.Fprintf(w, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
+	fmt.Fprintf(w, "\nExit status: 0 after a clean shutdown, 1 when serving fails, 2 on bad usage.\n")
+}
+
+func run(args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
+	c, err := parseFlags(args, lookupEnv, stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case err != nil:
+		return exitUsage
+	case c.version:
+		fmt.Fprintf(stdout, "pdp %s %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return exitOK
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: c.logLevel}))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, c, log); err != nil {
+		log.Error("pdp failed", "error", err.Error())
+		return exitFail
+	}
+	log.Info("pdp stopped")
+	return exitOK
+}
+
+// stateSource is what serve needs of a state source beyond pdp.Facts.
+type stateSource struct {
+	facts pdp.Facts
+	ready func() error
+}
+
+// openState opens the state source the flags name and starts what keeps it
+// current (the file watcher or the stream tailer) until ctx ends. The
+// returned func releases it.
+func openState(ctx context.Context, c *config, log *slog.Logger) (stateSource, func(), error) {
+	if c.redis != "" {
+		src, err := redisstate.Open(ctx, c.redis, redisstate.Options{Prefix: c.prefix, Staleness: c.staleness, Logger: log})
+		if err != nil {
+			return stateSource{}, nil, fmt.Errorf("redis: %w", err)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := src.Run(ctx); err != nil && ctx.Err() == nil {
+				log.Error("redis change stream stopped", "error", err.Error())
+			}
+		}()
+		release := func() {
+			if err := src.Close(); err != nil {
+				log.Warn("closing redis", "error", err.Error())
+			}
+			<-done
+		}
+		return stateSource{src, src.Ready}, release, nil
+	}
+	src, warnings, err := statefile.Open(c.state, statefile.WithLogger(log))
+	if err != nil {
+		return stateSource{}, nil, err
+	}
+	for _, w := range warnings {
+		log.Warn("state file", "path", c.state, "warning", w.String())
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); src.Watch(ctx, c.reloadInterval) }()
+	return stateSource{src, src.Ready}, func() { <-done }, nil
+}
+
+// serve runs the decision point until ctx ends.
+func serve(ctx context.Context, c *config, log *slog.Logger) error {
+	if c.configFile != "" {
+		// Refuse a bad route table at startup rather than at the first
+		// forward-auth request.
+		if _, err := authz.LoadConfig(c.configFile); err != nil {
+			return err
+		}
+	}
+	src, release, err := openState(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	// Stop the watcher or tailer before releasing it, whichever way serve ends.
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() { cancel(); release() }()
+
+	engine, err := pdp.NewEngine(src.facts)
+	if err != nil {
+		return fmt.Errorf("policy: %w", err)
+	}
+	srv, err := httpapi.New(engine, httpapi.Options{
+		BodyLimit:       c.bodyLimit,
+		BatchBodyLimit:  c.batchBodyLimit,
+		MaxDepth:        c.maxDepth,
+		Ready:           src.ready, // the policy compiled above
+		ShutdownTimeout: c.shutdownTimeout,
+		Logger:          log,
+	})
+	if err != nil {
+		return err
+	}
+	dl, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("decision port: %w", err)
+	}
+	al, err := net.Listen("tcp", c.adminAddr)
+	if err != nil {
+		dl.Close()
+		return fmt.Errorf("admin port: %w", err)
+	}
+	log.Info("pdp serving", "version", version, "addr", dl.Addr().String(), "admin_addr", al.Addr().String(),
+		"policy_revision", engine.PolicyRevision(), "state_revision", src.facts.Revision())
+	return srv.Serve(ctx, dl, al)
+}
