@@ -26,21 +26,29 @@ var (
 	loopback6 = netip.MustParseAddr("::1")
 )
 
-// recorder is a Decider that remembers the last request: it allows every
-// principal but u-bi.
+// recorder is a Decider that remembers the last request and counts the
+// requests: it allows everything but the requests of u-bi and those on inf-hadoop.
 type recorder struct {
-	mu   sync.Mutex
-	last *pdp.Request
+	mu    sync.Mutex
+	last  *pdp.Request
+	count int
 }
 
 func (r *recorder) Decide(_ context.Context, req *pdp.Request) pdp.Decision {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.last = req
-	if req.Principal.ID == "u-bi" {
+	r.count++
+	if req.Principal.ID == "u-bi" || req.Resource.ID == "inf-hadoop" {
 		return pdp.Decision{Reasons: []string{pdp.ReasonNoPermission}, DecisionID: "d-deny"}
 	}
 	return pdp.Decision{Allow: true, Reasons: []string{pdp.ReasonOwner}, DecisionID: "d-allow"}
+}
+
+func (r *recorder) asked() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.count
 }
 
 func (r *recorder) take() *pdp.Request {

@@ -1,0 +1,138 @@
+package authz_test
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/pdp/authz/proxytest"
+)
+
+// serve answers /v1/authz with a over net/http on a loopback port and
+// returns its address.
+func serve(t *testing.T, a *authz.Authorizer) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ap, _ := netip.ParseAddrPort(r.RemoteAddr)
+		res := a.Authorize(r.Context(), authz.ForwardRequest{Method: r.Method, URI: r.RequestURI,
+			Header: authz.HTTPHeader(r.Header), RemoteAddr: ap.Addr()})
+		for _, kv := range res.Header {
+			w.Header()[http.CanonicalHeaderKey(kv[0])] = []string{kv[1]}
+		}
+		w.WriteHeader(res.Status)
+		_, _ = w.Write(res.Body)
+	})}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return l.Addr().String()
+}
+
+// TestProxies runs the nginx and Caddy examples in front of the Authorizer
+// and a recording upstream.
+func TestProxies(t *testing.T) {
+	a, rec := newAuthorizer(t, "../../examples/routes.yaml")
+	pdpAddr := serve(t, a)
+	up := proxytest.StartUpstream(t)
+	proxies := map[string]string{
+		"nginx": proxytest.StartNginxExample(t, pdpAddr, up.Addr),
+		"caddy": proxytest.StartCaddyExample(t, pdpAddr, up.Addr),
+	}
+	ops := map[string]string{"X-API-Key": "ops-demo-key"}
+	cases := []struct {
+		name   string
+		method string
+		uri    string
+		header map[string]string
+		status int
+		user   string // expected at the upstream when allowed
+		email  string
+	}{
+		{"allow api key", "GET", "/api/v2/infrastructures/inf-web", ops, 200, "u-ops", "ops@company.com"},
+		{"allow bearer", "POST", "/api/v2/infrastructures/inf-erp/deploy?deploy_type=edit", map[string]string{"Authorization": "Bearer root-demo-key"}, 200, "u-root", "root@metalsoft.example"},
+		{"deny", "GET", "/api/v2/infrastructures/inf-hadoop", ops, 403, "", ""},
+		{"no credential", "GET", "/api/v2/infrastructures/inf-web", nil, 401, "", ""},
+		{"unknown key", "GET", "/api/v2/infrastructures/inf-web", map[string]string{"X-API-Key": "stolen"}, 401, "", ""},
+		{"no route", "GET", "/api/v3/infrastructures/inf-web", ops, 403, "", ""},
+		{"dot segments", "GET", "/api/v2/templates/x/../../infrastructures/inf-web", ops, 403, "", ""},
+		{"encoded slash", "DELETE", "/api/v2/infrastructures/inf-web%2Fusers%2Fu-bi", ops, 403, "", ""},
+		{"forged identity alone", "GET", "/api/v2/infrastructures/inf-web", map[string]string{"X-Auth-Request-User": "u-root"}, 401, "", ""},
+		{"forged identity with a key", "GET", "/api/v2/infrastructures/inf-web",
+			map[string]string{"X-API-Key": "ops-demo-key", "X-Auth-Request-User": "u-root", "X-Auth-Request-Email": "root@metalsoft.example", "X-PDP-Decision-Id": "forged"},
+			200, "u-ops", "ops@company.com"},
+	}
+	for name, addr := range proxies {
+		for _, c := range cases {
+			t.Run(name+"/"+c.name, func(t *testing.T) {
+				up.Take()
+				status, body := proxytest.Do(t, c.method, addr, c.uri, c.header)
+				got := up.Take()
+				if status != c.status {
+					t.Fatalf("status %d (%s), want %d", status, body, c.status)
+				}
+				if c.status != 200 {
+					if len(got) != 0 {
+						t.Fatalf("upstream reached on %d: %+v", status, got)
+					}
+					return
+				}
+				if len(got) != 1 {
+					t.Fatalf("upstream got %d requests", len(got))
+				}
+				h := got[0].Header
+				if h.Get("X-Auth-Request-User") != c.user || h.Get("X-Auth-Request-Email") != c.email ||
+					len(h.Values("X-Auth-Request-User")) != 1 {
+					t.Fatalf("upstream identity %q %q, want %s %s", h.Values("X-Auth-Request-User"), h.Values("X-Auth-Request-Email"), c.user, c.email)
+				}
+				if id := h.Get("X-PDP-Decision-Id"); id == "" || id == "forged" {
+					t.Fatalf("upstream decision id %q", id)
+				}
+				if got[0].URI != c.uri {
+					t.Fatalf("upstream URI %q, want %q", got[0].URI, c.uri)
+				}
+			})
+		}
+	}
+	t.Run("nginx/challenge", func(t *testing.T) {
+		req, err := http.NewRequest("GET", "http://"+proxies["nginx"]+"/api/v2/infrastructures/inf-web", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer realm=") {
+			t.Fatalf("%d WWW-Authenticate %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		}
+	})
+	t.Run("nginx/decision cache", func(t *testing.T) {
+		uri := "/api/v2/servers/srv-cache"
+		before := rec.asked()
+		for range 3 {
+			if status, _ := proxytest.Do(t, "GET", proxies["nginx"], uri, ops); status != 200 {
+				t.Fatalf("status %d", status)
+			}
+		}
+		if n := rec.asked() - before; n != 1 {
+			t.Fatalf("engine asked %d times for one cached decision", n)
+		}
+		// The credential is part of the key: another caller is asked about.
+		if status, _ := proxytest.Do(t, "GET", proxies["nginx"], uri, map[string]string{"X-API-Key": "root-demo-key"}); status != 200 {
+			t.Fatalf("status %d", status)
+		}
+		if status, _ := proxytest.Do(t, "GET", proxies["nginx"], uri, nil); status != 401 {
+			t.Fatalf("cached allow served without a credential: %d", status)
+		}
+		if n := rec.asked() - before; n != 2 {
+			t.Fatalf("engine asked %d times, want 2", n)
+		}
+	})
+}

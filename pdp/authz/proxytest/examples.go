@@ -1,0 +1,70 @@
+package proxytest
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Addresses written in the example configurations of examples/.
+const (
+	examplePDP      = "127.0.0.1:8181"
+	exampleUpstream = "127.0.0.1:9000"
+)
+
+// ModuleRoot is the directory holding go.mod, found from the working
+// directory upwards.
+func ModuleRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// example reads examples/<name> with the example addresses replaced.
+func example(t testing.TB, name, pdpAddr, upstreamAddr string, more ...string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(ModuleRoot(t), "examples", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pairs := append([]string{examplePDP, pdpAddr, exampleUpstream, upstreamAddr}, more...)
+	conf := strings.NewReplacer(pairs...).Replace(string(data))
+	for i := 0; i < len(pairs); i += 2 {
+		if !strings.Contains(string(data), pairs[i]) {
+			t.Fatalf("examples/%s no longer contains %q", name, pairs[i])
+		}
+	}
+	return conf
+}
+
+// StartNginxExample runs nginx on examples/nginx/pdp.conf, asking the pdp at
+// pdpAddr and proxying to upstreamAddr, with its decision cache in a
+// temporary directory. It returns nginx's address.
+func StartNginxExample(t testing.TB, pdpAddr, upstreamAddr string) string {
+	t.Helper()
+	conf := example(t, "nginx/pdp.conf", pdpAddr, upstreamAddr,
+		"listen 8080;", "listen "+AddrPlaceholder+";",
+		"/var/cache/nginx/pdp", filepath.Join(t.TempDir(), "cache"))
+	return StartNginx(t, conf)
+}
+
+// StartCaddyExample runs Caddy on examples/caddy/Caddyfile, asking the pdp
+// at pdpAddr and proxying to upstreamAddr. It returns Caddy's address.
+func StartCaddyExample(t testing.TB, pdpAddr, upstreamAddr string) string {
+	t.Helper()
+	conf := example(t, "caddy/Caddyfile", pdpAddr, upstreamAddr, ":8080 {", "http://"+AddrPlaceholder+" {")
+	return StartCaddy(t, conf)
+}
