@@ -268,4 +268,3 @@ func Do(t testing.TB, method, addr, uri string, header map[string]string) (int, 
 	}
 	return resp.StatusCode, buf.String()
 }
-
