@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -24,6 +25,9 @@ func exampleState(t testing.TB) *pdp.State {
 // openSource opens a Source on url and runs its tailer until the test ends.
 func openSource(t testing.TB, url string, opts Options) *Source {
 	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = quietLogger()
+	}
 	s, err := Open(context.Background(), url, opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -43,6 +47,9 @@ func openSource(t testing.TB, url string, opts Options) *Source {
 	})
 	return s
 }
+
+// quietLogger drops the Source's logs, which tests provoke on purpose.
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // openWriter opens a Writer on url, closed when the test ends.
 func openWriter(t testing.TB, url, prefix string) *Writer {

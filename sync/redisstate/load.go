@@ -44,6 +44,9 @@ func (s *Source) load(ctx context.Context, refs []Ref) ([]*entry, error) {
 		return nil
 	})
 	s.stats.loads.Add(1)
+	if s.afterRead != nil {
+		s.afterRead()
+	}
 	for _, c := range cmds {
 		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) && !isWrongType(err) {
 			s.stats.redisErrors.Add(1)

@@ -56,6 +56,10 @@ type Source struct {
 	closed   atomic.Bool
 
 	stats counters
+
+	// Test hooks, nil in production: after a load's Redis read (before its
+	// results are cached), and after a full XREAD batch was applied.
+	afterRead, afterBatch func()
 }
 
 var _ pdp.Facts = (*Source)(nil)

@@ -100,7 +100,7 @@ func TestOpenErrors(t *testing.T) {
 // TestUnreachableAtStartup: Open succeeds, Ready and lookups report the
 // failure as ErrUnavailable.
 func TestUnreachableAtStartup(t *testing.T) {
-	src, err := Open(context.Background(), "redis://127.0.0.1:1?dial_timeout=100ms&max_retries=-1", Options{})
+	src, err := Open(context.Background(), "redis://127.0.0.1:1?dial_timeout=100ms&max_retries=-1", Options{Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

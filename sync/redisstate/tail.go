@@ -17,18 +17,20 @@ const (
 )
 
 // Run follows the change stream until ctx ends or the Source is closed,
-// reconnecting with backoff whenever Redis fails. It returns nil then.
+// reconnecting with backoff whenever Redis fails. It returns nil then. It
+// starts by checking the position Open resolved (entries may have been
+// trimmed away since).
 func (s *Source) Run(ctx context.Context) error {
 	backoff := minBackoff
-	for !s.closed.Load() && ctx.Err() == nil {
-		if !s.up.Load() {
+	for first := true; !s.closed.Load() && ctx.Err() == nil; first = false {
+		if first || !s.up.Load() {
 			if err := s.connect(ctx); err != nil {
 				s.tailError(ctx, err)
 				sleep(ctx, backoff)
 				backoff = min(2*backoff, maxBackoff)
 				continue
 			}
-			s.log.Info("following the change stream again", "position", s.Revision())
+			s.log.Info("following the change stream", "position", s.Revision())
 		}
 		backoff = minBackoff
 		if err := s.follow(ctx); err != nil {
@@ -164,6 +166,9 @@ func (s *Source) follow(ctx context.Context) error {
 		if n < s.batch {
 			s.syncedAt.Store(start.UnixNano())
 			continue
+		}
+		if s.afterBatch != nil {
+			s.afterBatch()
 		}
 		info, err := s.streamInfo(ctx)
 		if err != nil {
