@@ -19,7 +19,7 @@ build: ## build bin/pdp and bin/pdpctl
 run: build ## serve the example state (examples/metalcloud.yaml) on :8181, admin on :9181; no Redis needed
 	$(BIN)/pdp --state examples/metalcloud.yaml
 
-test: test-deps vet fmt-check policy-check ## install missing test servers, then run every test
+test: test-deps vet fmt-check policy-check chart-test ## install missing test servers, then run every test
 	$(GO) test -race -timeout 15m $(TEST_PKGS)
 
 test-deps: ## install the servers the tests start, when missing (Debian, as root)
@@ -44,6 +44,22 @@ policy-check: ## opa check --strict and opa fmt on policy/
 	$(GO) run $(OPA) check --strict --v1-compatible policy/
 	@out=$$($(GO) run $(OPA) fmt --list --v1-compatible policy/); \
 	if [ -n "$$out" ]; then echo "opa fmt needed:"; echo "$$out"; exit 1; fi
+
+# helm runs through `go run` at a fixed version, outside the project's go.mod.
+HELM         ?= $(GO) run helm.sh/helm/v3/cmd/helm@v3.22.0
+CHART        := charts/pdp
+CHART_VALUES := $(CHART)/values.yaml $(CHART)/values-sidecar.yaml $(wildcard $(CHART)/ci/*-values.yaml)
+# The Kubernetes version the chart is checked against (a helm built by go run
+# would otherwise assume 1.20).
+CHART_KUBE   := 1.31.0
+
+chart-test: ## helm lint and helm template charts/pdp with every values file, then check the manifests (go test ./charts/...)
+	@for f in $(CHART_VALUES); do \
+		echo "helm lint and template -f $$f"; \
+		$(HELM) lint --strict --quiet --kube-version $(CHART_KUBE) $(CHART) -f $$f || exit 1; \
+		$(HELM) template pdp $(CHART) --kube-version $(CHART_KUBE) -f $$f >/dev/null || exit 1; \
+	done
+	$(GO) test -count=1 ./charts/...
 
 clean: ## remove build output
 	rm -rf $(BIN)
