@@ -225,26 +225,37 @@ func openState(ctx context.Context, c *config, log *slog.Logger) (stateSource, f
 
 // serve runs the decision point until ctx ends.
 func serve(ctx context.Context, c *config, log *slog.Logger) error {
+	// Refuse a bad route table at startup rather than at the first
+	// forward-auth request. Without --config, /v1/authz has no routes and
+	// denies everything.
+	authzCfg, err := authz.ParseConfig(nil)
 	if c.configFile != "" {
-		// Refuse a bad route table at startup rather than at the first
-		// forward-auth request.
-		if _, err := authz.LoadConfig(c.configFile); err != nil {
-			return err
-		}
+		authzCfg, err = authz.LoadConfig(c.configFile)
 	}
-	src, release, err := openState(ctx, c, log)
 	if err != nil {
 		return err
 	}
 	// Stop the watcher or tailer before releasing it, whichever way serve ends.
 	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	src, release, err := openState(ctx, c, log)
+	if err != nil {
+		return err
+	}
 	defer func() { cancel(); release() }()
 
 	engine, err := pdp.NewEngine(src.facts)
 	if err != nil {
 		return fmt.Errorf("policy: %w", err)
 	}
+	forwardAuth, err := authz.New(authzCfg, engine, src.facts)
+	if err != nil {
+		return fmt.Errorf("forward auth: %w", err)
+	}
+	lister, _ := src.facts.(pdp.InfrastructureLister) // lookups need it
 	srv, err := httpapi.New(engine, httpapi.Options{
+		Authz:           forwardAuth,
+		Infrastructures: lister,
 		BodyLimit:       c.bodyLimit,
 		BatchBodyLimit:  c.batchBodyLimit,
 		MaxDepth:        c.maxDepth,

@@ -16,6 +16,10 @@ func (s *Server) decisionRoutes() []route {
 	return []route{
 		{path: "/v1/check", methods: postOnly, handle: s.check},
 		{path: "/v1/check/batch", methods: postOnly, handle: s.checkBatch},
+		{path: "/v1/lookup", methods: postOnly, handle: s.lookup},
+		{path: opaDecisionPath, methods: postOnly, handle: s.opaDecision},
+		{path: opaAllowPath, methods: postOnly, handle: s.opaAllow},
+		{path: "/v1/authz", prefix: true, handle: s.forwardAuth},
 	}
 }
 

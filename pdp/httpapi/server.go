@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/metalsoft-io/pdp/pdp"
+	"github.com/metalsoft-io/pdp/pdp/authz"
 	"github.com/valyala/fasthttp"
 )
 
@@ -40,6 +41,12 @@ type Options struct {
 	// once its context ends, DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger // default slog.Default()
+	// Authz answers /v1/authz (forward authentication); nil denies every
+	// forward-auth request with 403 no_route.
+	Authz *authz.Authorizer
+	// Infrastructures enumerates the stored infrastructures for /v1/lookup;
+	// nil answers lookups 501.
+	Infrastructures pdp.InfrastructureLister
 }
 
 // Server serves the decision port and the admin port.

@@ -1,0 +1,36 @@
+package httpapi
+
+import (
+	"context"
+	"net/netip"
+
+	"github.com/metalsoft-io/pdp/pdp"
+	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/valyala/fasthttp"
+)
+
+// forwardAuth serves /v1/authz and every path below it, any method:
+// forward authentication for reverse proxies (package authz). It answers
+// 200, 401 or 403 only, whatever goes wrong.
+func (s *Server) forwardAuth(ctx *fasthttp.RequestCtx) {
+	var res authz.Result
+	if s.opts.Authz == nil {
+		res = authz.Result{Status: fasthttp.StatusForbidden, Decision: pdp.Decision{Reasons: []string{pdp.ReasonNoRoute}}}
+	} else {
+		addr, _ := netip.AddrFromSlice(ctx.RemoteIP())
+		res = s.opts.Authz.Authorize(context.Background(), authz.ForwardRequest{
+			Method:     string(ctx.Method()),
+			URI:        string(ctx.RequestURI()),
+			Header:     &ctx.Request.Header,
+			RemoteAddr: addr.Unmap(),
+		})
+	}
+	for _, kv := range res.Header {
+		ctx.Response.Header.Set(kv[0], kv[1])
+	}
+	ctx.SetStatusCode(res.Status)
+	if len(res.Body) > 0 {
+		ctx.SetContentType(contentJSON)
+		ctx.SetBody(res.Body)
+	}
+}
