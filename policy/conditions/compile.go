@@ -151,11 +151,11 @@ func compileOperator(op string, v any) (valuePred, error) {
 		p, err := compileEq(v)
 		return notOf{p}, err
 	case "$in", "$nin":
-		ops, err := operandList(op, v)
+		list, err := newList(op, v)
 		if err != nil {
 			return nil, err
 		}
-		var p valuePred = anyOf{&inPred{ops: ops}}
+		var p valuePred = anyOf{&inPred{list: list}}
 		if op == "$nin" {
 			p = notOf{p}
 		}
@@ -175,16 +175,18 @@ func compileOperator(op string, v any) (valuePred, error) {
 		}
 		return anyOf{sizePred{n: n}}, nil
 	case "$all":
-		ops, err := operandList(op, v)
-		if err != nil {
+		list, err := newList(op, v)
+		switch {
+		case err != nil:
 			return nil, err
-		}
-		if len(ops) == 0 {
+		case list.ref != nil:
+			return &allRefPred{list: list}, nil
+		case len(list.items) == 0:
 			return never{}, nil // MongoDB: $all: [] matches nothing
 		}
-		preds := make(allOf, len(ops))
-		for i := range ops {
-			preds[i] = anyOf{&eqPred{op: ops[i]}}
+		preds := make(allOf, len(list.items))
+		for i := range list.items {
+			preds[i] = anyOf{&eqPred{op: list.items[i]}}
 		}
 		return preds, nil
 	case "$elemMatch":
@@ -211,20 +213,31 @@ func compileOperator(op string, v any) (valuePred, error) {
 	return nil, fmt.Errorf("unknown operator %q", op)
 }
 
-func operandList(op string, v any) ([]operand, error) {
-	list, ok := v.([]any)
-	if !ok {
-		return nil, fmt.Errorf("%s needs an array, got %s", op, describe(v))
+// newList compiles the operand of $in, $nin, $all: an array, or a
+// placeholder naming an array field of the principal.
+func newList(op string, v any) (list, error) {
+	if s, ok := v.(string); ok {
+		ref, err := placeholder(s)
+		if err != nil {
+			return list{}, fmt.Errorf("%s: %w", op, err)
+		}
+		if ref != nil {
+			return list{ref: ref}, nil
+		}
 	}
-	ops := make([]operand, len(list))
-	for i, e := range list {
+	arr, ok := v.([]any)
+	if !ok {
+		return list{}, fmt.Errorf("%s needs an array or a placeholder, got %s", op, describe(v))
+	}
+	items := make([]operand, len(arr))
+	for i, e := range arr {
 		o, err := newOperand(e)
 		if err != nil {
-			return nil, fmt.Errorf("%s[%d]: %w", op, i, err)
+			return list{}, fmt.Errorf("%s[%d]: %w", op, i, err)
 		}
-		ops[i] = o
+		items[i] = o
 	}
-	return ops, nil
+	return list{items: items}, nil
 }
 
 func compileCmp(op string, v any) (valuePred, error) {

@@ -45,9 +45,13 @@
 // turns into a literal that silently never matches. Placeholders are
 // substituted in the operands of $eq $ne $in $nin $gt $gte $lt $lte $all and
 // in literal values (also nested inside arrays and documents), never in
-// $regex patterns.
+// $regex patterns. The operand of $in, $nin and $all may itself be a
+// placeholder naming an array field of the principal:
 //
-// A placeholder whose principal field is missing or null is unresolved. A
+//	{project: {$in: "${principal.projects}"}}
+//
+// A placeholder whose principal field is missing or null (or, for a list
+// operand, not an array) is unresolved. A
 // comparison against it is neither true nor false but unknown, and unknown
 // propagates with three-valued logic (NOT unknown = unknown; AND/OR as in
 // SQL). Match reports true only when the conditions definitely match. For a
@@ -57,17 +61,26 @@
 // # Choices where MongoDB is lax
 //
 // Compile rejects, so that the role is invalid rather than silently
-// mismatching: unknown operators; an operator document mixing operator and
-// field keys; keys beginning with "$" inside literal values (write a dotted
-// path instead); $in, $nin, $all operands that are not arrays; $and, $or,
+// mismatching: unknown operators (MongoDB's $type, $mod, $expr, $where, ...
+// included); an operator document mixing operator and field keys; keys
+// beginning with "$" inside literal values (write a dotted path instead);
+// $in, $nin, $all operands that are not arrays or placeholders; $and, $or,
 // $nor operands that are not non-empty arrays of documents; $not operands
 // that are not a non-empty operator document; $size operands that are not
 // non-negative integers; $exists operands that are not booleans; $gt, $gte,
 // $lt, $lte operands that are not numbers, strings or placeholders; $regex
 // patterns that are not strings or do not compile; $options without $regex
-// or with flags other than i, m, s, x; empty or malformed field paths; and
-// values of Go types outside string, bool, nil, the integer and float types,
-// json.Number, []any and map[string]any.
+// or with flags other than i, m, s, x; empty or malformed field paths
+// (including components beginning with "$"); and values of Go types
+// outside string, bool, nil, the integer and float types, json.Number,
+// []any and map[string]any.
+//
+// Match reads attribute and principal values of the same types; a value of
+// another Go type (a []string, a struct) is an opaque scalar that equals
+// nothing. Documents differ from MongoDB's in one respect: Go maps have no
+// key order, so document equality ignores the order of fields. Numbers:
+// integers are exact at any size, other numbers are float64 (as MongoDB's
+// doubles), so json.Number("1e400") is +Inf.
 //
 // # OPA built-ins
 //

@@ -251,12 +251,24 @@ func eqValue(v, want any) bool {
 }
 
 // inPred is $in: equality with one of the operands.
-type inPred struct{ ops []operand }
+type inPred struct{ list list }
 
 func (p *inPred) one(c *evalCtx, v any) tri {
+	if p.list.ref != nil {
+		arr, ok := p.list.resolve(c.principal)
+		if !ok {
+			return unknown
+		}
+		for _, want := range arr {
+			if eqValue(v, want) {
+				return yes
+			}
+		}
+		return no
+	}
 	r := no
-	for i := range p.ops {
-		want, ok := p.ops[i].value(c.principal)
+	for i := range p.list.items {
+		want, ok := p.list.items[i].value(c.principal)
 		if !ok {
 			r = unknown
 			continue
@@ -266,6 +278,33 @@ func (p *inPred) one(c *evalCtx, v any) tri {
 		}
 	}
 	return r
+}
+
+// allRefPred is $all with a placeholder naming an array of the principal:
+// every element equals one of the candidates (or an element of one).
+type allRefPred struct{ list list }
+
+func (p *allRefPred) eval(c *evalCtx, cands []any) tri {
+	arr, ok := p.list.resolve(c.principal)
+	if !ok {
+		return unknown
+	}
+	if len(arr) == 0 {
+		return no
+	}
+	for _, want := range arr {
+		found := false
+		for _, v := range cands {
+			if eqValue(v, want) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return no
+		}
+	}
+	return yes
 }
 
 // cmpPred is $gt, $gte, $lt, $lte: the value, or one element of it, is

@@ -240,12 +240,16 @@ func placeholder(s string) (ref []string, err error) {
 	return ref, nil
 }
 
-// splitPath splits a dotted path; every component must be non-empty.
+// splitPath splits a dotted path; every component must be non-empty and
+// must not begin with "$" (MongoDB's positional operators are not queries).
 func splitPath(p string) ([]string, error) {
 	parts := strings.Split(p, ".")
 	for _, part := range parts {
 		if part == "" {
 			return nil, fmt.Errorf("malformed path %q: empty component", p)
+		}
+		if strings.HasPrefix(part, "$") {
+			return nil, fmt.Errorf("malformed path %q: component %q begins with \"$\"", p, part)
 		}
 	}
 	return parts, nil
@@ -375,6 +379,21 @@ func substitute(v any, principal map[string]any) (any, bool) {
 		return out, true
 	}
 	return v, true
+}
+
+// list is the operand of $in, $nin, $all: literal items, or a placeholder
+// naming an array field of the principal.
+type list struct {
+	items []operand
+	ref   []string
+}
+
+// resolve returns the principal's array; ok is false when the field is
+// missing, null or not an array.
+func (l *list) resolve(principal map[string]any) ([]any, bool) {
+	v, ok := lookup(principal, l.ref)
+	arr, isArr := v.([]any)
+	return arr, ok && isArr
 }
 
 // arrayIndex parses a path component made only of decimal digits.
