@@ -225,6 +225,8 @@ func TestIdentity(t *testing.T) {
 		{"unknown api key no fallback", loopback, []string{"X-API-Key", "nope", "X-Auth-Request-User", "u-root"}, 401, "unknown_principal", "", ""},
 		{"unknown bearer", loopback, []string{"Authorization", "Bearer nope"}, 401, "unknown_principal", "", ""},
 		{"basic auth", loopback, []string{"Authorization", "Basic dTpw"}, 401, "unknown_principal", "", ""},
+		{"basic auth is not pdp's", loopback, []string{"Authorization", "Basic dTpw", "X-Auth-Request-User", "u-mktg"}, 200, "", "u-mktg", "mktg@company.com"},
+		{"empty bearer", loopback, []string{"Authorization", "Bearer ", "X-Auth-Request-User", "u-mktg"}, 401, "unknown_principal", "", ""},
 		{"repeated api key", loopback, []string{"X-API-Key", "ops-demo-key", "X-API-Key", "root-demo-key"}, 401, "unknown_principal", "", ""},
 		{"trusted header id", loopback, []string{"X-Auth-Request-User", "u-mktg"}, 200, "", "u-mktg", "mktg@company.com"},
 		{"trusted header email", loopback, []string{"X-Auth-Request-User", "MKTG@company.com"}, 200, "", "u-mktg", "mktg@company.com"},

@@ -30,7 +30,9 @@
 // "aud" checked), its "sub" claim a user id (or an e-mail address), else its
 // "email" claim; the trusted identity header (default X-Auth-Request-User,
 // a user id or an e-mail address), honoured only from a trusted proxy
-// address. Proxies copy client headers into the auth request, so every
+// address. An Authorization header of another scheme than Bearer (Basic,
+// say) belongs to an authenticating proxy in front and is ignored. Proxies
+// copy client headers into the auth request, so every
 // example configuration in examples/ removes a client's own copy of the
 // trusted header; set identity.disable_trusted_header when no
 // authenticating proxy sits in front.

@@ -134,11 +134,11 @@ func (a *Authorizer) identify(ctx context.Context, h Headers, trusted bool) (*pd
 	if err != nil {
 		return nil, err
 	}
-	if authz != "" {
-		scheme, token, _ := strings.Cut(authz, " ")
-		token = strings.TrimSpace(token)
-		if !strings.EqualFold(scheme, "Bearer") || token == "" {
-			return nil, fmt.Errorf("%w: unsupported Authorization scheme", errUnknownIdentity)
+	// Another scheme (Basic) belongs to an authenticating proxy in front
+	// and is not a credential for pdp.
+	if scheme, token, _ := strings.Cut(authz, " "); strings.EqualFold(scheme, "Bearer") {
+		if token = strings.TrimSpace(token); token == "" {
+			return nil, fmt.Errorf("%w: empty bearer token", errUnknownIdentity)
 		}
 		return a.bearer(ctx, token)
 	}

@@ -1,0 +1,324 @@
+package httpapi
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/metalsoft-io/pdp/pdp/authz/proxytest"
+)
+
+// Test identity provider settings of the end-to-end test.
+const (
+	testIssuer   = "https://idp.example.com"
+	testAudience = "metalsoft-api"
+	// mktgPassword is the basic auth password of u-mktg at the
+	// authenticating Caddy; mktgHash its bcrypt hash (cost 4).
+	mktgPassword = "mktg-password"
+	mktgHash     = "$2a$04$DffoYDdts6PfuvpbeYiJ0.//q/etEy2SbeowkstVcQcZ1lPJZ9Tfq"
+)
+
+// buildPDP builds cmd/pdp into a temporary directory.
+func buildPDP(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "pdp")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/metalsoft-io/pdp/cmd/pdp")
+	cmd.Dir = proxytest.ModuleRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/pdp: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startPDP runs the pdp binary on a state file and a config file and
+// returns its decision address once it is ready.
+func startPDP(t *testing.T, bin, state, config string) string {
+	t.Helper()
+	addr, admin := proxytest.FreeAddr(t), proxytest.FreeAddr(t)
+	logPath := filepath.Join(t.TempDir(), "pdp.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--addr", addr, "--admin-addr", admin, "--state", state, "--config", config)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		logf.Close()
+		if t.Failed() {
+			data, _ := os.ReadFile(logPath)
+			t.Logf("pdp log:\n%s", data)
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + admin + "/health/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return addr
+			}
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			data, _ := os.ReadFile(logPath)
+			t.Fatalf("pdp exited: %v\n%s", err, data)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("pdp not ready after 30s")
+		}
+	}
+}
+
+// jwtConfig writes a config with the example routes and a JWT identity
+// provider whose key is returned.
+func jwtConfig(t *testing.T) (string, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "jwks.json"), jwks, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile("../../examples/routes.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes, _, ok := strings.Cut(string(data), "\nidentity:")
+	if !ok {
+		t.Fatal("examples/routes.yaml has no identity section")
+	}
+	conf := routes + `
+identity:
+  jwt: {jwks_file: jwks.json, issuer: "` + testIssuer + `", audiences: [` + testAudience + `]}
+`
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, key
+}
+
+// token signs a JWT for sub valid for d (negative: expired).
+func token(t *testing.T, key *ecdsa.PrivateKey, sub string, d time.Duration) string {
+	t.Helper()
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tok, err := jwt.Signed(s).Claims(jwt.Claims{Issuer: testIssuer, Audience: jwt.Audience{testAudience}, Subject: sub,
+		IssuedAt: jwt.NewNumericDate(now.Add(-time.Hour)), Expiry: jwt.NewNumericDate(now.Add(d))}).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// authCaddyfile is an authenticating Caddy: basic auth, then the user name
+// as the trusted identity header to pdp.
+const authCaddyfile = `http://{{addr}} {
+	route {
+		request_header -X-Auth-Request-User
+		basicauth {
+			u-mktg ` + mktgHash + `
+		}
+		request_header X-Auth-Request-User {http.auth.user.id}
+		forward_auth {{pdp}} {
+			uri /v1/authz
+			copy_headers X-Auth-Request-User X-Auth-Request-Email X-PDP-Decision-Id
+		}
+		reverse_proxy {{upstream}}
+	}
+}
+`
+
+// TestForwardAuthEndToEnd runs the pdp binary behind real nginx and Caddy
+// (the examples' configurations) in front of a recording upstream.
+func TestForwardAuthEndToEnd(t *testing.T) {
+	bin := buildPDP(t)
+	config, key := jwtConfig(t)
+	pdpAddr := startPDP(t, bin, exampleState(t), config)
+	up := proxytest.StartUpstream(t)
+	authCaddy := strings.NewReplacer("{{pdp}}", pdpAddr, "{{upstream}}", up.Addr).Replace(authCaddyfile)
+	proxies := []struct{ name, addr string }{
+		{"nginx", proxytest.StartNginxExample(t, pdpAddr, up.Addr)},
+		{"caddy", proxytest.StartCaddyExample(t, pdpAddr, up.Addr)},
+	}
+	opsKey := map[string]string{"X-API-Key": "ops-demo-key"}
+	bearer := func(s string) map[string]string { return map[string]string{"Authorization": "Bearer " + s} }
+	cases := []struct {
+		name        string
+		method, uri string
+		header      map[string]string
+		status      int
+		user, email string // at the upstream, when allowed
+	}{
+		{"api key: account delegate reads", "GET", "/api/v2/infrastructures/inf-web", opsKey, 200, "u-ops", "ops@company.com"},
+		{"api key: account delegate deploys", "POST", "/api/v2/infrastructures/inf-erp/deploy?deploy_type=edit", opsKey, 200, "u-ops", "ops@company.com"},
+		{"api key: no admin permission", "DELETE", "/api/v2/servers/srv-1", opsKey, 403, "", ""},
+		{"bearer api key: root", "DELETE", "/api/v2/servers/srv-1", bearer("root-demo-key"), 200, "u-root", "root@metalsoft.example"},
+		{"jwt: infrastructure delegate", "GET", "/api/v2/infrastructures/inf-web", bearer(token(t, key, "u-mktg", time.Hour)), 200, "u-mktg", "mktg@company.com"},
+		{"jwt: other department", "GET", "/api/v2/infrastructures/inf-erp", bearer(token(t, key, "u-mktg", time.Hour)), 403, "", ""},
+		{"jwt: by email", "GET", "/api/v2/users/u-bi/billing", bearer(token(t, key, "bi@company.com", time.Hour)), 200, "u-bi", "bi@company.com"},
+		{"jwt: expired", "GET", "/api/v2/infrastructures/inf-web", bearer(token(t, key, "u-mktg", -time.Hour)), 401, "", ""},
+		{"no credential", "GET", "/api/v2/infrastructures/inf-web", nil, 401, "", ""},
+		{"unknown key", "GET", "/api/v2/infrastructures/inf-web", map[string]string{"X-API-Key": "guess"}, 401, "", ""},
+		{"no route", "GET", "/api/v2/nothing-here", opsKey, 403, "", ""},
+		{"dot segments", "GET", "/api/v2/templates/tpl-ubuntu/../../servers/srv-1", opsKey, 403, "", ""},
+		{"forged identity alone", "DELETE", "/api/v2/servers/srv-1", map[string]string{"X-Auth-Request-User": "u-root"}, 401, "", ""},
+		{"forged identity with a key", "GET", "/api/v2/infrastructures/inf-web",
+			map[string]string{"X-API-Key": "ops-demo-key", "X-Auth-Request-User": "u-root", "X-Auth-Request-Email": "root@metalsoft.example"}, 200, "u-ops", "ops@company.com"},
+	}
+	for _, p := range proxies {
+		for _, c := range cases {
+			t.Run(p.name+"/"+c.name, func(t *testing.T) {
+				up.Take()
+				status, body := proxytest.Do(t, c.method, p.addr, c.uri, c.header)
+				checkUpstream(t, up, status, body, c.status, c.user, c.email)
+			})
+		}
+	}
+	t.Run("authenticating caddy/trusted header", func(t *testing.T) {
+		addr := proxytest.StartCaddy(t, authCaddy)
+		up.Take()
+		req, err := http.NewRequest("GET", "http://"+addr+"/api/v2/infrastructures/inf-web", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth("u-mktg", mktgPassword)
+		req.Header.Set("X-Auth-Request-User", "u-root") // replaced by the proxy
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		checkUpstream(t, up, resp.StatusCode, "", 200, "u-mktg", "mktg@company.com")
+		status, body := proxytest.Do(t, "GET", addr, "/api/v2/infrastructures/inf-erp", nil)
+		checkUpstream(t, up, status, body, 401, "", "")
+	})
+	t.Run("envoy form", func(t *testing.T) {
+		a := forward(t, "DELETE", "http://"+pdpAddr+"/v1/authz/envoy/api/v2/infrastructures/inf-web", bearer("ops-demo-key"))
+		checkForward(t, a, 200, "u-ops", "ops@company.com")
+		a = forward(t, "DELETE", "http://"+pdpAddr+"/v1/authz/envoy/api/v2/servers/srv-1", bearer("ops-demo-key"))
+		checkForward(t, a, 403, "", "")
+		a = forward(t, "GET", "http://"+pdpAddr+"/v1/authz/envoy/api/v2/servers", nil)
+		checkForward(t, a, 401, "", "")
+	})
+	t.Run("traefik form", func(t *testing.T) {
+		h := map[string]string{"X-Forwarded-Method": "PATCH", "X-Forwarded-Uri": "/api/v2/infrastructures/inf-hadoop",
+			"X-Forwarded-Host": "api.example.com", "X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+		h["Authorization"] = "Bearer " + token(t, key, "u-bi", time.Hour)
+		checkForward(t, forward(t, "GET", "http://"+pdpAddr+"/v1/authz", h), 200, "u-bi", "bi@company.com")
+		h["X-Forwarded-Uri"] = "/api/v2/infrastructures/inf-web"
+		checkForward(t, forward(t, "GET", "http://"+pdpAddr+"/v1/authz", h), 403, "", "")
+		h["X-Forwarded-Uri"] = "/api/v2/infrastructures/inf-web/../inf-hadoop"
+		checkForward(t, forward(t, "GET", "http://"+pdpAddr+"/v1/authz", h), 403, "", "")
+	})
+	t.Run("trusted header from loopback", func(t *testing.T) {
+		h := map[string]string{"X-Original-Method": "GET", "X-Original-URI": "/api/v2/infrastructures/inf-web", "X-Auth-Request-User": "mktg@company.com"}
+		checkForward(t, forward(t, "GET", "http://"+pdpAddr+"/v1/authz", h), 200, "u-mktg", "mktg@company.com")
+	})
+}
+
+// checkUpstream checks a proxied answer and what the upstream received.
+func checkUpstream(t *testing.T, up *proxytest.Upstream, status int, body string, wantStatus int, user, email string) {
+	t.Helper()
+	got := up.Take()
+	if status != wantStatus {
+		t.Fatalf("status %d (%s), want %d", status, body, wantStatus)
+	}
+	if wantStatus != 200 {
+		if len(got) != 0 {
+			t.Fatalf("upstream reached on %d", status)
+		}
+		return
+	}
+	if len(got) != 1 {
+		t.Fatalf("upstream got %d requests", len(got))
+	}
+	h := got[0].Header
+	if len(h.Values("X-Auth-Request-User")) != 1 || h.Get("X-Auth-Request-User") != user || h.Get("X-Auth-Request-Email") != email || h.Get("X-PDP-Decision-Id") == "" {
+		t.Fatalf("upstream identity %q %q %q, want %s %s", h.Values("X-Auth-Request-User"), h.Values("X-Auth-Request-Email"), h.Values("X-PDP-Decision-Id"), user, email)
+	}
+}
+
+// forward sends a forward-auth request straight to pdp.
+func forward(t *testing.T, method, url string, header map[string]string) answer {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return answer{resp.StatusCode, resp.Header, []byte(b.String())}
+}
+
+// checkForward checks a forward-auth answer: status, identity headers
+// (always present), decision id, challenge and body.
+func checkForward(t *testing.T, a answer, status int, user, email string) {
+	t.Helper()
+	if a.status != status {
+		t.Fatalf("status %d %s, want %d", a.status, a.body, status)
+	}
+	for name, want := range map[string]string{"X-Auth-Request-User": user, "X-Auth-Request-Email": email} {
+		if vs := a.header.Values(name); len(vs) != 1 || vs[0] != want {
+			t.Fatalf("%s: %q, want exactly %q", name, vs, want)
+		}
+	}
+	if a.header.Get("X-PDP-Decision-Id") == "" {
+		t.Fatal("no X-PDP-Decision-Id")
+	}
+	if (a.header.Get("WWW-Authenticate") != "") != (status == 401) {
+		t.Fatalf("WWW-Authenticate %q on %d", a.header.Get("WWW-Authenticate"), status)
+	}
+	if (len(a.body) == 0) != (status == 200) {
+		t.Fatalf("body %q on %d", a.body, status)
+	}
+}
