@@ -6,7 +6,8 @@
 // unknown or missing required field, more than one document) with an error
 // naming the line. Load also runs Validate, whose warnings (references to
 // documents that do not exist, duplicate ids, role permissions, subjects
-// and actions the policy does not know) never reject a file: the control
+// and actions the policy does not know, rule conditions that
+// conditions.Compile refuses) never reject a file: the control
 // plane can write the same into Redis, so the decision point handles them
 // at decision time and both sources behave the same. The list of known and
 // deprecated permission names is kept in this package (permissions.go)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/metalsoft-io/pdp/pdp"
+	"github.com/metalsoft-io/pdp/policy/conditions"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -54,7 +55,8 @@ func Load(data []byte) (*pdp.State, []Warning, error) {
 
 // Validate reports the references to documents that do not exist, the
 // duplicate ids, and the roles that the policy will find invalid (unknown
-// permission, subject or action names) in s. Lines are left zero.
+// permission, subject or action names, conditions that do not compile) in
+// s. Lines are left zero.
 func Validate(s *pdp.State) []Warning {
 	v := validator{
 		users:    make(map[string]bool, len(s.Users)),
@@ -149,6 +151,9 @@ func (v *validator) checkRoles(s *pdp.State) {
 				if a != "manage" && a != "all" && !pdp.IsAction(a) {
 					v.warn("roles", i, r.Name, "rules[%d]: unknown action %q: the role is invalid (role_invalid)", j, a)
 				}
+			}
+			if _, err := conditions.Compile(rule.Conditions); err != nil {
+				v.warn("roles", i, r.Name, "rules[%d]: %v: the role is invalid (role_invalid)", j, err)
 			}
 		}
 	}
