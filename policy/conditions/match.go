@@ -86,7 +86,10 @@ func (m *Matcher) eval(attr, principal map[string]any) tri {
 
 // collect appends the values a path reaches in v, MongoDB style: a numeric
 // component indexes an array, a field component reaches into every document
-// element of an array; a path that reaches nothing appends missing.
+// element of an array. A field absent from a document, or a path through a
+// scalar, appends missing (which {field: null} matches); an array through
+// which the path reaches nothing appends nothing (MongoDB: {"ids.0": null}
+// does not match {ids: []}).
 func (c *evalCtx) collect(v any, path []string) {
 	if len(path) == 0 {
 		c.buf = append(c.buf, v)
@@ -101,7 +104,6 @@ func (c *evalCtx) collect(v any, path []string) {
 		}
 		c.collect(child, path[1:])
 	case []any:
-		n := len(c.buf)
 		if i, ok := arrayIndex(path[0]); ok && i < len(x) {
 			c.collect(x[i], path[1:])
 		}
@@ -109,9 +111,6 @@ func (c *evalCtx) collect(v any, path []string) {
 			if m, ok := e.(map[string]any); ok {
 				c.collect(m, path)
 			}
-		}
-		if len(c.buf) == n {
-			c.buf = append(c.buf, missing)
 		}
 	default:
 		c.buf = append(c.buf, missing)

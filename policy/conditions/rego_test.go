@@ -115,6 +115,8 @@ func TestRegoOddValues(t *testing.T) {
 		{"string attributes match", `metalsoft.conditions_match({}, input.attr, {})`, `{"attr": "x"}`, false},
 		{"big number", `metalsoft.conditions_match({"n": 1e400}, {"n": 1e400}, {})`, "", true},
 		{"exact integer", `metalsoft.conditions_match({"n": 12345678901234567890}, {"n": 12345678901234567891}, {})`, "", false},
+		{"exact integer written as decimal", `metalsoft.conditions_match({"n": 12345678901234567890}, {"n": 12345678901234567890.0}, {})`, "", true},
+		{"exact integer written with exponent", `metalsoft.conditions_match({"n": 1.2345678901234567891e19}, {"n": 12345678901234567891}, {})`, "", true},
 		{"exact integer order", `metalsoft.conditions_match({"n": {"$gt": 12345678901234567890}}, {"n": 12345678901234567891}, {})`, "", true},
 	}
 	for _, tt := range tests {

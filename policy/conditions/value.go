@@ -85,6 +85,14 @@ func parseNumber(s string) (num, bool) {
 	if err != nil && !errors.Is(err, strconv.ErrRange) {
 		return num{}, false
 	}
+	if err == nil && math.Abs(f) >= 1<<63 {
+		// "1.2e19" or "12345678901234567890.0": an integer beyond int64
+		// written with a fraction or an exponent stays exact, as OPA
+		// compares it (the exponent is bounded: f is finite).
+		if r, ok := new(big.Rat).SetString(s); ok && r.IsInt() {
+			return fromBigInt(r.Num()), true
+		}
+	}
 	return num{f: f}, true
 }
 
