@@ -209,14 +209,15 @@ type (
 		} `yaml:"spec"`
 	}
 	podSpec struct {
-		InitContainers               []container       `yaml:"initContainers"`
-		Containers                   []container       `yaml:"containers"`
-		Volumes                      []volume          `yaml:"volumes"`
-		SecurityContext              securityContext   `yaml:"securityContext"`
-		EnableServiceLinks           *bool             `yaml:"enableServiceLinks"`
-		AutomountServiceAccountToken *bool             `yaml:"automountServiceAccountToken"`
-		ServiceAccountName           string            `yaml:"serviceAccountName"`
-		TopologySpreadConstraints    []spreadLabelsRef `yaml:"topologySpreadConstraints"`
+		InitContainers                []container       `yaml:"initContainers"`
+		Containers                    []container       `yaml:"containers"`
+		Volumes                       []volume          `yaml:"volumes"`
+		SecurityContext               securityContext   `yaml:"securityContext"`
+		EnableServiceLinks            *bool             `yaml:"enableServiceLinks"`
+		AutomountServiceAccountToken  *bool             `yaml:"automountServiceAccountToken"`
+		ServiceAccountName            string            `yaml:"serviceAccountName"`
+		TopologySpreadConstraints     []spreadLabelsRef `yaml:"topologySpreadConstraints"`
+		TerminationGracePeriodSeconds int               `yaml:"terminationGracePeriodSeconds"`
 	}
 	spreadLabelsRef struct {
 		TopologyKey   string `yaml:"topologyKey"`

@@ -1,0 +1,275 @@
+package charts_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
+)
+
+// TestRenderedContainerRuns runs the real pdp binary the way the rendered
+// Deployment's container would run: its arguments and environment, its
+// ConfigMaps as files and its Redis URL, with only the file paths moved
+// under a temporary root and the listen addresses moved to free loopback
+// ports. pdp must accept them, become ready on the admin port, decide on
+// the decision port, and exit cleanly on SIGTERM within the pod's
+// termination grace period.
+func TestRenderedContainerRuns(t *testing.T) {
+	bin := buildPDP(t)
+	cases := []struct {
+		name  string
+		args  []string
+		redis func(t *testing.T) string // the URL of a Redis started for the case
+		check checkRequest
+	}{
+		{
+			name: "state file",
+			args: []string{"--set", "source=file", "--set-file", "state.content=../examples/metalcloud.yaml"},
+			// u-finance owns inf-web in the example organisation.
+			check: checkRequest{`{"principal":{"id":"u-finance"},"action":"read","resource":{"kind":"infrastructure","id":"inf-web"}}`, true},
+		},
+		{
+			name:  "redis",
+			redis: func(t *testing.T) string { return redistest.Start(t).URL() },
+			// Redis holds no users: an unknown principal is denied.
+			check: denyUnknown,
+		},
+		{
+			name:  "redis cluster",
+			args:  []string{"-f", "pdp/ci/redis-cluster-values.yaml"},
+			redis: func(t *testing.T) string { return redistest.StartCluster(t).URL() },
+			check: denyUnknown,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			docs := render(t, chartDir, tc.args...)
+			var d workload
+			find(t, docs, "Deployment").decode(t, &d)
+			pod := d.Spec.Template.Spec
+			c := containerNamed(t, pod.Containers, "pdp")
+			redisURL := ""
+			if tc.redis != nil {
+				redisURL = tc.redis(t)
+			}
+			runContainer(t, bin, docs, pod, c, redisURL, tc.check)
+		})
+	}
+	t.Run("sidecar", func(t *testing.T) {
+		docs, pod := renderSidecar(t)
+		runContainer(t, bin, docs, pod, pod.InitContainers[0], redistest.Start(t).URL(), denyUnknown)
+	})
+}
+
+// denyUnknown asks about a principal an empty Redis does not hold.
+var denyUnknown = checkRequest{`{"principal":{"id":"u-nobody"},"action":"read","resource":{"kind":"infrastructure","id":"inf-web"}}`, false}
+
+// checkRequest is a /v1/check body and the decision it must get.
+type checkRequest struct {
+	body  string
+	allow bool
+}
+
+// buildPDP builds ./cmd/pdp into a temporary directory.
+func buildPDP(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "pdp")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/pdp")
+	cmd.Dir = ".."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/pdp: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// runContainer starts bin as container c of pod would run, checks it, and
+// stops it.
+func runContainer(t *testing.T, bin string, docs []manifest, pod podSpec, c container, redisURL string, check checkRequest) {
+	t.Helper()
+	root := t.TempDir()
+	mountVolumes(t, root, docs, pod, c)
+	decision, admin := freeLoopbackAddr(t), freeLoopbackAddr(t)
+	var args []string
+	for _, a := range c.Args {
+		switch name, _, _ := strings.Cut(a, "="); name {
+		case "--addr":
+			a = "--addr=" + decision
+		case "--admin-addr":
+			a = "--admin-addr=" + admin
+		default:
+			a = strings.ReplaceAll(a, "=/", "="+root+"/")
+		}
+		args = append(args, a)
+	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + root}
+	for _, e := range c.Env {
+		value := e.Value
+		switch {
+		case e.ValueFrom == nil:
+		case e.ValueFrom.SecretKeyRef != nil && e.Name == "PDP_REDIS":
+			value = redisURL
+		case e.ValueFrom.ResourceFieldRef != nil && e.ValueFrom.ResourceFieldRef.Resource == "limits.memory":
+			value = strconv.FormatInt(quantityBytes(t, c.Resources.Limits["memory"]), 10)
+		default:
+			t.Fatalf("environment %s: a reference the test cannot resolve", e.Name)
+		}
+		env = append(env, e.Name+"="+value)
+	}
+
+	var logs syncBuffer
+	cmd := exec.Command(bin, args...)
+	cmd.Env, cmd.Stdout, cmd.Stderr = env, &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// exited is closed once pdp has exited, with waitErr set.
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-exited:
+		default:
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+
+	waitReady(t, "http://"+admin+"/health/ready", exited, &logs)
+	resp, err := http.Post("http://"+decision+"/v1/check", "application/json", strings.NewReader(check.body))
+	if err != nil {
+		t.Fatalf("POST /v1/check: %v\n%s", err, logs.String())
+	}
+	var answer struct {
+		Allow   bool     `json:"allow"`
+		Reasons []string `json:"reasons"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&answer)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || answer.Allow != check.allow {
+		t.Errorf("POST /v1/check %s: status %d, %+v (%v), want allow %v", check.body, resp.StatusCode, answer, err, check.allow)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	grace := pod.TerminationGracePeriodSeconds
+	if grace == 0 {
+		grace = 30 // Kubernetes' default
+	}
+	select {
+	case <-exited:
+		if waitErr != nil {
+			t.Errorf("pdp exited with %v on SIGTERM:\n%s", waitErr, logs.String())
+		}
+	case <-time.After(time.Duration(grace) * time.Second):
+		t.Errorf("pdp still runs %ds (the termination grace period) after SIGTERM", grace)
+	}
+}
+
+// mountVolumes writes the ConfigMaps the container mounts under root, at
+// their mount paths, and creates its emptyDir mounts.
+func mountVolumes(t *testing.T, root string, docs []manifest, pod podSpec, c container) {
+	t.Helper()
+	for _, m := range c.VolumeMounts {
+		dir := filepath.Join(root, m.MountPath)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range pod.Volumes {
+			if v.Name != m.Name || v.ConfigMap == nil {
+				continue
+			}
+			var cm configMap
+			findNamed(t, docs, "ConfigMap", v.ConfigMap.Name).decode(t, &cm)
+			for key, text := range cm.Data {
+				if err := os.WriteFile(filepath.Join(dir, key), []byte(text), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+}
+
+// waitReady polls a readiness URL until it answers 200, pdp exits (exited
+// is closed), or 30 seconds pass.
+func waitReady(t *testing.T, url string, exited <-chan struct{}, logs *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	status := 0
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if status = resp.StatusCode; status == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-exited:
+			t.Fatalf("pdp exited before it was ready:\n%s", logs.String())
+		case <-ctx.Done():
+			t.Fatalf("%s not ready within 30s (last status %d):\n%s", url, status, logs.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// syncBuffer is pdp's output, written by exec's copying goroutines while
+// the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// freeLoopbackAddr returns 127.0.0.1:port with a port free a moment ago.
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// quantityBytes converts a Kubernetes memory quantity with a binary suffix
+// (Ki, Mi, Gi) or none to bytes, as the kubelet resolves a resourceFieldRef.
+func quantityBytes(t *testing.T, q string) int64 {
+	t.Helper()
+	shift := map[string]uint{"Ki": 10, "Mi": 20, "Gi": 30, "": 0}
+	num := strings.TrimRight(q, "KMGi")
+	n, err := strconv.ParseInt(num, 10, 64)
+	s, ok := shift[q[len(num):]]
+	if err != nil || !ok {
+		t.Fatalf("memory quantity %q: want a whole number with Ki, Mi, Gi or no suffix", q)
+	}
+	return n << s
+}
