@@ -40,7 +40,8 @@ const (
 // stream. Run must be running for the cache to be used beyond the staleness
 // bound. It is safe for concurrent use.
 type Source struct {
-	client    redis.UniversalClient
+	client    redis.UniversalClient // lookups
+	tailer    redis.UniversalClient // the change stream; never retries, so every lost connection is seen
 	keys      keys
 	cache     *cache
 	staleness time.Duration
@@ -70,13 +71,19 @@ var _ pdp.Facts = (*Source)(nil)
 // nil) is missed. Only an invalid URL or option is an error: when Redis
 // does not answer, Ready reports it and Run keeps trying.
 func Open(ctx context.Context, url string, opts Options) (*Source, error) {
-	client, cluster, err := newClient(url)
+	client, cluster, err := newClient(url, false)
 	if err != nil {
+		return nil, err
+	}
+	tailer, _, err := newClient(url, true)
+	if err != nil {
+		client.Close()
 		return nil, err
 	}
 	prefix, err := resolvePrefix(opts.Prefix, cluster)
 	if err != nil {
 		client.Close()
+		tailer.Close()
 		return nil, err
 	}
 	if opts.CacheMaxCost <= 0 {
@@ -91,10 +98,12 @@ func Open(ctx context.Context, url string, opts Options) (*Source, error) {
 	c, err := newCache(opts.CacheMaxCost)
 	if err != nil {
 		client.Close()
+		tailer.Close()
 		return nil, fmt.Errorf("cache: %w", err)
 	}
 	s := &Source{
 		client:    client,
+		tailer:    tailer,
 		keys:      keys{prefix},
 		cache:     c,
 		staleness: opts.Staleness,
@@ -142,7 +151,7 @@ func (s *Source) Close() error {
 		return nil
 	}
 	s.up.Store(false)
-	err := s.client.Close()
+	err := errors.Join(s.client.Close(), s.tailer.Close())
 	s.cache.close()
 	return err
 }

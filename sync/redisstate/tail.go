@@ -70,7 +70,7 @@ type streamInfo struct {
 }
 
 func (s *Source) streamInfo(ctx context.Context) (streamInfo, error) {
-	xi, err := s.client.XInfoStream(ctx, s.keys.stream()).Result()
+	xi, err := s.tailer.XInfoStream(ctx, s.keys.stream()).Result()
 	if err != nil {
 		if strings.Contains(err.Error(), "no such key") {
 			return streamInfo{}, nil
@@ -144,7 +144,7 @@ func (s *Source) follow(ctx context.Context) error {
 	stream := s.keys.stream()
 	for !s.closed.Load() && ctx.Err() == nil {
 		start := time.Now()
-		res, err := s.client.XRead(ctx, &redis.XReadArgs{
+		res, err := s.tailer.XRead(ctx, &redis.XReadArgs{
 			Streams: []string{stream, s.Revision()},
 			Count:   s.batch,
 			Block:   s.block,

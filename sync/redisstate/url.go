@@ -21,8 +21,9 @@ import (
 // URL options (dial_timeout, read_timeout, pool_size, ...). For Sentinel the
 // user and password are used for the sentinels and the master alike, unless
 // the username and password options set the master's. It reports whether the
-// client is a cluster client.
-func newClient(raw string) (redis.UniversalClient, bool, error) {
+// client is a cluster client. With noRetry the client never retries a
+// failed command, so that its caller sees every lost connection.
+func newClient(raw string, noRetry bool) (redis.UniversalClient, bool, error) {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
 		return nil, false, fmt.Errorf("redis url %q: missing scheme", redact(raw))
@@ -33,6 +34,9 @@ func newClient(raw string) (redis.UniversalClient, bool, error) {
 		if err != nil {
 			return nil, false, fmt.Errorf("redis url %q: %w", redact(raw), err)
 		}
+		if noRetry {
+			o.MaxRetries = -1
+		}
 		return redis.NewClient(o), false, nil
 	case "redis+cluster", "rediss+cluster":
 		u, err := multiHostURL(strings.TrimSuffix(scheme, "+cluster"), rest, false)
@@ -42,6 +46,9 @@ func newClient(raw string) (redis.UniversalClient, bool, error) {
 		o, err := redis.ParseClusterURL(u)
 		if err != nil {
 			return nil, false, fmt.Errorf("redis url %q: %w", redact(raw), err)
+		}
+		if noRetry {
+			o.MaxRetries = -1
 		}
 		return redis.NewClusterClient(o), true, nil
 	case "redis+sentinel", "rediss+sentinel":
@@ -55,6 +62,9 @@ func newClient(raw string) (redis.UniversalClient, bool, error) {
 		}
 		if o.Username == "" && o.Password == "" {
 			o.Username, o.Password = o.SentinelUsername, o.SentinelPassword
+		}
+		if noRetry {
+			o.MaxRetries = -1
 		}
 		return redis.NewFailoverClient(o), false, nil
 	}

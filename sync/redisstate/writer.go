@@ -38,7 +38,7 @@ type Writer struct {
 // OpenWriter connects to Redis at url (the forms of Open) with the given key
 // prefix ("" for the default) and checks that it answers.
 func OpenWriter(ctx context.Context, url, prefix string) (*Writer, error) {
-	client, cluster, err := newClient(url)
+	client, cluster, err := newClient(url, false)
 	if err != nil {
 		return nil, err
 	}
