@@ -67,12 +67,12 @@ func compileEntry(key string, v any) (docPred, error) {
 }
 
 func compileDocList(op string, v any) ([]docPred, error) {
-	list, ok := v.([]any)
-	if !ok || len(list) == 0 {
+	arr, ok := v.([]any)
+	if !ok || len(arr) == 0 {
 		return nil, fmt.Errorf("%s needs a non-empty array of documents, got %s", op, describe(v))
 	}
-	docs := make([]docPred, len(list))
-	for i, e := range list {
+	docs := make([]docPred, len(arr))
+	for i, e := range arr {
 		m, ok := e.(map[string]any)
 		if !ok {
 			return nil, fmt.Errorf("%s[%d] needs a document, got %s", op, i, describe(e))
