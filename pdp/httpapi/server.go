@@ -106,33 +106,51 @@ func (s *Server) AdminHandler() fasthttp.RequestHandler { return s.admin }
 // listeners close, idle connections close, and requests in flight finish,
 // for at most ShutdownTimeout. It returns nil after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, decision, admin net.Listener) error {
-	servers := []*fasthttp.Server{s.newServer("decision", s.decision), s.newServer("admin", s.admin)}
-	errs := make(chan error, len(servers))
-	for i, ln := range []net.Listener{decision, admin} {
-		go func() { errs <- servers[i].Serve(ln) }()
+	type port struct {
+		name string
+		srv  *fasthttp.Server
+		ln   net.Listener
+	}
+	ports := []port{
+		{"decision", s.newServer("decision", s.decision), decision},
+		{"admin", s.newServer("admin", s.admin), admin},
+	}
+	type result struct {
+		name string
+		err  error
+	}
+	results := make(chan result, len(ports))
+	for _, p := range ports {
+		go func() { results <- result{p.name, p.srv.Serve(p.ln)} }()
 	}
 	var serveErr error
-	running := len(servers)
+	running := len(ports)
 	select {
 	case <-ctx.Done():
-	case serveErr = <-errs:
+	case r := <-results:
+		// Before the context ends, a port stopping is a failure, even
+		// without an error (its listener was closed).
 		running--
-		if serveErr != nil {
-			serveErr = fmt.Errorf("serving: %w", serveErr)
+		serveErr = fmt.Errorf("%s port stopped serving", r.name)
+		if r.err != nil {
+			serveErr = fmt.Errorf("%s port: %w", r.name, r.err)
 		}
 	}
 	s.log.Info("shutting down", "timeout", s.opts.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
 	defer cancel()
 	var shutErr error
-	for _, srv := range servers {
-		if err := srv.ShutdownWithContext(sctx); err != nil {
-			shutErr = errors.Join(shutErr, fmt.Errorf("shutting down: %w", err))
+	for _, p := range ports {
+		if err := p.srv.ShutdownWithContext(sctx); err != nil {
+			shutErr = errors.Join(shutErr, fmt.Errorf("shutting down the %s port: %w", p.name, err))
 		}
+		// A Serve that had not registered its listener yet when Shutdown
+		// ran returns once its listener is closed.
+		p.ln.Close()
 	}
 	for ; running > 0; running-- {
-		if err := <-errs; err != nil && serveErr == nil {
-			serveErr = fmt.Errorf("serving: %w", err)
+		if r := <-results; r.err != nil && serveErr == nil {
+			serveErr = fmt.Errorf("%s port: %w", r.name, r.err)
 		}
 	}
 	return errors.Join(serveErr, shutErr)

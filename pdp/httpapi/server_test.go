@@ -582,3 +582,57 @@ func TestBodyOverServerLimit(t *testing.T) {
 		checkError(t, answer{resp.StatusCode, resp.Header, body}, 413, CodeBodyTooLarge)
 	}
 }
+
+// TestConcurrentClients: many clients at once (run with -race), each
+// answer the right one.
+func TestConcurrentClients(t *testing.T) {
+	srv := startServer(t, newTestEngine(), Options{})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 25 {
+				action := []string{"read", "delete"}[(g+i)%2]
+				a := post(t, srv.decision+"/v1/check", fmt.Sprintf(
+					`{"principal": {"id": "u-%d"}, "action": %q, "resource": {"kind": "ui"}}`, g, action))
+				var d decisionBody
+				if err := json.Unmarshal(a.body, &d); err != nil || d.Allow != (action == "read") {
+					t.Errorf("%s: %s (%v)", action, a.body, err)
+					return
+				}
+				var bb batchBody
+				if err := json.Unmarshal(post(t, srv.decision+"/v1/check/batch", batch(3+i%5)).body, &bb); err != nil ||
+					len(bb.Results) != 3+i%5 {
+					t.Errorf("batch: %+v (%v)", bb, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestServeFails: a port that cannot be served makes Serve return an
+// error, after shutting the other down.
+func TestServeFails(t *testing.T) {
+	s, err := New(newTestEngine(), Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl, al := listen(t), listen(t)
+	al.Close()
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(context.Background(), dl, al) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "admin port stopped serving") {
+			t.Errorf("Serve returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return")
+	}
+	if _, err := New(nil, Options{}); err == nil {
+		t.Error("New accepted no engine")
+	}
+}
