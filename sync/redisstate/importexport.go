@@ -241,30 +241,33 @@ func (w *Writer) addExported(s *pdp.State, name string, raw []byte) error {
 	return nil
 }
 
-// scan lists every key under the prefix but the stream, on every master in
-// Cluster mode.
+// scan lists every key under the prefix but the stream.
 func (w *Writer) scan(ctx context.Context) ([]string, error) {
-	match := globEscape(w.keys.prefix) + "*"
-	var out []string
+	keys, err := scanKeys(ctx, w.client, globEscape(w.keys.prefix)+"*")
+	return slices.DeleteFunc(keys, func(k string) bool { return k == w.keys.stream() }), err
+}
+
+// scanKeys lists the keys matching a SCAN pattern, on every master in
+// Cluster mode.
+func scanKeys(ctx context.Context, client redis.UniversalClient, match string) ([]string, error) {
+	var (
+		mu  sync.Mutex
+		out []string
+	)
 	scanOne := func(ctx context.Context, c redis.Cmdable) error {
 		it := c.Scan(ctx, 0, match, 1000).Iterator()
 		for it.Next(ctx) {
-			if k := it.Val(); k != w.keys.stream() {
-				out = append(out, k)
-			}
+			mu.Lock()
+			out = append(out, it.Val())
+			mu.Unlock()
 		}
 		return it.Err()
 	}
-	if cc, ok := w.client.(*redis.ClusterClient); ok {
-		var mu sync.Mutex
-		err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
-			mu.Lock()
-			defer mu.Unlock()
-			return scanOne(ctx, c)
-		})
+	if cc, ok := client.(*redis.ClusterClient); ok {
+		err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scanOne(ctx, c) })
 		return out, err
 	}
-	return out, scanOne(ctx, w.client)
+	return out, scanOne(ctx, client)
 }
 
 // globEscape escapes the glob characters of a SCAN pattern.

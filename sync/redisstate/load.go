@@ -21,14 +21,8 @@ return {id, redis.call('GET', ARGV[1] .. id)}`
 // and returns one entry per ref. A Redis failure is an error wrapping
 // pdp.ErrUnavailable; a malformed document is an entry with err set.
 func (s *Source) load(ctx context.Context, refs []Ref) ([]*entry, error) {
-	if s.closed.Load() {
-		return nil, unavailable(errors.New("source closed"))
-	}
-	if !s.up.Load() {
-		s.mu.Lock()
-		err := s.lastErr
-		s.mu.Unlock()
-		return nil, unavailable(err)
+	if err := s.checkUp(); err != nil {
+		return nil, err
 	}
 	seq := s.cache.gen.begin()
 	cmds := make([]redis.Cmder, len(refs))
@@ -62,6 +56,20 @@ func (s *Source) load(ctx context.Context, refs []Ref) ([]*entry, error) {
 		}
 	}
 	return out, nil
+}
+
+// checkUp fails fast, without a round trip, while the tailer knows Redis is
+// down.
+func (s *Source) checkUp() error {
+	if s.closed.Load() {
+		return unavailable(errors.New("source closed"))
+	}
+	if !s.up.Load() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return unavailable(s.lastErr)
+	}
+	return nil
 }
 
 // isWrongType reports a key holding a non-string value: a malformed entity,

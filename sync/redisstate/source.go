@@ -56,7 +56,8 @@ type Source struct {
 	syncedAt atomic.Int64           // unix nanos when the stream was last known to be followed
 	closed   atomic.Bool
 
-	stats counters
+	stats     counters
+	infraList atomic.Pointer[entry] // see InfrastructureIDs
 
 	// Test hooks, nil in production: after a load's Redis read (before its
 	// results are cached), and after a full XREAD batch was applied.

@@ -310,3 +310,22 @@ func TestMalformedDocuments(t *testing.T) {
 		return err == nil && u != nil
 	})
 }
+
+// TestInfrastructureIDs lists the stored infrastructures, and the list
+// follows a new infrastructure written afterwards.
+func TestInfrastructureIDs(t *testing.T) {
+	srv := redistest.Start(t)
+	w := openWriter(t, srv.URL(), "")
+	importState(t, w, exampleState(t))
+	src := openSource(t, srv.URL(), Options{})
+	ctx := context.Background()
+	ids, err := src.InfrastructureIDs(ctx)
+	if want := []string{"inf-erp", "inf-hadoop", "inf-web"}; err != nil || !slices.Equal(ids, want) {
+		t.Fatalf("InfrastructureIDs = %v, %v; want %v", ids, err, want)
+	}
+	importState(t, w, &pdp.State{Infrastructures: []pdp.Infrastructure{{ID: "inf-new", Owner: "u-ops"}}})
+	eventually(t, "new infrastructure listed", func() bool {
+		ids, err := src.InfrastructureIDs(ctx)
+		return err == nil && slices.Contains(ids, "inf-new")
+	})
+}

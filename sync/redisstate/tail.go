@@ -190,7 +190,10 @@ func (s *Source) apply(m redis.XMessage) {
 	kind, _ := m.Values["kind"].(string)
 	id, _ := m.Values["id"].(string)
 	switch kind {
-	case KindUser, KindAccount, KindRole, KindInfra, KindResource, KindAPIKey, KindEmail, KindGlobal:
+	case KindInfra:
+		s.cache.invalidate(Ref{kind, id}.cacheKey())
+		s.cache.gen.invalidate(infraListKey)
+	case KindUser, KindAccount, KindRole, KindResource, KindAPIKey, KindEmail, KindGlobal:
 		s.cache.invalidate(Ref{kind, id}.normalize().cacheKey())
 	case KindAll:
 		s.cache.gen.invalidateAll()
