@@ -217,8 +217,12 @@ func single(h Headers, name string) (string, error) {
 	case 1:
 		return strings.TrimSpace(string(vs[0])), nil
 	}
-	return "", fmt.Errorf("%w: header %s repeated", errUnknownIdentity, name)
+	return "", fmt.Errorf("%w: %s", errRepeatedHeader, name)
 }
+
+// errRepeatedHeader is returned by single for a header given more than
+// once: ambiguous, so refused.
+var errRepeatedHeader = errors.New("header repeated")
 
 // unauthorized is the 401 answer with its challenge.
 func (a *Authorizer) unauthorized(err error) Result {

@@ -42,7 +42,8 @@ type Config struct {
 	// Identity says how the caller is identified.
 	Identity Identity `yaml:"identity"`
 	// TrustedProxies are the CIDRs (or single addresses) whose forwarded
-	// headers and trusted identity header are believed. Default: loopback.
+	// headers and trusted identity header are believed. Absent: loopback;
+	// an empty list ([]) trusts no address (only Envoy's form is read).
 	TrustedProxies []string `yaml:"trusted_proxies"`
 
 	// lines holds the YAML line of each route, for error messages.
@@ -187,7 +188,7 @@ func (c *Config) setDefaults(identityLine, proxiesLine int) error {
 			return fmt.Errorf("config: line %d: identity.jwt: %w", identityLine, err)
 		}
 	}
-	if len(c.TrustedProxies) == 0 {
+	if c.TrustedProxies == nil {
 		c.TrustedProxies = []string{defaultTrustedProxyV4, defaultTrustedProxyV6}
 	}
 	c.proxies = c.proxies[:0]

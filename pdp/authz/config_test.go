@@ -1,6 +1,7 @@
 package authz_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,4 +62,23 @@ func TestLoadConfigResolvesJWKS(t *testing.T) {
 	if want := filepath.Join(filepath.Dir(path), "jwks.json"); c.Identity.JWT.JWKSFile != want {
 		t.Fatalf("jwks_file %q, want %q", c.Identity.JWT.JWKSFile, want)
 	}
+}
+
+func TestTrustNoProxy(t *testing.T) {
+	c, err := authz.ParseConfig([]byte("trusted_proxies: []\nroutes: [{method: GET, path: /ui, action: access, kind: ui}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TrustedProxies == nil || len(c.TrustedProxies) != 0 {
+		t.Fatalf("trusted proxies %q", c.TrustedProxies)
+	}
+	a, err := authz.New(c, &recorder{}, exampleFacts(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := header("X-API-Key", "ops-demo-key", "X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/ui")
+	res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz", RemoteAddr: loopback, Header: key})
+	checkResult(t, res, 403, "invalid_request", "", "")
+	res = a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz/envoy/ui", RemoteAddr: loopback, Header: key})
+	checkResult(t, res, 200, "", "u-ops", "ops@company.com")
 }

@@ -123,6 +123,15 @@ func (v *verifier) verify(token string) (sub, email string, err error) {
 // key, JWT, trusted header. The first credential presented decides: a bad
 // API key or token is not retried as another kind of credential.
 func (a *Authorizer) identify(ctx context.Context, h Headers, trusted bool) (*pdp.User, error) {
+	u, err := a.identifyBy(ctx, h, trusted)
+	if errors.Is(err, errRepeatedHeader) {
+		err = fmt.Errorf("%w: %w", errUnknownIdentity, err)
+	}
+	return u, err
+}
+
+// identifyBy is identify; a repeated credential header is errRepeatedHeader.
+func (a *Authorizer) identifyBy(ctx context.Context, h Headers, trusted bool) (*pdp.User, error) {
 	key, err := single(h, a.cfg.Identity.APIKeyHeader)
 	if err != nil {
 		return nil, err

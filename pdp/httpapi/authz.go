@@ -25,6 +25,10 @@ func (s *Server) forwardAuth(ctx *fasthttp.RequestCtx) {
 			RemoteAddr: addr.Unmap(),
 		})
 	}
+	if res.Err != nil {
+		s.log.Debug("forward auth denied before the engine", "status", res.Status,
+			"reasons", res.Decision.Reasons, "decision_id", res.Decision.DecisionID, "error", res.Err.Error())
+	}
 	for _, kv := range res.Header {
 		ctx.Response.Header.Set(kv[0], kv[1])
 	}

@@ -234,6 +234,12 @@ func TestForwardAuthEndToEnd(t *testing.T) {
 		checkForward(t, a, 403, "", "")
 		a = forward(t, "GET", "http://"+pdpAddr+"/v1/authz/envoy/api/v2/servers", nil)
 		checkForward(t, a, 401, "", "")
+		// fasthttp normalises the path it routes on, never the URI pdp judges.
+		for _, uri := range []string{"/api/v2/templates/tpl-ubuntu/../../infrastructures/inf-web", "/api/v2/infrastructures/inf-web%2Fusers",
+			"/api/v2//infrastructures/inf-web", "/api/v2/infrastructures/./inf-web"} {
+			a = forward(t, "DELETE", "http://"+pdpAddr+"/v1/authz/envoy"+uri, bearer("ops-demo-key"))
+			checkForward(t, a, 403, "", "")
+		}
 	})
 	t.Run("traefik form", func(t *testing.T) {
 		h := map[string]string{"X-Forwarded-Method": "PATCH", "X-Forwarded-Uri": "/api/v2/infrastructures/inf-hadoop",
