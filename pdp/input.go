@@ -57,6 +57,23 @@ func (req *Request) Validate() error {
 	return nil
 }
 
+// key holds the object keys of the input, built once: terms are never
+// modified once built, so every input shares them.
+var key = func() map[string]*ast.Term {
+	m := make(map[string]*ast.Term)
+	for _, k := range []string{
+		"account", "account_delegates", "accounts", "acting_as", "action", "actions",
+		"admin_maintenance", "archived", "attr", "billable", "blocked", "conditions",
+		"credential_access", "delegates", "email", "facts", "fields", "global", "id",
+		"infrastructures", "inverted", "kind", "label", "limits", "maintenance", "name",
+		"owner", "permissions", "principal", "resource", "role", "roles", "rules", "subject",
+		"suspend_reasons", "usage", "users", "visibility",
+	} {
+		m[k] = ast.StringTerm(k)
+	}
+	return m
+}()
+
 // inputBuilder resolves the facts of one request and builds the policy's
 // input (docs/decisions.md "Input") as an ast.Value.
 type inputBuilder struct {
@@ -87,7 +104,7 @@ func buildInput(ctx context.Context, facts Facts, req *Request) (ast.Value, erro
 	}
 	principalTerm := ast.NewObject()
 	if p != nil {
-		principalTerm.Insert(ast.InternedTerm("id"), ast.StringTerm(p.ID))
+		principalTerm.Insert(key["id"], ast.StringTerm(p.ID))
 		if err := b.resolve(req, p); err != nil {
 			return nil, err
 		}
@@ -100,48 +117,48 @@ func buildInput(ctx context.Context, facts Facts, req *Request) (ast.Value, erro
 		return nil, errors.New("reading global: no global document")
 	}
 	factsObj := ast.NewObject(
-		ast.Item(ast.InternedTerm("users"), ast.ObjectTerm(b.userTerms...)),
-		ast.Item(ast.InternedTerm("accounts"), ast.ObjectTerm(b.accountTerms...)),
-		ast.Item(ast.InternedTerm("roles"), ast.ObjectTerm(b.roleTerms...)),
-		ast.Item(ast.InternedTerm("infrastructures"), ast.ObjectTerm(b.infraTerms...)),
-		ast.Item(ast.InternedTerm("global"), ast.NewTerm(globalValue(g))),
+		ast.Item(key["users"], ast.ObjectTerm(b.userTerms...)),
+		ast.Item(key["accounts"], ast.ObjectTerm(b.accountTerms...)),
+		ast.Item(key["roles"], ast.ObjectTerm(b.roleTerms...)),
+		ast.Item(key["infrastructures"], ast.ObjectTerm(b.infraTerms...)),
+		ast.Item(key["global"], ast.NewTerm(globalValue(g))),
 	)
 	if p != nil {
 		if res, err := b.storedResource(req); err != nil {
 			return nil, err
 		} else if res != nil {
-			factsObj.Insert(ast.InternedTerm("resource"), res)
+			factsObj.Insert(key["resource"], res)
 		}
 	}
 	request = append(request,
-		ast.Item(ast.InternedTerm("principal"), ast.NewTerm(principalTerm)),
-		ast.Item(ast.InternedTerm("facts"), ast.NewTerm(factsObj)),
+		ast.Item(key["principal"], ast.NewTerm(principalTerm)),
+		ast.Item(key["facts"], ast.NewTerm(factsObj)),
 	)
 	return ast.NewObject(request...), nil
 }
 
 // requestItems are the members of input that come from the request itself.
 func requestItems(req *Request) ([][2]*ast.Term, error) {
-	res := [][2]*ast.Term{ast.Item(ast.InternedTerm("kind"), ast.StringTerm(req.Resource.Kind))}
+	res := [][2]*ast.Term{ast.Item(key["kind"], ast.StringTerm(req.Resource.Kind))}
 	if req.Resource.ID != "" {
-		res = append(res, ast.Item(ast.InternedTerm("id"), ast.StringTerm(req.Resource.ID)))
+		res = append(res, ast.Item(key["id"], ast.StringTerm(req.Resource.ID)))
 	}
 	if req.Resource.Attr != nil {
 		a, err := attrValue(req.Resource.Attr)
 		if err != nil {
 			return nil, invalidf("resource.attr: %v", err)
 		}
-		res = append(res, ast.Item(ast.InternedTerm("attr"), ast.NewTerm(a)))
+		res = append(res, ast.Item(key["attr"], ast.NewTerm(a)))
 	}
 	items := [][2]*ast.Term{
-		ast.Item(ast.InternedTerm("action"), ast.StringTerm(req.Action)),
-		ast.Item(ast.InternedTerm("resource"), ast.ObjectTerm(res...)),
+		ast.Item(key["action"], ast.StringTerm(req.Action)),
+		ast.Item(key["resource"], ast.ObjectTerm(res...)),
 	}
 	if req.ActingAs != "" {
-		items = append(items, ast.Item(ast.InternedTerm("acting_as"), ast.StringTerm(req.ActingAs)))
+		items = append(items, ast.Item(key["acting_as"], ast.StringTerm(req.ActingAs)))
 	}
 	if len(req.Fields) > 0 {
-		items = append(items, ast.Item(ast.InternedTerm("fields"), stringsTerm(req.Fields)))
+		items = append(items, ast.Item(key["fields"], stringsTerm(req.Fields)))
 	}
 	return items, nil
 }
@@ -366,16 +383,16 @@ func (b *inputBuilder) storedResource(req *Request) (*ast.Term, error) {
 
 func userValue(u *User) (ast.Value, error) {
 	items := [][2]*ast.Term{
-		ast.Item(ast.InternedTerm("id"), ast.StringTerm(u.ID)),
-		ast.Item(ast.InternedTerm("role"), ast.StringTerm(u.RoleName())),
-		ast.Item(ast.InternedTerm("billable"), ast.InternedTerm(u.Billable)),
-		ast.Item(ast.InternedTerm("blocked"), ast.InternedTerm(u.Blocked)),
-		ast.Item(ast.InternedTerm("archived"), ast.InternedTerm(u.Archived)),
-		ast.Item(ast.InternedTerm("suspend_reasons"), stringsTerm(u.SuspendReasons)),
-		ast.Item(ast.InternedTerm("account_delegates"), stringsTerm(u.AccountDelegates)),
-		ast.Item(ast.InternedTerm("limits"), numbersTerm(u.Limits)),
-		ast.Item(ast.InternedTerm("usage"), numbersTerm(u.Usage)),
-		ast.Item(ast.InternedTerm("credential_access"), stringsTerm(u.CredentialAccess)),
+		ast.Item(key["id"], ast.StringTerm(u.ID)),
+		ast.Item(key["role"], ast.StringTerm(u.RoleName())),
+		ast.Item(key["billable"], ast.InternedTerm(u.Billable)),
+		ast.Item(key["blocked"], ast.InternedTerm(u.Blocked)),
+		ast.Item(key["archived"], ast.InternedTerm(u.Archived)),
+		ast.Item(key["suspend_reasons"], stringsTerm(u.SuspendReasons)),
+		ast.Item(key["account_delegates"], stringsTerm(u.AccountDelegates)),
+		ast.Item(key["limits"], numbersTerm(u.Limits)),
+		ast.Item(key["usage"], numbersTerm(u.Usage)),
+		ast.Item(key["credential_access"], stringsTerm(u.CredentialAccess)),
 	}
 	items = optionalString(items, "email", u.Email)
 	items = optionalString(items, "account", u.Account)
@@ -384,9 +401,9 @@ func userValue(u *User) (ast.Value, error) {
 
 func accountValue(a *Account) ast.Value {
 	items := [][2]*ast.Term{
-		ast.Item(ast.InternedTerm("id"), ast.StringTerm(a.ID)),
-		ast.Item(ast.InternedTerm("billable"), ast.InternedTerm(a.Billable)),
-		ast.Item(ast.InternedTerm("limits"), numbersTerm(a.Limits)),
+		ast.Item(key["id"], ast.StringTerm(a.ID)),
+		ast.Item(key["billable"], ast.InternedTerm(a.Billable)),
+		ast.Item(key["limits"], numbersTerm(a.Limits)),
 	}
 	return ast.NewObject(optionalString(items, "name", a.Name)...)
 }
@@ -395,26 +412,26 @@ func roleValue(r *Role) (ast.Value, error) {
 	rules := make([]*ast.Term, len(r.Rules))
 	for i, rule := range r.Rules {
 		items := [][2]*ast.Term{
-			ast.Item(ast.InternedTerm("subject"), ast.StringTerm(rule.Subject)),
-			ast.Item(ast.InternedTerm("actions"), stringsTerm(rule.Actions)),
-			ast.Item(ast.InternedTerm("inverted"), ast.InternedTerm(rule.Inverted)),
+			ast.Item(key["subject"], ast.StringTerm(rule.Subject)),
+			ast.Item(key["actions"], stringsTerm(rule.Actions)),
+			ast.Item(key["inverted"], ast.InternedTerm(rule.Inverted)),
 		}
 		if len(rule.Fields) > 0 {
-			items = append(items, ast.Item(ast.InternedTerm("fields"), stringsTerm(rule.Fields)))
+			items = append(items, ast.Item(key["fields"], stringsTerm(rule.Fields)))
 		}
 		if rule.Conditions != nil {
 			c, err := attrValue(rule.Conditions)
 			if err != nil {
 				return nil, fmt.Errorf("rule %d: conditions: %w", i, err)
 			}
-			items = append(items, ast.Item(ast.InternedTerm("conditions"), ast.NewTerm(c)))
+			items = append(items, ast.Item(key["conditions"], ast.NewTerm(c)))
 		}
 		rules[i] = ast.ObjectTerm(items...)
 	}
 	return ast.NewObject(
-		ast.Item(ast.InternedTerm("name"), ast.StringTerm(r.Name)),
-		ast.Item(ast.InternedTerm("permissions"), stringsTerm(r.Permissions)),
-		ast.Item(ast.InternedTerm("rules"), ast.ArrayTerm(rules...)),
+		ast.Item(key["name"], ast.StringTerm(r.Name)),
+		ast.Item(key["permissions"], stringsTerm(r.Permissions)),
+		ast.Item(key["rules"], ast.ArrayTerm(rules...)),
 	), nil
 }
 
@@ -424,10 +441,10 @@ func infrastructureValue(in *Infrastructure) (ast.Value, error) {
 		return nil, fmt.Errorf("attributes: %w", err)
 	}
 	items := [][2]*ast.Term{
-		ast.Item(ast.InternedTerm("id"), ast.StringTerm(in.ID)),
-		ast.Item(ast.InternedTerm("owner"), ast.StringTerm(in.Owner)),
-		ast.Item(ast.InternedTerm("delegates"), stringsTerm(in.Delegates)),
-		ast.Item(ast.InternedTerm("attr"), ast.NewTerm(a)),
+		ast.Item(key["id"], ast.StringTerm(in.ID)),
+		ast.Item(key["owner"], ast.StringTerm(in.Owner)),
+		ast.Item(key["delegates"], stringsTerm(in.Delegates)),
+		ast.Item(key["attr"], ast.NewTerm(a)),
 	}
 	return ast.NewObject(optionalString(items, "label", in.Label)...), nil
 }
@@ -438,9 +455,9 @@ func resourceValue(r *Resource) (ast.Value, error) {
 		return nil, fmt.Errorf("attributes: %w", err)
 	}
 	items := [][2]*ast.Term{
-		ast.Item(ast.InternedTerm("kind"), ast.StringTerm(r.Kind)),
-		ast.Item(ast.InternedTerm("id"), ast.StringTerm(r.ID)),
-		ast.Item(ast.InternedTerm("attr"), ast.NewTerm(a)),
+		ast.Item(key["kind"], ast.StringTerm(r.Kind)),
+		ast.Item(key["id"], ast.StringTerm(r.ID)),
+		ast.Item(key["attr"], ast.NewTerm(a)),
 	}
 	items = optionalString(items, "owner", r.Owner)
 	return ast.NewObject(optionalString(items, "visibility", r.Visibility)...), nil
@@ -448,17 +465,17 @@ func resourceValue(r *Resource) (ast.Value, error) {
 
 func globalValue(g *Global) ast.Value {
 	return ast.NewObject(
-		ast.Item(ast.InternedTerm("maintenance"), ast.InternedTerm(g.Maintenance)),
-		ast.Item(ast.InternedTerm("admin_maintenance"), ast.InternedTerm(g.AdminMaintenance)),
-		ast.Item(ast.InternedTerm("limits"), numbersTerm(g.Limits)),
+		ast.Item(key["maintenance"], ast.InternedTerm(g.Maintenance)),
+		ast.Item(key["admin_maintenance"], ast.InternedTerm(g.AdminMaintenance)),
+		ast.Item(key["limits"], numbersTerm(g.Limits)),
 	)
 }
 
-func optionalString(items [][2]*ast.Term, key, s string) [][2]*ast.Term {
+func optionalString(items [][2]*ast.Term, name, s string) [][2]*ast.Term {
 	if s == "" {
 		return items
 	}
-	return append(items, ast.Item(ast.InternedTerm(key), ast.StringTerm(s)))
+	return append(items, ast.Item(key[name], ast.StringTerm(s)))
 }
 
 func stringsTerm(ss []string) *ast.Term {

@@ -49,17 +49,44 @@ suspended(u) if count(object.get(u, "suspend_reasons", [])) > 0
 # Roles and permissions.
 
 # builtin_roles maps each built-in role to its permissions (MODEL.md
-# "Built-in roles"). root holds every permission of the table,
-# deprecated-but-listed ones included.
+# "Built-in roles"), written out so that the compiler keeps them constant:
+# root holds every permission of the table, deprecated-but-listed ones
+# included; full_admin all but maintenance_write, admin_maintenance_write and
+# prices_write; basic_admin every _read permission and admin_access
+# (authz_test.rego checks these relations).
 builtin_roles := {
-	"root": all_permissions,
-	"full_admin": all_permissions - {"maintenance_write", "admin_maintenance_write", "prices_write"},
+	"root": {
+		"servers_read", "servers_write", "server_types_read",
+		"server_type_utilization_report_read", "switches_read", "switches_write",
+		"storage_read", "storage_write", "subnets_read", "subnets_write",
+		"infrastructures_read", "infrastructures_write", "templates_read", "templates_write",
+		"events_read", "events_write", "job_queue_read", "job_queue_write", "workflows_read",
+		"workflows_write", "variables_and_secrets_read", "variables_and_secrets_write",
+		"prices_read", "prices_write", "subscriptions_read", "subscriptions_write",
+		"utilization_reports_read", "admin_access", "suspend_reasons_read",
+		"suspend_reasons_write", "global_configurations_read", "global_configurations_write",
+		"maintenance_read", "maintenance_write", "admin_maintenance_read",
+		"admin_maintenance_write",
+	},
+	"full_admin": {
+		"servers_read", "servers_write", "server_types_read",
+		"server_type_utilization_report_read", "switches_read", "switches_write",
+		"storage_read", "storage_write", "subnets_read", "subnets_write",
+		"infrastructures_read", "infrastructures_write", "templates_read", "templates_write",
+		"events_read", "events_write", "job_queue_read", "job_queue_write", "workflows_read",
+		"workflows_write", "variables_and_secrets_read", "variables_and_secrets_write",
+		"prices_read", "subscriptions_read", "subscriptions_write", "utilization_reports_read",
+		"admin_access", "suspend_reasons_read", "suspend_reasons_write",
+		"global_configurations_read", "global_configurations_write", "maintenance_read",
+		"admin_maintenance_read",
+	},
 	"basic_admin": {
-		"servers_read", "server_types_read", "server_type_utilization_report_read", "switches_read",
-		"storage_read", "subnets_read", "infrastructures_read", "templates_read", "events_read",
-		"job_queue_read", "workflows_read", "variables_and_secrets_read", "prices_read",
-		"subscriptions_read", "utilization_reports_read", "suspend_reasons_read",
-		"global_configurations_read", "maintenance_read", "admin_maintenance_read", "admin_access",
+		"servers_read", "server_types_read", "server_type_utilization_report_read",
+		"switches_read", "storage_read", "subnets_read", "infrastructures_read",
+		"templates_read", "events_read", "job_queue_read", "workflows_read",
+		"variables_and_secrets_read", "prices_read", "subscriptions_read",
+		"utilization_reports_read", "suspend_reasons_read", "global_configurations_read",
+		"maintenance_read", "admin_maintenance_read", "admin_access",
 	},
 	"user": set(),
 }
