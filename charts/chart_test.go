@@ -29,7 +29,8 @@ type renderCase struct {
 
 // renderCases cover every values file of the chart: the default (service
 // mode, Redis), the sidecar values, Redis Cluster with autoscaling and a
-// network policy, monitoring on, and the state file source.
+// network policy, monitoring on, JWT identity with a JWKS file, and the
+// state file source.
 var renderCases = []renderCase{
 	{
 		name:  "default",
@@ -107,6 +108,11 @@ var renderCases = []renderCase{
 		kinds: map[string]int{"ServiceAccount": 1, "Secret": 1, "ConfigMap": 2, "Service": 1, "Deployment": 1, "PodDisruptionBudget": 1,
 			"ServiceMonitor": 1, "PrometheusRule": 1},
 		check: checkMonitoring,
+	},
+	{
+		name:  "jwt",
+		args:  []string{"-f", "pdp/ci/jwt-values.yaml"},
+		kinds: map[string]int{"ServiceAccount": 1, "Secret": 1, "ConfigMap": 1, "Service": 1, "Deployment": 1, "PodDisruptionBudget": 1},
 	},
 	{
 		name:  "state-file",

@@ -48,6 +48,12 @@ func TestRenderedContainerRuns(t *testing.T) {
 			check: denyUnknown,
 		},
 		{
+			name:  "jwt",
+			args:  []string{"-f", "pdp/ci/jwt-values.yaml"},
+			redis: func(t *testing.T) string { return redistest.Start(t).URL() },
+			check: denyUnknown,
+		},
+		{
 			name:  "redis cluster",
 			args:  []string{"-f", "pdp/ci/redis-cluster-values.yaml"},
 			redis: func(t *testing.T) string { return redistest.StartCluster(t).URL() },

@@ -88,14 +88,14 @@ pdp. Included by the templates rendered in both modes.
 {{- else if not .Values.state.content }}
 {{- fail "source is file: set state.content to the YAML state file" }}
 {{- end }}
-{{- if not (.Values.config.routes) }}
-{{- fail "config.routes is empty: every /v1/authz request would be denied with no_route" }}
+{{- if hasKey .Values.configFiles "config.yaml" }}
+{{- fail "configFiles: config.yaml is pdp's config file itself (set config); give the file another name" }}
 {{- end }}
 {{- end }}
 
 {{/* Pod annotations that roll the pods when the configuration or the state file changes. */}}
 {{- define "pdp.checksums" -}}
-checksum/config: {{ toYaml .Values.config | sha256sum }}
+checksum/config: {{ toYaml (list .Values.config .Values.configFiles) | sha256sum }}
 {{- if eq .Values.source "file" }}
 checksum/state: {{ .Values.state.content | sha256sum }}
 {{- end }}
