@@ -8,7 +8,7 @@ TEST_PKGS ?= ./...
 # Debian packages of the servers the tests start.
 TEST_SERVERS := redis-server:redis-server nginx:nginx caddy:caddy promtool:prometheus
 
-.PHONY: help build run test test-deps vet fmt-check policy-check bench fuzz soak chart-test clean
+.PHONY: help build run test test-deps vet fmt-check policy-check bench install-wrk fuzz soak chart-test clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -65,6 +65,15 @@ chart-test: ## helm lint and helm template charts/pdp with every values file, th
 		$(HELM) template pdp $(CHART) --kube-version $(CHART_KUBE) -f $$f >/dev/null || exit 1; \
 	done
 	$(GO) test -count=1 ./charts/...
+
+bench: ## load harness: bare fasthttp vs pdp vs stock OPA (wrk); Go micro-benchmarks; writes bench/results/
+	@command -v wrk >/dev/null 2>&1 || $(MAKE) --no-print-directory install-wrk
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./pdp/ ./policy/... ./pdp/authz/ ./pdp/httpapi/ ./pdp/metrics/ ./pdp/decisionlog/ | tee bench/results/go-bench.txt
+	$(GO) run ./bench -out bench/results
+
+install-wrk:
+	@if [ "$$(id -u)" != 0 ]; then echo "run as root or: sudo apt-get install -y wrk" >&2; exit 1; fi
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 
 clean: ## remove build output
 	rm -rf $(BIN)

@@ -1,0 +1,175 @@
+// Command bench is pdp's load harness (`make bench`). On loopback it starts
+// (1) a bare fasthttp server answering a constant decision body — the limit
+// of the machine —, (2) pdp and (3) the stock OPA server (`opa run --server`,
+// the OPA module at the version pdp embeds) loaded with the same policy and
+// the same facts as data, and drives each with the same load generator (wrk,
+// one thread, the same connections and duration), alternating targets within
+// every round. It writes bench/results/results.md and results.svg.
+//
+// Scenarios: hot (a few thousand distinct checks over a state file), authz
+// (forward-auth through /v1/authz with API keys), batch (ten checks a
+// request) and cold (one million distinct principals in Redis, facts loaded
+// on demand).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// target is one server under load in one scenario.
+type target struct {
+	name  string
+	url   string    // base URL wrk drives
+	reqs  []request // what it is sent
+	setup func(ctx context.Context) (*proc, error)
+}
+
+// scenario is a set of targets measured alternately.
+type scenario struct {
+	name    string
+	targets []target
+	cleanup func()
+}
+
+func main() {
+	var (
+		out      = flag.String("out", "bench/results", "directory for results.md and results.svg")
+		duration = flag.Duration("duration", 10*time.Second, "length of one wrk run")
+		rounds   = flag.Int("rounds", 3, "runs of every target; the median is reported")
+		conns    = flag.Int("connections", 32, "wrk connections")
+		only     = flag.String("scenarios", "hot,authz,batch,cold", "comma-separated scenarios to run")
+		coldN    = flag.Int("cold-principals", 1_000_000, "distinct principals (and infrastructures) of the cold scenario")
+	)
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *out, load{Threads: 1, Connections: *conns, Duration: *duration}, *rounds, strings.Split(*only, ","), *coldN); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(ctx context.Context, out string, l load, rounds int, scenarios []string, coldN int) error {
+	if _, err := exec.LookPath("wrk"); err != nil {
+		return errors.New("wrk not found: apt-get install -y wrk (make bench installs it)")
+	}
+	work, err := os.MkdirTemp("", "pdp-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	log.Printf("building pdp, the bare server and OPA in %s", work)
+	bins, err := buildAll(ctx, work)
+	if err != nil {
+		return err
+	}
+	var rows []row
+	var notes []string
+	commands := []string{"make bench   # go run ./bench -out bench/results"}
+	for _, name := range scenarios {
+		sc, err := newScenario(ctx, name, work, bins, coldN)
+		if err != nil {
+			return fmt.Errorf("scenario %s: %w", name, err)
+		}
+		scRows, cmds, err := measure(ctx, work, sc, l, rounds)
+		if sc.cleanup != nil {
+			sc.cleanup()
+		}
+		if err != nil {
+			return fmt.Errorf("scenario %s: %w", name, err)
+		}
+		rows = append(rows, scRows...)
+		commands = append(commands, cmds...)
+	}
+	notes = append(notes, ratioNotes(rows)...)
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	md := markdown(rows, machineLine(), commands, notes)
+	if err := os.WriteFile(filepath.Join(out, "results.md"), []byte(md), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(out, "results.svg"), []byte(chartSVG(rows)), 0o644); err != nil {
+		return err
+	}
+	fmt.Print(md)
+	return nil
+}
+
+// measure runs every target of sc once per round, in turn, and keeps the
+// median of each. A target is started before its run and stopped after it,
+// so the targets never compete for the cores.
+func measure(ctx context.Context, work string, sc scenario, l load, rounds int) ([]row, []string, error) {
+	runs := make(map[string][]result)
+	var cmds []string
+	for round := 0; round < rounds; round++ {
+		for _, t := range sc.targets {
+			if ctx.Err() != nil {
+				return nil, nil, ctx.Err()
+			}
+			p, err := t.setup(ctx)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", t.name, err)
+			}
+			if err := verify(ctx, t.url, t.reqs[0]); err != nil {
+				p.stop()
+				return nil, nil, fmt.Errorf("%s: %w", t.name, err)
+			}
+			file := filepath.Join(work, sc.name+"-"+t.name+".requests")
+			if err := writeRequests(file, t.reqs); err != nil {
+				p.stop()
+				return nil, nil, err
+			}
+			// A short warm-up, not counted.
+			_, _, _ = runWrk(ctx, work, t.url, file, load{Threads: l.Threads, Connections: l.Connections, Duration: time.Second})
+			r, line, err := runWrk(ctx, work, t.url, file, l)
+			p.stop()
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", t.name, err)
+			}
+			log.Printf("%s/%s round %d: %.0f req/s p50 %s p99 %s", sc.name, t.name, round+1, r.RPS, fmtDur(r.P50), fmtDur(r.P99))
+			runs[t.name] = append(runs[t.name], r)
+			if round == 0 {
+				cmds = append(cmds, fmt.Sprintf("# %s / %s\n%s", sc.name, t.name, line))
+			}
+		}
+	}
+	var rows []row
+	for _, t := range sc.targets {
+		rows = append(rows, row{Scenario: sc.name, Target: t.name, result: median(runs[t.name]), Runs: len(runs[t.name])})
+	}
+	return rows, cmds, nil
+}
+
+// ratioNotes states each target of the performance issue against its result.
+func ratioNotes(rows []row) []string {
+	get := func(sc, tg string) float64 {
+		for _, r := range rows {
+			if r.Scenario == sc && r.Target == tg {
+				return r.RPS
+			}
+		}
+		return 0
+	}
+	var notes []string
+	if bare, p := get("hot", "bare"), get("hot", "pdp"); bare > 0 && p > 0 {
+		notes = append(notes, fmt.Sprintf("hot /v1/check: pdp is %.2fx the bare server (target ≥ 0.6x)", p/bare))
+	}
+	if o, p := get("hot", "opa"), get("hot", "pdp"); o > 0 && p > 0 {
+		notes = append(notes, fmt.Sprintf("hot /v1/check: pdp is %.2fx the OPA server (target ≥ 3x)", p/o))
+	}
+	if bare, p := get("cold", "bare"), get("cold", "pdp"); bare > 0 && p > 0 {
+		notes = append(notes, fmt.Sprintf("cold (Redis, distinct principals): pdp is %.2fx the bare server (target ≥ 0.3x)", p/bare))
+	}
+	return notes
+}

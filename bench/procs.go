@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// proc is a server the harness started.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  *os.File
+}
+
+// start runs a binary with its output in dir/name.log.
+func start(dir, name string, argv ...string) (*proc, error) {
+	f, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	return &proc{name: name, cmd: cmd, log: f}, nil
+}
+
+// stop ends the process group and waits for it.
+func (p *proc) stop() {
+	if p == nil {
+		return
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+	p.log.Close()
+}
+
+// waitHTTP polls url until it answers 200, for at most timeout.
+func waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s did not answer 200 within %s", url, timeout)
+}
+
+// verify sends r once and checks that the answer is a 200 and, when it has
+// a body, an allow: a target that answers errors or denies the first
+// request (always an allowed one) is not measured.
+func verify(ctx context.Context, baseURL string, r request) error {
+	req, err := http.NewRequestWithContext(ctx, r.Method, baseURL+r.Path, strings.NewReader(r.Body))
+	if err != nil {
+		return err
+	}
+	for k, v := range r.Headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	compact := strings.ReplaceAll(string(body), " ", "")
+	if resp.StatusCode != http.StatusOK || (len(body) > 0 && !strings.Contains(compact, `"allow":true`) &&
+		!strings.Contains(compact, `"results":[{"allow":true`)) {
+		return fmt.Errorf("first request %s %s answered %d %s", r.Method, r.Path, resp.StatusCode, body)
+	}
+	return nil
+}
+
+// freeAddr returns a loopback address with a free port.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// goBuild builds a package of this module into dir/out.
+func goBuild(ctx context.Context, dir, out, pkg string) (string, error) {
+	bin := filepath.Join(dir, out)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, pkg)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return bin, nil
+}

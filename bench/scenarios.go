@@ -1,0 +1,465 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/metalsoft-io/pdp/pdp"
+	"github.com/metalsoft-io/pdp/policy"
+	"github.com/redis/go-redis/v9"
+	"go.yaml.in/yaml/v3"
+)
+
+// opaModule is the version of OPA pdp embeds; the stock server is built from it.
+const opaModule = "github.com/open-policy-agent/opa@v1.22.3"
+
+type binaries struct{ pdp, bare, opa string }
+
+func buildAll(ctx context.Context, dir string) (binaries, error) {
+	var b binaries
+	var err error
+	if b.pdp, err = goBuild(ctx, dir, "pdp", "./cmd/pdp"); err != nil {
+		return b, err
+	}
+	if b.bare, err = goBuild(ctx, dir, "bare", "./bench/bare"); err != nil {
+		return b, err
+	}
+	// The stock OPA server, built outside this module at the same version.
+	gobin := filepath.Join(dir, "gobin")
+	cmd := exec.CommandContext(ctx, "go", "install", opaModule)
+	cmd.Env = append(os.Environ(), "GOBIN="+gobin)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return b, fmt.Errorf("go install %s: %v\n%s", opaModule, err, out)
+	}
+	b.opa = filepath.Join(gobin, "opa")
+	return b, nil
+}
+
+// hotUsers is the size of the generated organisation of the hot, authz and
+// batch scenarios: as many users as infrastructures, each owning one and
+// delegated the next one.
+const hotUsers = 2000
+
+func benchState(n int) *pdp.State {
+	s := &pdp.State{
+		Accounts: []pdp.Account{{ID: "acct", Billable: true, Limits: map[string]int64{"servers": 100}}},
+		Global:   pdp.Global{Limits: map[string]int64{"servers": 1000}},
+	}
+	for i := 0; i < n; i++ {
+		u := fmt.Sprintf("u-%d", i)
+		s.Users = append(s.Users, pdp.User{ID: u, Email: u + "@bench.example", Account: "acct",
+			Usage: map[string]int64{"servers": 3}})
+		s.Infrastructures = append(s.Infrastructures, pdp.Infrastructure{ID: fmt.Sprintf("inf-%d", i), Owner: u,
+			Delegates: []string{fmt.Sprintf("u-%d", (i+1)%n)}, Attr: map[string]any{"status": "active"}})
+		s.APIKeys = append(s.APIKeys, pdp.APIKey{Key: "key-" + u, User: u})
+	}
+	s.Users = append(s.Users, pdp.User{ID: "u-admin", Role: pdp.RoleFullAdmin})
+	return s
+}
+
+// checkBodies are distinct /v1/check requests over benchState: principals
+// reading, updating and deploying their own, delegated and others'
+// infrastructures. The first one is always allowed.
+func checkBodies(n, count int) []map[string]any {
+	actions := []string{"read", "update", "deploy", "delete", "console"}
+	var out []map[string]any
+	for i := 0; i < count; i++ {
+		user := i % n
+		infra := user
+		switch i % 3 {
+		case 1:
+			infra = (user + n - 1) % n // delegated to this user
+		case 2:
+			infra = (user*7 + 13) % n // usually someone else's: denied
+		}
+		res := map[string]any{"kind": "infrastructure", "id": fmt.Sprintf("inf-%d", infra)}
+		action := actions[(i/3)%len(actions)]
+		if i == 0 {
+			action = "read"
+		}
+		if action == "deploy" {
+			res["attr"] = map[string]any{"deploy_type": "edit", "requested": map[string]any{"servers": 2}}
+		}
+		out = append(out, map[string]any{"principal": map[string]any{"id": fmt.Sprintf("u-%d", user)},
+			"action": action, "resource": res})
+	}
+	return out
+}
+
+func jsonLine(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only maps of strings and numbers are marshalled here
+	}
+	return string(b)
+}
+
+var jsonHeaders = map[string]string{"Content-Type": "application/json"}
+
+func postAll(path string, bodies []string) []request {
+	out := make([]request, len(bodies))
+	for i, b := range bodies {
+		out[i] = request{Method: "POST", Path: path, Headers: jsonHeaders, Body: b}
+	}
+	return out
+}
+
+func newScenario(ctx context.Context, name, work string, bins binaries, coldN int) (scenario, error) {
+	switch name {
+	case "hot":
+		return hotScenario(ctx, work, bins)
+	case "authz":
+		return authzScenario(ctx, work, bins)
+	case "batch":
+		return batchScenario(ctx, work, bins)
+	case "cold":
+		return coldScenario(ctx, work, bins, coldN)
+	}
+	return scenario{}, fmt.Errorf("unknown scenario %q (hot, authz, batch, cold)", name)
+}
+
+func writeState(work string, s *pdp.State) (string, error) {
+	b, err := yaml.Marshal(s)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(work, "state.yaml")
+	return path, os.WriteFile(path, b, 0o644)
+}
+
+// bareTarget is the constant-answer server, sent the same requests.
+func bareTarget(work string, bins binaries, reqs []request) (target, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return target{}, err
+	}
+	return target{name: "bare", url: "http://" + addr, reqs: reqs, setup: func(ctx context.Context) (*proc, error) {
+		p, err := start(work, "bare", bins.bare, "--addr", addr)
+		if err != nil {
+			return nil, err
+		}
+		return p, waitHTTP(ctx, "http://"+addr+"/", 10*time.Second)
+	}}, nil
+}
+
+// pdpTarget runs pdp with args and waits for it to be ready.
+func pdpTarget(work string, bins binaries, reqs []request, args ...string) (target, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return target{}, err
+	}
+	admin, err := freeAddr()
+	if err != nil {
+		return target{}, err
+	}
+	argv := append([]string{bins.pdp, "--addr", addr, "--admin-addr", admin, "--log-level", "error"}, args...)
+	return target{name: "pdp", url: "http://" + addr, reqs: reqs, setup: func(ctx context.Context) (*proc, error) {
+		p, err := start(work, "pdp", argv...)
+		if err != nil {
+			return nil, err
+		}
+		if err := waitHTTP(ctx, "http://"+admin+"/health/ready", 30*time.Second); err != nil {
+			p.stop()
+			return nil, err
+		}
+		return p, nil
+	}}, nil
+}
+
+func hotScenario(_ context.Context, work string, bins binaries) (scenario, error) {
+	s := benchState(hotUsers)
+	statePath, err := writeState(work, s)
+	if err != nil {
+		return scenario{}, err
+	}
+	bodies := checkBodies(hotUsers, 3000)
+	var check, opaBodies []string
+	for _, b := range bodies {
+		check = append(check, jsonLine(b))
+		opaBodies = append(opaBodies, jsonLine(map[string]any{"input": b}))
+	}
+	bare, err := bareTarget(work, bins, postAll("/v1/check", check))
+	if err != nil {
+		return scenario{}, err
+	}
+	p, err := pdpTarget(work, bins, postAll("/v1/check", check), "--state", statePath)
+	if err != nil {
+		return scenario{}, err
+	}
+	o, err := opaTarget(work, bins, s, postAll("/v1/data/metalsoft/authz/decision", opaBodies))
+	if err != nil {
+		return scenario{}, err
+	}
+	return scenario{name: "hot", targets: []target{bare, p, o}}, nil
+}
+
+func authzScenario(_ context.Context, work string, bins binaries) (scenario, error) {
+	statePath, err := writeState(work, benchState(hotUsers))
+	if err != nil {
+		return scenario{}, err
+	}
+	var reqs []request
+	for _, b := range checkBodies(hotUsers, 3000) {
+		res := b["resource"].(map[string]any)
+		method := map[string]string{"read": "GET", "update": "PATCH", "delete": "DELETE", "console": "GET", "deploy": "POST"}[b["action"].(string)]
+		path := "/api/v2/infrastructures/" + res["id"].(string)
+		switch b["action"] {
+		case "deploy":
+			path += "/deploy?deploy_type=edit"
+		case "console":
+			path += "/console"
+		}
+		user := b["principal"].(map[string]any)["id"].(string)
+		reqs = append(reqs, request{Method: "GET", Path: "/v1/authz", Headers: map[string]string{
+			"X-Forwarded-Method": method, "X-Forwarded-Uri": path, "X-API-Key": "key-" + user}})
+	}
+	bare, err := bareTarget(work, bins, reqs)
+	if err != nil {
+		return scenario{}, err
+	}
+	routes, err := filepath.Abs("examples/routes.yaml")
+	if err != nil {
+		return scenario{}, err
+	}
+	p, err := pdpTarget(work, bins, reqs, "--state", statePath, "--config", routes)
+	if err != nil {
+		return scenario{}, err
+	}
+	return scenario{name: "authz", targets: []target{bare, p}}, nil
+}
+
+func batchScenario(_ context.Context, work string, bins binaries) (scenario, error) {
+	statePath, err := writeState(work, benchState(hotUsers))
+	if err != nil {
+		return scenario{}, err
+	}
+	bodies := checkBodies(hotUsers, 3000)
+	var batches []string
+	for i := 0; i+10 <= len(bodies); i += 10 {
+		var checks []any
+		for _, b := range bodies[i : i+10] {
+			checks = append(checks, map[string]any{"action": b["action"], "resource": b["resource"]})
+		}
+		batches = append(batches, jsonLine(map[string]any{"principal": bodies[i]["principal"], "checks": checks}))
+	}
+	bare, err := bareTarget(work, bins, postAll("/v1/check/batch", batches))
+	if err != nil {
+		return scenario{}, err
+	}
+	p, err := pdpTarget(work, bins, postAll("/v1/check/batch", batches), "--state", statePath)
+	if err != nil {
+		return scenario{}, err
+	}
+	return scenario{name: "batch", targets: []target{bare, p}}, nil
+}
+
+// coldScenario loads n users and n infrastructures into a fresh Redis and
+// sends every principal once per pass: nearly every decision reads Redis.
+func coldScenario(ctx context.Context, work string, bins binaries, n int) (scenario, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return scenario{}, err
+	}
+	port := addr[strings.LastIndex(addr, ":")+1:]
+	rdb, err := start(work, "redis", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
+		"--appendonly", "no", "--dir", work)
+	if err != nil {
+		return scenario{}, fmt.Errorf("%w (apt-get install -y redis-server)", err)
+	}
+	client := redis.NewClient(&redis.Options{Addr: addr})
+	cleanup := func() { client.Close(); rdb.stop() }
+	if err := loadRedis(ctx, client, n); err != nil {
+		cleanup()
+		return scenario{}, err
+	}
+	var check []string
+	for i := 0; i < n; i++ {
+		check = append(check, jsonLine(map[string]any{"principal": map[string]any{"id": fmt.Sprintf("u-%d", i)},
+			"action": "read", "resource": map[string]any{"kind": "infrastructure", "id": fmt.Sprintf("inf-%d", i)}}))
+	}
+	reqs := postAll("/v1/check", check)
+	bare, err := bareTarget(work, bins, reqs)
+	if err != nil {
+		cleanup()
+		return scenario{}, err
+	}
+	p, err := pdpTarget(work, bins, reqs, "--redis", "redis://"+addr)
+	if err != nil {
+		cleanup()
+		return scenario{}, err
+	}
+	return scenario{name: "cold", targets: []target{bare, p}, cleanup: cleanup}, nil
+}
+
+// loadRedis writes n users and infrastructures the way the control plane
+// does (STATE.md keys), pipelined.
+func loadRedis(ctx context.Context, c *redis.Client, n int) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Ping(ctx).Err() != nil {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("redis-server did not answer")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	log.Printf("cold: writing %d users and %d infrastructures to Redis", n, n)
+	s := benchState(0)
+	p := c.Pipeline()
+	p.Set(ctx, "pdp:global", jsonLine(s.Global), 0)
+	p.Set(ctx, "pdp:account:acct", jsonLine(s.Accounts[0]), 0)
+	p.XAdd(ctx, &redis.XAddArgs{Stream: "pdp:changes", Values: []string{"kind", "all", "id", ""}})
+	for i := 0; i < n; i++ {
+		u := fmt.Sprintf("u-%d", i)
+		p.Set(ctx, "pdp:user:"+u, jsonLine(pdp.User{ID: u, Account: "acct", Usage: map[string]int64{"servers": 3}}), 0)
+		p.Set(ctx, fmt.Sprintf("pdp:infra:inf-%d", i), jsonLine(pdp.Infrastructure{ID: fmt.Sprintf("inf-%d", i), Owner: u,
+			Delegates: []string{fmt.Sprintf("u-%d", (i+1)%n)}}), 0)
+		if p.Len() >= 20000 {
+			if _, err := p.Exec(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := p.Exec(ctx)
+	return err
+}
+
+// opaTarget serves the same policy and facts with the stock OPA server. The
+// facts are data (as an OPA deployment keeps them), so the policy's
+// references to input.facts become references to data.facts, and pdp's Go
+// built-ins for ABAC conditions, which a stock OPA does not have, become Rego
+// functions that handle implicit equality and $in (the bench state has no
+// ABAC rules, so they are never reached).
+func opaTarget(work string, bins binaries, s *pdp.State, reqs []request) (target, error) {
+	dir := filepath.Join(work, "opa")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return target{}, err
+	}
+	for _, m := range policy.Modules() {
+		src, err := forStockOPA(m.Source)
+		if err != nil {
+			return target{}, fmt.Errorf("%s: %w", m.Name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, m.Name), []byte(src), 0o644); err != nil {
+			return target{}, err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "zz_bench_builtins.rego"), []byte(regoBuiltins), 0o644); err != nil {
+		return target{}, err
+	}
+	data, err := json.Marshal(map[string]any{"facts": factsData(s)})
+	if err != nil {
+		return target{}, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "data.json"), data, 0o644); err != nil {
+		return target{}, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return target{}, err
+	}
+	return target{name: "opa", url: "http://" + addr, reqs: reqs, setup: func(ctx context.Context) (*proc, error) {
+		p, err := start(work, "opa", bins.opa, "run", "--server", "--addr", addr, "--log-level", "error", dir)
+		if err != nil {
+			return nil, err
+		}
+		if err := waitHTTP(ctx, "http://"+addr+"/health", 30*time.Second); err != nil {
+			p.stop()
+			return nil, err
+		}
+		return p, nil
+	}}, nil
+}
+
+var (
+	inputFactsResource = regexp.MustCompile(`\binput\.facts\.resource\b`)
+	inputFacts         = regexp.MustCompile(`\binput\.facts\b`)
+	customBuiltin      = regexp.MustCompile(`\bmetalsoft\.(conditions_[a-z_]+)\(`)
+)
+
+func forStockOPA(src string) (string, error) {
+	src = inputFactsResource.ReplaceAllString(src, `data.facts.resources[concat(":", [input.resource.kind, input.resource.id])]`)
+	src = inputFacts.ReplaceAllString(src, "data.facts")
+	src = customBuiltin.ReplaceAllString(src, "bench_$1(")
+	if strings.Contains(src, "metalsoft.conditions") {
+		return "", fmt.Errorf("a custom built-in call was left")
+	}
+	return src, nil
+}
+
+const regoBuiltins = `package metalsoft.authz
+
+# Stand-ins for pdp's Go built-ins (policy/conditions) in a stock OPA:
+# implicit equality and $in only.
+bench_conditions_match(c, a, _) if {
+	every k, v in c {
+		bench_condition(a, k, v)
+	}
+}
+
+bench_conditions_may_match(c, a, p) if bench_conditions_match(c, a, p)
+
+bench_conditions_valid(_) := true
+
+bench_condition(a, k, v) if {
+	not is_object(v)
+	a[k] == v
+}
+
+bench_condition(a, k, v) if {
+	is_object(v)
+	a[k] in v["$in"]
+}
+`
+
+// factsData is the state in the shape pdp's engine gives the policy
+// (pdp/input.go): documents keyed by id, every collection present.
+func factsData(s *pdp.State) map[string]any {
+	strs := func(v []string) []string {
+		if v == nil {
+			return []string{}
+		}
+		return v
+	}
+	nums := func(m map[string]int64) map[string]int64 {
+		if m == nil {
+			return map[string]int64{}
+		}
+		return m
+	}
+	users := map[string]any{}
+	for _, u := range s.Users {
+		d := map[string]any{"id": u.ID, "role": u.RoleName(), "billable": u.Billable, "blocked": u.Blocked,
+			"archived": u.Archived, "suspend_reasons": strs(u.SuspendReasons), "account_delegates": strs(u.AccountDelegates),
+			"limits": nums(u.Limits), "usage": nums(u.Usage), "credential_access": strs(u.CredentialAccess)}
+		if u.Email != "" {
+			d["email"] = u.Email
+		}
+		if u.Account != "" {
+			d["account"] = u.Account
+		}
+		users[u.ID] = d
+	}
+	accounts := map[string]any{}
+	for _, a := range s.Accounts {
+		accounts[a.ID] = map[string]any{"id": a.ID, "billable": a.Billable, "limits": nums(a.Limits)}
+	}
+	infras := map[string]any{}
+	for _, in := range s.Infrastructures {
+		attr := in.Attr
+		if attr == nil {
+			attr = map[string]any{}
+		}
+		infras[in.ID] = map[string]any{"id": in.ID, "owner": in.Owner, "delegates": strs(in.Delegates), "attr": attr}
+	}
+	return map[string]any{"users": users, "accounts": accounts, "roles": map[string]any{},
+		"infrastructures": infras, "resources": map[string]any{},
+		"global": map[string]any{"maintenance": s.Global.Maintenance, "admin_maintenance": s.Global.AdminMaintenance,
+			"limits": nums(s.Global.Limits)}}
+}

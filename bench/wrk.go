@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// load is one wrk run's settings.
+type load struct {
+	Threads, Connections int
+	Duration             time.Duration
+}
+
+// result is what one wrk run measured.
+type result struct {
+	RPS      float64
+	P50, P99 time.Duration
+	Requests int64
+	Non2xx   int64
+	Errors   int64 // socket errors: connect, read, write, timeout
+}
+
+// wrkScript sends, round robin, the requests of a file with one request per
+// line: METHOD<TAB>PATH<TAB>HEADERS (k=v joined by \x1f)<TAB>BODY. Requests
+// are formatted once per thread at start, so the generator does no work per
+// request beyond picking the next one.
+const wrkScript = `
+local reqs = {}
+init = function(args)
+  for line in io.lines(args[1]) do
+    local method, path, hdrs, body = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")
+    local headers = {}
+    for kv in hdrs:gmatch("[^\31]+") do
+      local k, v = kv:match("^([^=]*)=(.*)$")
+      headers[k] = v
+    end
+    if body == "" then body = nil end
+    reqs[#reqs + 1] = wrk.format(method, path, headers, body)
+  end
+  -- Start each thread at a different offset.
+  i = math.random(#reqs) - 1
+end
+request = function()
+  i = i % #reqs + 1
+  return reqs[i]
+end
+`
+
+// request is one HTTP request the load generator replays.
+type request struct {
+	Method, Path string
+	Headers      map[string]string
+	Body         string // single line
+}
+
+// writeRequests writes the replay file for wrkScript.
+func writeRequests(path string, reqs []request) error {
+	var b bytes.Buffer
+	for _, r := range reqs {
+		var hs []string
+		for k, v := range r.Headers {
+			hs = append(hs, k+"="+v)
+		}
+		if strings.ContainsAny(r.Body, "\n\t") {
+			return fmt.Errorf("request body must be a single line without tabs: %q", r.Body)
+		}
+		fmt.Fprintf(&b, "%s\t%s\t%s\t%s\n", r.Method, r.Path, strings.Join(hs, "\x1f"), r.Body)
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
+}
+
+// runWrk drives baseURL with the requests in file and parses wrk's report.
+func runWrk(ctx context.Context, dir, baseURL, file string, l load) (result, string, error) {
+	script := filepath.Join(dir, "replay.lua")
+	if err := os.WriteFile(script, []byte(wrkScript), 0o644); err != nil {
+		return result{}, "", err
+	}
+	args := []string{"-t" + strconv.Itoa(l.Threads), "-c" + strconv.Itoa(l.Connections),
+		"-d" + strconv.Itoa(int(l.Duration.Seconds())) + "s", "--latency", "-s", script, baseURL, "--", file}
+	cmd := exec.CommandContext(ctx, "wrk", args...)
+	out, err := cmd.CombinedOutput()
+	line := "wrk " + strings.Join(args, " ")
+	if err != nil {
+		return result{}, line, fmt.Errorf("%s: %v\n%s", line, err, out)
+	}
+	r, err := parseWrk(out)
+	if err != nil {
+		return r, line, fmt.Errorf("%s: %w\n%s", line, err, out)
+	}
+	return r, line, nil
+}
+
+// parseWrk reads requests/s, the 50% and 99% latencies, the request count,
+// non-2xx answers and socket errors from wrk's --latency report.
+func parseWrk(out []byte) (result, error) {
+	var r result
+	var haveRPS bool
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		switch {
+		case len(f) == 2 && f[0] == "Requests/sec:":
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				return r, err
+			}
+			r.RPS, haveRPS = v, true
+		case len(f) == 2 && f[0] == "50%":
+			r.P50 = parseDuration(f[1])
+		case len(f) == 2 && f[0] == "99%":
+			r.P99 = parseDuration(f[1])
+		case len(f) >= 2 && f[1] == "requests" && len(f) > 2 && f[2] == "in":
+			r.Requests, _ = strconv.ParseInt(f[0], 10, 64)
+		case len(f) == 5 && f[0] == "Non-2xx":
+			r.Non2xx, _ = strconv.ParseInt(f[4], 10, 64)
+		case len(f) > 2 && f[0] == "Socket" && f[1] == "errors:":
+			for i := 2; i+1 < len(f); i += 2 {
+				n, _ := strconv.ParseInt(strings.TrimSuffix(f[i+1], ","), 10, 64)
+				r.Errors += n
+			}
+		}
+	}
+	if !haveRPS {
+		return r, fmt.Errorf("no Requests/sec line in wrk's output")
+	}
+	return r, nil
+}
+
+// parseDuration reads wrk's units: us, ms, s, m.
+func parseDuration(s string) time.Duration {
+	for _, u := range []struct {
+		suffix string
+		unit   time.Duration
+	}{{"us", time.Microsecond}, {"ms", time.Millisecond}, {"s", time.Second}, {"m", time.Minute}} {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return 0
+			}
+			return time.Duration(f * float64(u.unit))
+		}
+	}
+	return 0
+}
