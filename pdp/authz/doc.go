@@ -28,7 +28,7 @@
 // a JWT bearer token verified against the configured JWKS file (asymmetric
 // algorithms only, "kid" chosen key, "exp" required, "nbf", "iat", "iss" and
 // "aud" checked), its "sub" claim a user id (or an e-mail address), else its
-// "email" claim; the trusted identity header (default X-Auth-Request-User,
+// "email" claim (unless "email_verified" is false); the trusted identity header (default X-Auth-Request-User,
 // a user id or an e-mail address), honoured only from a trusted proxy
 // address. An Authorization header of another scheme than Bearer (Basic,
 // say) belongs to an authenticating proxy in front and is ignored. Proxies

@@ -35,7 +35,8 @@ type verifier struct {
 
 // claims are the JWT claims read besides the registered ones.
 type claims struct {
-	Email string `json:"email"`
+	Email         string `json:"email"`
+	EmailVerified *bool  `json:"email_verified"`
 }
 
 // newVerifier loads the JWKS file of j.
@@ -112,6 +113,9 @@ func (v *verifier) verify(token string) (sub, email string, err error) {
 	}
 	if err := std.ValidateWithLeeway(v.expected.WithTime(v.now()), v.leeway); err != nil {
 		return "", "", fmt.Errorf("%w: %w", errInvalidToken, err)
+	}
+	if extra.EmailVerified != nil && !*extra.EmailVerified {
+		extra.Email = "" // an address the identity provider did not verify names nobody
 	}
 	if std.Subject == "" && extra.Email == "" {
 		return "", "", fmt.Errorf("%w: neither sub nor email claim", errInvalidToken)

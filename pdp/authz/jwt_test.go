@@ -149,6 +149,12 @@ func TestJWT(t *testing.T) {
 	email := struct {
 		Email string `json:"email"`
 	}{"finance@company.com"}
+	type emailClaims struct {
+		Email    string `json:"email"`
+		Verified bool   `json:"email_verified"`
+	}
+	unverified := emailClaims{"finance@company.com", false}
+	verified := emailClaims{"finance@company.com", true}
 	tampered := sign(t, jose.RS256, k.rsa, "rsa-1", std(nil))
 	tampered = tampered[:len(tampered)-4] + "AAAA"
 	otherRSA, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -166,6 +172,8 @@ func TestJWT(t *testing.T) {
 		{"second audience", sign(t, jose.RS256, k.rsa, "rsa-1", std(func(c *jwt.Claims) { c.Audience = jwt.Audience{"x", "pdp"} })), "u-ops"},
 		{"sub is an email", sign(t, jose.RS256, k.rsa, "rsa-1", std(func(c *jwt.Claims) { c.Subject = "Finance@Company.com" })), "u-finance"},
 		{"email claim", sign(t, jose.ES256, k.ec, "ec-1", std(func(c *jwt.Claims) { c.Subject = "" }), email), "u-finance"},
+		{"unverified email", sign(t, jose.ES256, k.ec, "ec-1", std(func(c *jwt.Claims) { c.Subject = "idp|42" }), unverified), ""},
+		{"verified email", sign(t, jose.ES256, k.ec, "ec-1", std(func(c *jwt.Claims) { c.Subject = "idp|42" }), verified), "u-finance"},
 		{"unknown sub, known email", sign(t, jose.ES256, k.ec, "ec-1", std(func(c *jwt.Claims) { c.Subject = "idp|42" }), email), "u-finance"},
 		{"within leeway", sign(t, jose.RS256, k.rsa, "rsa-1", std(func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(now.Add(-10 * time.Second)) })), "u-ops"},
 		{"unknown sub", sign(t, jose.RS256, k.rsa, "rsa-1", std(func(c *jwt.Claims) { c.Subject = "u-nobody" })), ""},
