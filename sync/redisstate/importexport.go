@@ -21,8 +21,10 @@ const importChunk = 256
 
 // Import writes every document of s, each with one stream entry, and the
 // email and API key indexes. Entities already stored are replaced; entities
-// not in s are left alone. Each chunk of entities is one MULTI/EXEC. It
-// returns the number of stream entries written.
+// not in s are left alone. A zero global document is not written (a state
+// without one keeps the stored one; SetGlobal writes it explicitly). Each
+// chunk of entities is one MULTI/EXEC. It returns the number of stream
+// entries written.
 func (w *Writer) Import(ctx context.Context, s *pdp.State) (int, error) {
 	if err := validateState(s); err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -56,7 +58,9 @@ func (w *Writer) Import(ctx context.Context, s *pdp.State) (int, error) {
 	for _, k := range s.APIKeys {
 		docs = append(docs, change{kind: KindAPIKey, id: statefile.APIKeyDigest(k), val: []byte(k.User)})
 	}
-	err = errors.Join(err, add(KindGlobal, "", &s.Global))
+	if !isZeroGlobal(&s.Global) {
+		err = errors.Join(err, add(KindGlobal, "", &s.Global))
+	}
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -69,6 +73,21 @@ func (w *Writer) Import(ctx context.Context, s *pdp.State) (int, error) {
 		}
 	}
 	return written, nil
+}
+
+// isZeroGlobal reports whether g is the zero global document.
+func isZeroGlobal(g *pdp.Global) bool {
+	return !g.Maintenance && !g.AdminMaintenance && len(g.Limits) == 0
+}
+
+// SetGlobal writes the global document, with its stream entry.
+func (w *Writer) SetGlobal(ctx context.Context, g *pdp.Global) error {
+	b, err := json.Marshal(g)
+	if err != nil {
+		return err
+	}
+	_, err = w.importChunk(ctx, []change{{kind: KindGlobal, val: b}})
+	return err
 }
 
 // importChunk writes docs in one transaction, keeping the email index of
@@ -228,10 +247,15 @@ func (w *Writer) addExported(s *pdp.State, name string, raw []byte) error {
 	case *pdp.Account:
 		s.Accounts = append(s.Accounts, *d)
 	case *pdp.Role:
+		for i := range d.Rules {
+			d.Rules[i].Conditions = plainNumbers(d.Rules[i].Conditions).(map[string]any)
+		}
 		s.Roles = append(s.Roles, *d)
 	case *pdp.Infrastructure:
+		d.Attr = plainNumbers(d.Attr).(map[string]any)
 		s.Infrastructures = append(s.Infrastructures, *d)
 	case *pdp.Resource:
+		d.Attr = plainNumbers(d.Attr).(map[string]any)
 		s.Resources = append(s.Resources, *d)
 	case *pdp.Global:
 		s.Global = *d
@@ -239,6 +263,31 @@ func (w *Writer) addExported(s *pdp.State, name string, raw []byte) error {
 		s.APIKeys = append(s.APIKeys, pdp.APIKey{SHA256: id, User: d})
 	}
 	return nil
+}
+
+// plainNumbers replaces the json.Numbers in a decoded value by int64 (or
+// float64 when not an integer), so that the value encodes to YAML as a
+// number, as the state file has it.
+func plainNumbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		if f, err := x.Float64(); err == nil {
+			return f
+		}
+		return x.String()
+	case map[string]any:
+		for k, e := range x {
+			x[k] = plainNumbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = plainNumbers(e)
+		}
+	}
+	return v
 }
 
 // scan lists every key under the prefix but the stream.
