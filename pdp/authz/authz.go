@@ -141,6 +141,13 @@ func (a *Authorizer) Authorize(ctx context.Context, r ForwardRequest) Result {
 	}
 }
 
+// Unconfigured is the answer of a server without an Authorizer: 403
+// no_route, with the default identity headers (empty) and a decision id.
+func Unconfigured() Result {
+	a := &Authorizer{cfg: &Config{Identity: Identity{Upstream: UpstreamHeaders{User: DefaultUpstreamUser, Email: DefaultUpstreamEmail}}}}
+	return a.denyDecision(403, pdp.Decision{Reasons: []string{pdp.ReasonNoRoute}, DecisionID: newDecisionID()}, nil)
+}
+
 // original recovers the original method and request target: Envoy's path
 // form, then X-Forwarded-Method/-Uri, then X-Original-Method/-URI/-URL.
 // Forwarded headers count only from a trusted proxy.

@@ -317,3 +317,8 @@ func TestDisableTrustedHeader(t *testing.T) {
 	res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz/envoy/ui", RemoteAddr: loopback, Header: header("X-Auth-Request-User", "u-root")})
 	checkResult(t, res, 401, "unknown_principal", "", "")
 }
+
+func TestUnconfigured(t *testing.T) {
+	res := authz.Unconfigured()
+	checkResult(t, res, 403, "no_route", "", "")
+}

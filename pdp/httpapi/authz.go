@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/netip"
 
-	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/metalsoft-io/pdp/pdp/authz"
 	"github.com/valyala/fasthttp"
 )
@@ -15,7 +14,7 @@ import (
 func (s *Server) forwardAuth(ctx *fasthttp.RequestCtx) {
 	var res authz.Result
 	if s.opts.Authz == nil {
-		res = authz.Result{Status: fasthttp.StatusForbidden, Decision: pdp.Decision{Reasons: []string{pdp.ReasonNoRoute}}}
+		res = authz.Unconfigured()
 	} else {
 		addr, _ := netip.AddrFromSlice(ctx.RemoteIP())
 		res = s.opts.Authz.Authorize(context.Background(), authz.ForwardRequest{

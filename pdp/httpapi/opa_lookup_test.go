@@ -207,3 +207,12 @@ func TestLookupFailsClosed(t *testing.T) {
 	s = startServer(t, newTestEngine(), Options{Infrastructures: unreachable{}})
 	checkError(t, post(t, s.decision+"/v1/lookup", `{"principal": {"id": "u"}, "action": "read", "kind": "infrastructure"}`), 503, CodeStateUnavailable)
 }
+
+func TestForwardAuthUnconfigured(t *testing.T) {
+	s := startServer(t, newTestEngine(), Options{})
+	a := forward(t, "GET", s.decision+"/v1/authz/envoy/api/v2/infrastructures/inf-web", map[string]string{"X-API-Key": "ops-demo-key"})
+	checkForward(t, a, 403, "", "")
+	if a.header.Get("X-PDP-Reasons") != "no_route" {
+		t.Fatalf("reasons %q", a.header.Get("X-PDP-Reasons"))
+	}
+}
