@@ -368,3 +368,37 @@ func BenchmarkDecideParallel(b *testing.B) {
 		}
 	})
 }
+
+// FuzzDecide feeds check bodies (seeded from the cases) to the engine: it
+// must never panic, always give reasons of the closed set, deny every
+// invalid request, and allow only with grant reasons.
+func FuzzDecide(f *testing.F) {
+	for _, s := range pdptest.Suites(f) {
+		for _, c := range s.Cases {
+			f.Add(c.Body)
+		}
+	}
+	e := newEngine(f, seedFacts(f))
+	grants := []string{
+		pdp.ReasonOwner, pdp.ReasonAccountDelegate, pdp.ReasonInfrastructureDelegate,
+		pdp.ReasonRolePermission, pdp.ReasonRule, pdp.ReasonSelf, pdp.ReasonImpersonation,
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := pdptest.DecodeRequest(body)
+		if err != nil {
+			return
+		}
+		d := e.Decide(context.Background(), &req)
+		if len(d.Reasons) == 0 {
+			t.Fatalf("%s: no reasons", body)
+		}
+		if req.Validate() != nil && (d.Allow || d.Reasons[0] != pdp.ReasonInvalidRequest) {
+			t.Fatalf("%s: invalid request answered %v %v", body, d.Allow, d.Reasons)
+		}
+		for _, r := range d.Reasons {
+			if !slices.Contains(pdp.Reasons, r) || (d.Allow && !slices.Contains(grants, r)) {
+				t.Fatalf("%s: allow=%v with reason %q", body, d.Allow, r)
+			}
+		}
+	})
+}
