@@ -75,13 +75,16 @@ func TestModules() []Module {
 // the same policy.
 func Revision() string { return revision() }
 
-var revision = sync.OnceValue(func() string {
+var revision = sync.OnceValue(func() string { return RevisionOf(Modules()) })
+
+// RevisionOf is the revision of a set of modules, as Revision.
+func RevisionOf(mods []Module) string {
 	h := sha256.New()
-	for _, m := range Modules() {
+	for _, m := range mods {
 		h.Write([]byte(m.Name))
 		h.Write([]byte{0})
 		h.Write([]byte(m.Source))
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
-})
+}
