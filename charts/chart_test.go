@@ -11,9 +11,6 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/metalsoft-io/pdp/pdp/authz"
-	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
 // renderCase is one values setting the chart must lint and render.
@@ -117,7 +114,7 @@ var renderCases = []renderCase{
 	{
 		name:  "state-file",
 		args:  []string{"--set", "source=file", "--set-file", "state.content=../examples/metalcloud.yaml"},
-		kinds: map[string]int{"ServiceAccount": 1, "ConfigMap": 2, "Service": 1, "Deployment": 1, "PodDisruptionBudget": 1},
+		kinds: map[string]int{"ServiceAccount": 1, "ConfigMap": 1, "Secret": 1, "Service": 1, "Deployment": 1, "PodDisruptionBudget": 1},
 	},
 }
 
@@ -144,9 +141,8 @@ func TestLintAndRender(t *testing.T) {
 }
 
 // checkRendered checks what holds for every render: the pdp container (when
-// there is a Deployment), the files it reads parse with pdp's own loaders,
-// the Redis Secret it reads exists, and the Service and the
-// PodDisruptionBudget select its pods.
+// there is a Deployment) with the files it reads, the Redis Secret it reads,
+// and the Service and the PodDisruptionBudget selecting its pods.
 func checkRendered(t *testing.T, docs []manifest) {
 	t.Helper()
 	for _, d := range docs {
@@ -157,7 +153,6 @@ func checkRendered(t *testing.T, docs []manifest) {
 			t.Errorf("%s %s: no app.kubernetes.io/instance label", d.Kind, d.Metadata.Name)
 		}
 	}
-	checkConfigMaps(t, docs)
 	if !slices.ContainsFunc(docs, func(d manifest) bool { return d.Kind == "Deployment" }) {
 		return
 	}
@@ -168,7 +163,7 @@ func checkRendered(t *testing.T, docs []manifest) {
 		t.Fatalf("want the pdp container alone, have %d containers and %d init containers", len(pod.Containers), len(pod.InitContainers))
 	}
 	pdp := pod.Containers[0]
-	flags := checkPDPContainer(t, pod, pdp, "")
+	flags := checkPDPContainer(t, docs, pod, pdp, "")
 	podLabels := d.Spec.Template.Metadata.Labels
 	if !isSubset(d.Spec.Selector.MatchLabels, podLabels) {
 		t.Errorf("Deployment selector %v does not select its pods %v", d.Spec.Selector.MatchLabels, podLabels)
@@ -202,29 +197,6 @@ func checkRendered(t *testing.T, docs []manifest) {
 		find(t, docs, "PodDisruptionBudget").decode(t, &pdb)
 		if !isSubset(pdb.Spec.Selector.MatchLabels, podLabels) {
 			t.Errorf("PodDisruptionBudget selects %v, not the pods", pdb.Spec.Selector.MatchLabels)
-		}
-	}
-}
-
-// checkConfigMaps parses every route table with authz.ParseConfig (pdp's
-// --config loader) and every state file with statefile.Parse (--state).
-func checkConfigMaps(t *testing.T, docs []manifest) {
-	t.Helper()
-	for _, d := range docs {
-		if d.Kind != "ConfigMap" {
-			continue
-		}
-		var cm configMap
-		d.decode(t, &cm)
-		if text, ok := cm.Data["config.yaml"]; ok {
-			if _, err := authz.ParseConfig([]byte(text)); err != nil {
-				t.Errorf("ConfigMap %s: config.yaml: %v", d.Metadata.Name, err)
-			}
-		}
-		if text, ok := cm.Data["state.yaml"]; ok {
-			if _, err := statefile.Parse([]byte(text)); err != nil {
-				t.Errorf("ConfigMap %s: state.yaml: %v", d.Metadata.Name, err)
-			}
 		}
 	}
 }

@@ -1,12 +1,16 @@
 package charts_test
 
 import (
+	"encoding/base64"
 	"net"
 	"path"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
 // pdpFlags are pdp's command-line flags (API.md, "Configuration"); each is
@@ -22,12 +26,13 @@ func flagEnv(flag string) string {
 // PDP_* environment.
 type pdpSettings map[string]string
 
-// checkPDPContainer checks a pdp container in its pod: its flags are pdp's
-// own, its ports match --addr and --admin-addr, it has probes on the admin
-// port, resources and a locked-down securityContext, and its files are
-// mounted. decisionHost is the host --addr must listen on ("" for every
-// interface). It returns the flags.
-func checkPDPContainer(t *testing.T, pod podSpec, c container, decisionHost string) pdpSettings {
+// checkPDPContainer checks a pdp container in its pod among the rendered
+// objects docs: its flags are pdp's own, its ports match --addr and
+// --admin-addr, it has probes on the admin port, resources and a
+// locked-down securityContext, and its --config and --state files are
+// mounted and parse with pdp's own loaders. decisionHost is the host --addr
+// must listen on ("" for every interface). It returns the flags.
+func checkPDPContainer(t *testing.T, docs []manifest, pod podSpec, c container, decisionHost string) pdpSettings {
 	t.Helper()
 	flags := pdpSettings{}
 	for _, arg := range c.Args {
@@ -84,9 +89,15 @@ func checkPDPContainer(t *testing.T, pod podSpec, c container, decisionHost stri
 	}
 	checkContainerBasics(t, pod, c)
 
-	for _, file := range []string{flags["config"], flags["state"]} {
-		if file != "" {
-			configMapOfFile(t, pod, c, file)
+	// The files it reads parse with pdp's own loaders.
+	config := mountedFileOf(t, pod, c, flags["config"])
+	if _, err := authz.ParseConfig([]byte(config.content(t, docs))); err != nil {
+		t.Errorf("container %s: %s %s: %s: %v", c.Name, config.kind, config.name, config.key, err)
+	}
+	if flags["state"] != "" {
+		state := mountedFileOf(t, pod, c, flags["state"])
+		if _, err := statefile.Parse([]byte(state.content(t, docs))); err != nil {
+			t.Errorf("container %s: %s %s: %s: %v", c.Name, state.kind, state.name, state.key, err)
 		}
 	}
 	return flags
@@ -151,26 +162,56 @@ func checkContainerBasics(t *testing.T, pod podSpec, c container) {
 	}
 }
 
-// configMapFile names a file mounted from a ConfigMap: the ConfigMap and
-// the key.
-type configMapFile struct{ name, key string }
+// mountedFile is a file of a container mounted from a key of a ConfigMap or
+// a Secret.
+type mountedFile struct{ kind, name, key string }
 
-// configMapOfFile returns the ConfigMap and key a file of a container comes
-// from, failing the test unless it is mounted read-only from a ConfigMap.
-func configMapOfFile(t *testing.T, pod podSpec, c container, file string) configMapFile {
+// mountedFileOf returns where a file of a container comes from, failing the
+// test unless its directory is mounted read-only from a ConfigMap or a
+// Secret (whole, not with subPath, so that a change reaches the file).
+func mountedFileOf(t *testing.T, pod podSpec, c container, file string) mountedFile {
 	t.Helper()
 	for _, m := range c.VolumeMounts {
 		if path.Dir(file) != m.MountPath {
 			continue
 		}
 		i := slices.IndexFunc(pod.Volumes, func(v volume) bool { return v.Name == m.Name })
-		if i < 0 || pod.Volumes[i].ConfigMap == nil || !m.ReadOnly {
-			t.Fatalf("container %s: %s is not mounted read-only from a ConfigMap", c.Name, file)
+		switch {
+		case i < 0 || !m.ReadOnly:
+		case pod.Volumes[i].ConfigMap != nil:
+			return mountedFile{"ConfigMap", pod.Volumes[i].ConfigMap.Name, path.Base(file)}
+		case pod.Volumes[i].Secret != nil:
+			return mountedFile{"Secret", pod.Volumes[i].Secret.SecretName, path.Base(file)}
 		}
-		return configMapFile{pod.Volumes[i].ConfigMap.Name, path.Base(file)}
+		t.Fatalf("container %s: %s is not mounted read-only from a ConfigMap or a Secret", c.Name, file)
 	}
 	t.Fatalf("container %s: nothing is mounted at %s", c.Name, path.Dir(file))
-	return configMapFile{}
+	return mountedFile{}
+}
+
+// content returns the text of the file in the rendered objects.
+func (f mountedFile) content(t *testing.T, docs []manifest) string {
+	t.Helper()
+	var obj struct {
+		Data       map[string]string `yaml:"data"`
+		StringData map[string]string `yaml:"stringData"`
+	}
+	findNamed(t, docs, f.kind, f.name).decode(t, &obj)
+	if text, ok := obj.StringData[f.key]; ok {
+		return text
+	}
+	text, ok := obj.Data[f.key]
+	if !ok {
+		t.Fatalf("%s %s has no key %s", f.kind, f.name, f.key)
+	}
+	if f.kind == "Secret" {
+		b, err := base64.StdEncoding.DecodeString(text)
+		if err != nil {
+			t.Fatalf("Secret %s: %s: %v", f.name, f.key, err)
+		}
+		text = string(b)
+	}
+	return text
 }
 
 // containerNamed returns the container called name.

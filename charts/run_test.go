@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -186,8 +187,8 @@ func runContainer(t *testing.T, bin string, docs []manifest, pod podSpec, c cont
 	}
 }
 
-// mountVolumes writes the ConfigMaps the container mounts under root, at
-// their mount paths, and creates its emptyDir mounts.
+// mountVolumes writes the ConfigMaps and Secrets the container mounts under
+// root, at their mount paths, and creates its emptyDir mounts.
 func mountVolumes(t *testing.T, root string, docs []manifest, pod podSpec, c container) {
 	t.Helper()
 	for _, m := range c.VolumeMounts {
@@ -196,13 +197,31 @@ func mountVolumes(t *testing.T, root string, docs []manifest, pod podSpec, c con
 			t.Fatal(err)
 		}
 		for _, v := range pod.Volumes {
-			if v.Name != m.Name || v.ConfigMap == nil {
+			var kind, name string
+			switch {
+			case v.Name != m.Name:
+				continue
+			case v.ConfigMap != nil:
+				kind, name = "ConfigMap", v.ConfigMap.Name
+			case v.Secret != nil:
+				kind, name = "Secret", v.Secret.SecretName
+			default:
 				continue
 			}
-			var cm configMap
-			findNamed(t, docs, "ConfigMap", v.ConfigMap.Name).decode(t, &cm)
-			for key, text := range cm.Data {
-				if err := os.WriteFile(filepath.Join(dir, key), []byte(text), 0o644); err != nil {
+			var obj struct {
+				Data       map[string]string `yaml:"data"`
+				StringData map[string]string `yaml:"stringData"`
+			}
+			findNamed(t, docs, kind, name).decode(t, &obj)
+			files := maps.Clone(obj.StringData)
+			if files == nil {
+				files = map[string]string{}
+			}
+			for key := range obj.Data {
+				files[key] = mountedFile{kind, name, key}.content(t, docs)
+			}
+			for key, text := range files {
+				if err := os.WriteFile(filepath.Join(dir, key), []byte(text), 0o600); err != nil {
 					t.Fatal(err)
 				}
 			}

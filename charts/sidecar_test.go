@@ -10,8 +10,6 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/metalsoft-io/pdp/pdp/authz"
 )
 
 // parentChart is an application chart that depends on pdp and adds it to
@@ -98,13 +96,10 @@ func TestSidecarContainer(t *testing.T) {
 	if c.Name != "pdp" || c.RestartPolicy != "Always" {
 		t.Errorf("init container %s has restartPolicy %q: not a native sidecar", c.Name, c.RestartPolicy)
 	}
-	flags := checkPDPContainer(t, pod, c, "127.0.0.1")
+	flags := checkPDPContainer(t, docs, pod, c, "127.0.0.1")
 	if flags["redis"] == "" {
 		t.Errorf("values-sidecar.yaml reads Redis, the sidecar has %v", flags)
 	}
-	checkConfigMaps(t, docs)
-	cmf := configMapOfFile(t, pod, c, flags["config"])
-	findNamed(t, docs, "ConfigMap", cmf.name)
 	checkRedisSecret(t, docs, c)
 }
 
@@ -131,7 +126,7 @@ func TestNginxSidecarExample(t *testing.T) {
 	if pdp.RestartPolicy != "Always" {
 		t.Errorf("pdp init container has restartPolicy %q: not a native sidecar", pdp.RestartPolicy)
 	}
-	flags := checkPDPContainer(t, pod, pdp, "127.0.0.1")
+	checkPDPContainer(t, docs, pod, pdp, "127.0.0.1")
 	for _, c := range pod.Containers {
 		checkContainerBasics(t, pod, c)
 	}
@@ -145,12 +140,6 @@ func TestNginxSidecarExample(t *testing.T) {
 		t.Errorf("the example's pdp container differs from the chart's sidecar:\nexample: %+v\nchart:   %+v", example, chart)
 	}
 
-	cmf := configMapOfFile(t, pod, pdp, flags["config"])
-	var cm configMap
-	findNamed(t, docs, "ConfigMap", cmf.name).decode(t, &cm)
-	if _, err := authz.ParseConfig([]byte(cm.Data[cmf.key])); err != nil {
-		t.Errorf("ConfigMap %s: %s: %v", cmf.name, cmf.key, err)
-	}
 	checkRedisSecret(t, docs, pdp)
 
 	nginx := containerNamed(t, pod.Containers, "nginx")

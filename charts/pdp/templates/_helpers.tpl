@@ -65,7 +65,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if .Values.redis.existingSecret }}{{ .Values.redis.existingSecretKey }}{{ else }}url{{ end }}
 {{- end }}
 
-{{/* The ConfigMaps of the configuration file and the state file. */}}
+{{/* The ConfigMap of the configuration file and the Secret of the state file. */}}
 {{- define "pdp.configName" -}}
 {{- printf "%s-config" (include "pdp.fullname" .) }}
 {{- end }}
@@ -209,8 +209,8 @@ chart context, from a parent chart that depends on pdp:
     name: {{ include "pdp.configName" . }}
 {{- if eq .Values.source "file" }}
 - name: pdp-state
-  configMap:
-    name: {{ include "pdp.stateName" . }}
+  secret:
+    secretName: {{ include "pdp.stateName" . }}
 {{- end }}
 - name: pdp-tmp
   emptyDir:
