@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/metalsoft-io/pdp/pdp"
+)
+
+// checkTimeout bounds one check request.
+const checkTimeout = 10 * time.Second
+
+// listFlag collects a repeated flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// check asks a running pdp for a decision: exit 0 allowed, 1 denied.
+func (c *cli) check(ctx context.Context, args []string) error {
+	fs := c.flags("check")
+	pdpURL := fs.String("pdp", "http://127.0.0.1:8181", "`URL` of the pdp's decision port")
+	actingAs := fs.String("acting-as", "", "impersonation target `USER`")
+	explain := fs.Bool("explain", false, "ask for the facts and the rule that decided")
+	var attrs, fields listFlag
+	fs.Var(&attrs, "attr", "resource attribute `k=v` (repeatable)")
+	fs.Var(&fields, "field", "object `FIELD` the request updates (repeatable)")
+	pos, err := c.parse(fs, args, 3, 3)
+	if err != nil {
+		return err
+	}
+	req, err := buildRequest(pos[0], pos[1], pos[2], attrs, fields, *actingAs)
+	if err != nil {
+		return err
+	}
+	d, err := postCheck(ctx, *pdpURL, req, *explain)
+	if err != nil {
+		return err
+	}
+	out, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(c.stdout, string(out))
+	if !d.Allow {
+		return errDenied
+	}
+	return nil
+}
+
+// buildRequest turns check's arguments into a request.
+func buildRequest(principal, action, resource string, attrs, fields []string, actingAs string) (*pdp.Request, error) {
+	req := &pdp.Request{Action: action, ActingAs: actingAs, Fields: fields}
+	switch kind, v, _ := strings.Cut(principal, ":"); {
+	case principal == "":
+		return nil, usagef("check: empty principal")
+	case kind == "key" || kind == "apikey":
+		req.Principal.APIKey = v
+	case kind == "id":
+		req.Principal.ID = v
+	case kind == "email":
+		req.Principal.Email = v
+	case strings.Contains(principal, "@"):
+		req.Principal.Email = principal
+	default:
+		req.Principal.ID = principal
+	}
+	kind, id, _ := strings.Cut(resource, "/")
+	if kind == "" {
+		return nil, usagef("check: resource %q: want KIND or KIND/ID", resource)
+	}
+	req.Resource = pdp.ResourceRef{Kind: kind, ID: id}
+	for _, a := range attrs {
+		if err := setAttr(&req.Resource.Attr, a); err != nil {
+			return nil, err
+		}
+	}
+	return req, nil
+}
+
+// setAttr sets one name=value attribute; a dotted name builds nested
+// objects and a value that parses as JSON is taken as JSON.
+func setAttr(attr *map[string]any, kv string) error {
+	name, raw, ok := strings.Cut(kv, "=")
+	if !ok || name == "" {
+		return usagef("check: --attr %q: want name=value", kv)
+	}
+	var val any = raw
+	var parsed any
+	d := json.NewDecoder(strings.NewReader(raw))
+	d.UseNumber()
+	if d.Decode(&parsed) == nil && !d.More() {
+		if _, err := d.Token(); errors.Is(err, io.EOF) {
+			val = parsed
+		}
+	}
+	if *attr == nil {
+		*attr = map[string]any{}
+	}
+	m := *attr
+	parts := strings.Split(name, ".")
+	for _, p := range parts[:len(parts)-1] {
+		next, ok := m[p].(map[string]any)
+		if !ok {
+			if _, taken := m[p]; taken {
+				return usagef("check: --attr %q: %q is not an object", kv, p)
+			}
+			next = map[string]any{}
+			m[p] = next
+		}
+		m = next
+	}
+	m[parts[len(parts)-1]] = val
+	return nil
+}
+
+// apiError is the error body of the pdp's HTTP API.
+type apiError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// postCheck sends POST /v1/check and decodes the decision. A 4xx answer is
+// a usage error, anything else that is not a decision an unavailability.
+func postCheck(ctx context.Context, base string, req *pdp.Request, explain bool) (*pdp.Decision, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	url := strings.TrimRight(base, "/") + "/v1/check"
+	if explain {
+		url += "?explain=true"
+	}
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, usagef("check: --pdp %q: %w", base, err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(hreq)
+	if err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("check: reading the answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		msg := strings.TrimSpace(string(b))
+		var ae apiError
+		if json.Unmarshal(b, &ae) == nil && ae.Error.Message != "" {
+			msg = ae.Error.Code + ": " + ae.Error.Message
+		}
+		err := fmt.Errorf("check: the pdp answered %s: %s", resp.Status, msg)
+		if resp.StatusCode >= 400 && resp.StatusCode < 500 {
+			return nil, usageError{err}
+		}
+		return nil, err
+	}
+	var d pdp.Decision
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, fmt.Errorf("check: the pdp's answer is not a decision: %w", err)
+	}
+	return &d, nil
+}

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/metalsoft-io/pdp/pdp"
+	"github.com/metalsoft-io/pdp/pdp/pdptest"
+	"github.com/metalsoft-io/pdp/sync/redisstate"
+	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
+)
+
+// pdpctl runs one command line in-process and returns its exit status,
+// stdout and stderr.
+func pdpctl(t *testing.T, env map[string]string, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	code := run(context.Background(), args, lookup, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+var (
+	buildOnce sync.Once
+	pdpBin    string
+	buildErr  error
+)
+
+// pdpBinary builds cmd/pdp once per test run.
+func pdpBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "pdpctl-test-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		pdpBin = filepath.Join(dir, "pdp")
+		out, err := exec.Command("go", "build", "-o", pdpBin, "github.com/metalsoft-io/pdp/cmd/pdp").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/pdp: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return pdpBin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if pdpBin != "" {
+		os.RemoveAll(filepath.Dir(pdpBin))
+	}
+	os.Exit(code)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startPDP runs the pdp binary on Redis and returns its decision URL once
+// it is ready.
+func startPDP(t *testing.T, redisURL string) string {
+	t.Helper()
+	addr, admin := freeAddr(t), freeAddr(t)
+	var logs bytes.Buffer
+	cmd := exec.Command(pdpBinary(t), "--redis", redisURL, "--addr", addr, "--admin-addr", admin)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + admin + "/health/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return "http://" + addr
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pdp not ready: %v\n%s", err, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// eventually polls cond for up to 10 seconds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestVerbs runs every writing verb against Redis, then checks its effect
+// through a Source and through a running pdp asked with pdpctl check.
+func TestVerbs(t *testing.T) {
+	srv := redistest.Start(t)
+	env := map[string]string{"PDP_REDIS": srv.URL()}
+	example := filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml")
+	if code, _, stderr := pdpctl(t, env, "", "import", example); code != exitOK {
+		t.Fatalf("import: exit %d: %s", code, stderr)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	src, err := redisstate.Open(ctx, srv.URL(), redisstate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go src.Run(ctx)
+	t.Cleanup(func() { cancel(); src.Close() })
+	pdpURL := startPDP(t, srv.URL())
+	env["PDP_PDP"] = pdpURL
+
+	user := func(id string, ok func(*pdp.User) bool) func() bool {
+		return func() bool {
+			u, err := src.User(context.Background(), id)
+			return err == nil && u != nil && ok(u)
+		}
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		stdin   string
+		visible func() bool
+		check   []string // a pdpctl check command line ...
+		allowed bool     // ... and its answer once the edit is visible
+	}{
+		{"suspend", []string{"user", "suspend", "u-mktg", "--reason", "unpaid invoice"}, "",
+			user("u-mktg", func(u *pdp.User) bool { return u.Suspended() }),
+			[]string{"u-mktg", "deploy", "infrastructure/inf-web"}, false},
+		{"unsuspend", []string{"user", "unsuspend", "--reason", "unpaid invoice", "u-mktg"}, "",
+			user("u-mktg", func(u *pdp.User) bool { return !u.Suspended() }),
+			[]string{"u-mktg", "deploy", "infrastructure/inf-web"}, true},
+		{"suspend again", []string{"user", "suspend", "u-mktg", "--reason", "abuse"}, "",
+			user("u-mktg", func(u *pdp.User) bool { return u.Suspended() }),
+			[]string{"mktg@company.com", "deploy", "infrastructure/inf-web", "--attr", "deploy_type=create"}, false},
+		{"unsuspend all", []string{"user", "unsuspend", "u-mktg", "--all"}, "",
+			user("u-mktg", func(u *pdp.User) bool { return !u.Suspended() }),
+			[]string{"mktg@company.com", "deploy", "infrastructure/inf-web", "--attr", "deploy_type=create"}, true},
+		{"block", []string{"user", "block", "u-ops"}, "",
+			user("u-ops", func(u *pdp.User) bool { return u.Blocked }),
+			[]string{"u-ops", "read", "infrastructure/inf-web"}, false},
+		{"unblock", []string{"--prefix", "pdp:", "user", "unblock", "u-ops"}, "",
+			user("u-ops", func(u *pdp.User) bool { return !u.Blocked }),
+			[]string{"u-ops", "read", "infrastructure/inf-web"}, true},
+		{"archive", []string{"user", "archive", "u-bi"}, "",
+			user("u-bi", func(u *pdp.User) bool { return u.Archived }),
+			[]string{"u-bi", "read", "infrastructure/inf-hadoop"}, false},
+		{"unarchive", []string{"user", "unarchive", "u-bi"}, "",
+			user("u-bi", func(u *pdp.User) bool { return !u.Archived }),
+			[]string{"u-bi", "read", "infrastructure/inf-hadoop"}, true},
+		{"set-role", []string{"user", "set-role", "u-bi", "full_admin"}, "",
+			user("u-bi", func(u *pdp.User) bool { return u.Role == pdp.RoleFullAdmin }),
+			[]string{"u-bi", "read", "infrastructure/inf-web"}, true},
+		{"set-role back", []string{"user", "set-role", "u-bi", "user"}, "",
+			user("u-bi", func(u *pdp.User) bool { return u.RoleName() == pdp.RoleUser }),
+			[]string{"u-bi", "read", "infrastructure/inf-web"}, false},
+		{"delegate account", []string{"delegate", "account", "u-finance", "u-bi"}, "",
+			user("u-finance", func(u *pdp.User) bool { return slices.Contains(u.AccountDelegates, "u-bi") }),
+			[]string{"u-bi", "update", "infrastructure/inf-web"}, true},
+		{"undelegate account", []string{"undelegate", "account", "u-finance", "u-bi"}, "",
+			user("u-finance", func(u *pdp.User) bool { return !slices.Contains(u.AccountDelegates, "u-bi") }),
+			[]string{"u-bi", "update", "infrastructure/inf-web"}, false},
+		{"delegate infra", []string{"delegate", "infra", "inf-web", "u-logistics"}, "", nil,
+			[]string{"u-logistics", "update", "infrastructure/inf-web"}, true},
+		{"undelegate infra", []string{"undelegate", "infra", "inf-web", "u-logistics"}, "", nil,
+			[]string{"u-logistics", "update", "infrastructure/inf-web"}, false},
+		{"apikey add", []string{"apikey", "add", "u-bi", "-"}, "bi-secret\n", nil,
+			[]string{"key:bi-secret", "read", "infrastructure/inf-hadoop"}, true},
+		{"apikey revoke", []string{"apikey", "revoke", "bi-secret"}, "", nil,
+			[]string{"key:bi-secret", "read", "infrastructure/inf-hadoop"}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if code, _, stderr := pdpctl(t, env, tc.stdin, tc.args...); code != exitOK {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			if tc.visible != nil {
+				eventually(t, "the edit visible through the Source", tc.visible)
+			}
+			want := exitDenied
+			if tc.allowed {
+				want = exitOK
+			}
+			eventually(t, fmt.Sprintf("check %v answering %d", tc.check, want), func() bool {
+				code, _, _ := pdpctl(t, env, "", append([]string{"check"}, tc.check...)...)
+				return code == want
+			})
+		})
+	}
+}
