@@ -28,7 +28,7 @@ explain_facts["acting_as"] := input.acting_as if impersonating
 
 explain_facts["effective_principal"] := effective.id
 
-explain_facts["role"] := role_of(effective)
+explain_facts["role"] := effective.role
 
 explain_facts["permissions"] := sort(permissions)
 

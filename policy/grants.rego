@@ -57,7 +57,7 @@ grants contains "role_permission" if {
 grants contains "role_permission" if {
 	input.resource.kind == "credential"
 	object.get(attr, "scope", "") != "instance"
-	role_of(effective) == "root"
+	effective.role == "root"
 }
 
 # Users: read themselves; block, unblock, archive and unarchive by root and
@@ -71,7 +71,7 @@ grants contains "self" if {
 grants contains "role_permission" if {
 	input.resource.kind == "user"
 	input.action in {"block", "unblock", "archive", "unarchive"}
-	role_of(effective) in {"root", "full_admin"}
+	effective.role in {"root", "full_admin"}
 }
 
 # Secrets: the value is read by the owner or root only.
@@ -84,7 +84,7 @@ grants contains "owner" if {
 grants contains "role_permission" if {
 	input.resource.kind == "secret"
 	input.action == "read"
-	role_of(effective) == "root"
+	effective.role == "root"
 }
 
 # The user interface and the API are open to every principal past step 2.

@@ -40,9 +40,7 @@ impersonation_denials := {"unknown_principal"} if {
 
 may_impersonate if principal.id in target.account_delegates
 
-may_impersonate if role_of(principal) == "root"
-
-role_of(u) := object.get(u, "role", "user")
+may_impersonate if principal.role == "root"
 
 suspended(u) if count(object.get(u, "suspend_reasons", [])) > 0
 
@@ -115,34 +113,35 @@ deprecated_permissions := {
 }
 
 # permissions of the effective principal.
-permissions := builtin_roles[role_of(effective)]
+permissions := builtin_roles[effective.role]
 
 permissions := {p |
-	some p in input.facts.roles[role_of(effective)].permissions
+	some p in input.facts.roles[effective.role].permissions
 	p in all_permissions
 } if {
-	not builtin_roles[role_of(effective)]
+	not builtin_roles[effective.role]
 }
 
 has_permission(p) if p in permissions
 
 # rules are the ABAC rules of the effective principal's custom role.
-rules := object.get(input.facts.roles, [role_of(effective), "rules"], [])
+rules := object.get(input.facts.roles, [effective.role, "rules"], [])
 
 # A role is invalid when it is neither built in nor stored, names an unknown
-# permission, or carries a malformed rule.
+# permission, or carries a malformed rule. (The engine always sets a user's
+# role; a user document without one has an invalid role.)
 role_invalid(u) if {
-	not builtin_roles[role_of(u)]
-	not input.facts.roles[role_of(u)]
+	not builtin_roles[u.role]
+	not input.facts.roles[u.role]
 }
 
 role_invalid(u) if {
-	some p in input.facts.roles[role_of(u)].permissions
+	some p in input.facts.roles[u.role].permissions
 	not known_permission(p)
 }
 
 role_invalid(u) if {
-	some r in input.facts.roles[role_of(u)].rules
+	some r in input.facts.roles[u.role].rules
 	not valid_rule(r)
 }
 
