@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -194,6 +195,14 @@ func TestVerbs(t *testing.T) {
 		{"apikey revoke", []string{"apikey", "revoke", "bi-secret"}, "", nil,
 			[]string{"key:bi-secret", "read", "infrastructure/inf-hadoop"}, false},
 	}
+	t.Run("explain", func(t *testing.T) {
+		code, out, stderr := pdpctl(t, env, "", "check", "u-ops", "read", "infrastructure/inf-web", "--explain")
+		var d pdp.Decision
+		if err := json.Unmarshal([]byte(out), &d); code != exitOK || err != nil || d.Explain == nil ||
+			!slices.Equal(d.Reasons, []string{pdp.ReasonAccountDelegate}) {
+			t.Errorf("exit %d, %v, stdout %s, stderr %s", code, err, out, stderr)
+		}
+	})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if code, _, stderr := pdpctl(t, env, tc.stdin, tc.args...); code != exitOK {
