@@ -22,7 +22,12 @@
 //   - 400 malformed_json: not JSON, empty, or data after the object;
 //   - 400 unknown_field, missing_field, wrong_type: a member the request does
 //     not have, a required one absent (null and "" count as absent), or one
-//     of the wrong JSON type; the message names the member;
+//     of the wrong JSON type; the message names the member's path
+//     (resource.attr.status). Member names are case-sensitive: "Action" is
+//     unknown, although encoding/json alone would take it for "action";
+//   - 400 duplicate_field: a member given twice in one object, at any depth,
+//     attributes included (also when spelled with an escape, "\u0061ction"):
+//     two readers of such a body may see two different requests;
 //   - 400 invalid_principal: principal is not exactly one of id, email and
 //     api_key;
 //   - 400 unknown_kind, unknown_action: outside the closed sets of pdp.Kinds
@@ -41,15 +46,26 @@
 //     is the status HTTP defines for it, and clients and proxies know it;
 //   - 405 method_not_allowed (with an Allow header), 404 not_found.
 //
-// A member given twice in one object is not refused: the last one wins, as
-// in encoding/json.
-//
 // # Panics
 //
-// A panic in a handler is recovered, logged with its stack, and answered
-// 500 internal_error with the JSON error body: for a check this is never a
-// decision, so a client fails closed. Decisions themselves are always 200,
-// allow or deny.
+// A panic in a handler is recovered, logged with its stack, counted
+// (Server.Panics) and answered 500 internal_error with the JSON error body:
+// for a check this is never a decision, so a client fails closed. A
+// forward-auth request (/v1/authz) is answered 403 evaluation_error
+// instead, since a proxy may take a 5xx for an error to ignore. Decisions
+// themselves are always 200, allow or deny.
+//
+// # Connections
+//
+// Each port serves at most Options.MaxConns connections at once (idle
+// keep-alive ones count); one more is answered 503 with Connection: close.
+// A request must arrive whole within ReadTimeout of the connection's opening
+// (or of its first byte on a keep-alive connection), so a client trickling
+// its headers is cut off; request line plus headers over HeaderLimit are
+// answered 431. A request with both Content-Length and Transfer-Encoding is
+// answered 400 and its connection closed; two Content-Length or two
+// Transfer-Encoding headers are refused by fasthttp's parser the same way:
+// no second request is ever read out of such a body (request smuggling).
 //
 // # Batches
 //

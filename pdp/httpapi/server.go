@@ -1,12 +1,16 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/metalsoft-io/pdp/pdp"
@@ -27,6 +31,10 @@ const (
 	DefaultBatchBodyLimit  = 2 << 20
 	DefaultMaxDepth        = 32
 	DefaultShutdownTimeout = 10 * time.Second
+	DefaultMaxConns        = 10000
+	DefaultReadTimeout     = 30 * time.Second
+	DefaultWriteTimeout    = 30 * time.Second
+	DefaultHeaderLimit     = 8 << 10
 )
 
 // Options configure a Server. Zero values mean the defaults.
@@ -47,6 +55,21 @@ type Options struct {
 	// Infrastructures enumerates the stored infrastructures for /v1/lookup;
 	// nil answers lookups 501.
 	Infrastructures pdp.InfrastructureLister
+	// MaxConns caps the connections each port serves at once, idle
+	// keep-alive ones included; one more is answered 503 and closed.
+	// DefaultMaxConns.
+	MaxConns int
+	// ReadTimeout bounds reading one request, headers and body, counted
+	// from the connection's opening (from the first byte of a later
+	// request on a keep-alive connection): a client slower than that is
+	// cut off. DefaultReadTimeout. Idle keep-alive connections close after
+	// the larger of ReadTimeout and two minutes.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing one response. DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// HeaderLimit is the largest request line plus headers in bytes (431
+	// above), DefaultHeaderLimit.
+	HeaderLimit int
 }
 
 // Server serves the decision port and the admin port.
@@ -56,6 +79,7 @@ type Server struct {
 	log      *slog.Logger
 	decision fasthttp.RequestHandler
 	admin    fasthttp.RequestHandler
+	panics   atomic.Uint64
 }
 
 // New builds a Server deciding with engine.
@@ -75,6 +99,18 @@ func New(engine Decider, opts Options) (*Server, error) {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = DefaultMaxConns
+	}
+	if opts.ReadTimeout <= 0 {
+		opts.ReadTimeout = DefaultReadTimeout
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = DefaultWriteTimeout
+	}
+	if opts.HeaderLimit <= 0 {
+		opts.HeaderLimit = DefaultHeaderLimit
+	}
 	if opts.Ready == nil {
 		opts.Ready = func() error { return nil }
 	}
@@ -90,8 +126,8 @@ func New(engine Decider, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: admin routes: %w", err)
 	}
-	s.decision = s.recover(dr.serve)
-	s.admin = s.recover(ar.serve)
+	s.decision = s.recover(refuseAmbiguousFraming(dr.serve))
+	s.admin = s.recover(refuseAmbiguousFraming(ar.serve))
 	return s, nil
 }
 
@@ -100,6 +136,9 @@ func (s *Server) DecisionHandler() fasthttp.RequestHandler { return s.decision }
 
 // AdminHandler serves the admin port's endpoints.
 func (s *Server) AdminHandler() fasthttp.RequestHandler { return s.admin }
+
+// Panics counts the panics recovered in handlers since the Server was built.
+func (s *Server) Panics() uint64 { return s.panics.Load() }
 
 // Serve serves the decision port on decision and the admin port on admin
 // until ctx ends or one of them fails, then shuts both down gracefully: the
@@ -163,9 +202,11 @@ func (s *Server) newServer(name string, h fasthttp.RequestHandler) *fasthttp.Ser
 		Name:                 "pdp",
 		ErrorHandler:         errorHandler,
 		MaxRequestBodySize:   max(s.opts.BodyLimit, s.opts.BatchBodyLimit),
-		ReadTimeout:          30 * time.Second,
-		WriteTimeout:         30 * time.Second,
-		IdleTimeout:          2 * time.Minute,
+		Concurrency:          s.opts.MaxConns,
+		ReadBufferSize:       s.opts.HeaderLimit,
+		ReadTimeout:          s.opts.ReadTimeout,
+		WriteTimeout:         s.opts.WriteTimeout,
+		IdleTimeout:          max(s.opts.ReadTimeout, 2*time.Minute),
 		CloseOnShutdown:      true,
 		NoDefaultContentType: true,
 		Logger:               fasthttpLogger{s.log.With("port", name)},
@@ -188,20 +229,77 @@ func errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	}
 }
 
-// recover answers a panic in h with a 500 error (never a decision) and logs
-// it with its stack.
+// recover answers a panic in h, counts it and logs it with its stack: a
+// forward-auth request is denied 403 evaluation_error (a proxy may treat a
+// 5xx as an error or fail open), any other request gets a 500 error, never
+// a decision.
 func (s *Server) recover(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		defer func() {
 			if p := recover(); p != nil {
+				s.panics.Add(1)
 				s.log.Error("panic serving a request", "method", string(ctx.Method()), "path", string(ctx.Path()),
 					"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				ctx.Response.Reset()
+				if isForwardAuth(ctx.Path()) {
+					denyForwardAuth(ctx, pdp.ReasonEvaluationError)
+					return
+				}
 				writeError(ctx, &apiError{status: fasthttp.StatusInternalServerError, code: CodeInternal, message: "internal error"})
 			}
 		}()
 		h(ctx)
 	}
+}
+
+// refuseAmbiguousFraming answers 400 and closes the connection for a request
+// with both Transfer-Encoding and Content-Length (RFC 9112 section 6.3): a
+// proxy in front may have framed its body by the other header, the classic
+// request smuggling form. fasthttp frames it by Transfer-Encoding and closes
+// the connection afterwards; pdp refuses it outright. Two Content-Length
+// headers or two Transfer-Encoding headers never get here: fasthttp's
+// parser refuses them (errorHandler, 400).
+func refuseAmbiguousFraming(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		if ctx.Request.Header.ContentLength() < 0 && hasHeader(ctx.Request.Header.RawHeaders(), "Content-Length") {
+			ctx.SetConnectionClose()
+			writeError(ctx, badRequest(CodeBadRequest, "both Transfer-Encoding and Content-Length: ambiguous message framing"))
+			return
+		}
+		h(ctx)
+	}
+}
+
+// hasHeader reports whether raw header lines hold a header named name.
+func hasHeader(raw []byte, name string) bool {
+	for line := range bytes.SplitSeq(raw, []byte("\n")) {
+		if k, _, ok := bytes.Cut(line, []byte(":")); ok && bytes.EqualFold(bytes.TrimSpace(k), []byte(name)) {
+			return true
+		}
+	}
+	return false
+}
+
+// isForwardAuth reports whether path is /v1/authz or below it.
+func isForwardAuth(path []byte) bool {
+	rest, ok := bytes.CutPrefix(path, []byte("/v1/authz"))
+	return ok && (len(rest) == 0 || rest[0] == '/')
+}
+
+// denyForwardAuth answers a forward-auth request 403 with reason, in the
+// form of authz's denials, without asking the Authorizer.
+func denyForwardAuth(ctx *fasthttp.RequestCtx, reason string) {
+	var id [16]byte
+	_, _ = rand.Read(id[:])
+	decisionID := hex.EncodeToString(id[:])
+	ctx.Response.Header.Set(authz.DecisionIDHeader, decisionID)
+	ctx.Response.Header.Set(authz.ReasonsHeader, reason)
+	ctx.SetStatusCode(fasthttp.StatusForbidden)
+	ctx.SetContentType(contentJSON)
+	b := append([]byte(`{"allow":false,"reasons":[`), appendString(nil, reason)...)
+	b = append(b, `],"decision_id":`...)
+	b = appendString(b, decisionID)
+	ctx.SetBody(append(b, "}\n"...))
 }
 
 // fasthttpLogger sends fasthttp's own messages to slog.
