@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
 
 	"github.com/metalsoft-io/pdp/pdp"
@@ -93,11 +94,19 @@ func decodeBatch(body []byte, maxDepth int) ([]pdp.Request, *apiError) {
 	return reqs, nil
 }
 
-// decodeStrict decodes one JSON object into dst: unknown members are an
-// error, numbers stay json.Number, and nothing may follow the object.
+// decodeStrict decodes one JSON object into dst: a member dst does not have
+// under exactly that name, or one given twice, is an error (checkMembers);
+// numbers stay json.Number; nothing may follow the object.
 func decodeStrict(data []byte, dst any) *apiError {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return badRequest(CodeMalformedJSON, "empty body: expected a JSON object")
+	}
+	// A text that is not valid JSON is left to the decoder, whose errors
+	// say where it breaks.
+	if json.Valid(data) {
+		if e := checkMembers(data, shapeOf(reflect.TypeOf(dst))); e != nil {
+			return e
+		}
 	}
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.DisallowUnknownFields()

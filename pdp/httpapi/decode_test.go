@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -102,4 +104,45 @@ func FuzzDecodeCheck(f *testing.F) {
 			t.Fatalf("bad error %+v", e)
 		}
 	})
+}
+
+func TestCheckMembers(t *testing.T) {
+	many := func(n int, extra string) string {
+		var b strings.Builder
+		b.WriteString(`{"principal": {"id": "u-a"}, "action": "read", "resource": {"kind": "ui", "attr": {`)
+		for i := range n {
+			fmt.Fprintf(&b, `"k%d": %d, `, i, i)
+		}
+		b.WriteString(extra + `"last": 0}}}`)
+		return b.String()
+	}
+	tests := []struct {
+		name, body string
+		wire       any
+		code       string // "" for accepted
+	}{
+		{"many distinct members", many(100, ""), &checkWire{}, ""},
+		{"a duplicate among many", many(100, `"k7": 1, `), &checkWire{}, CodeDuplicateField},
+		{"a duplicate among few", many(3, `"k2": 1, `), &checkWire{}, CodeDuplicateField},
+		{"same name in sibling objects", `{"principal": {"id": "a"}, "action": "read", "resource": {"kind": "ui", "attr": {"a": {"x": 1}, "b": {"x": 1}}}}`, &checkWire{}, ""},
+		{"same name at two depths", `{"principal": {"id": "a"}, "action": "read", "resource": {"kind": "ui", "id": "x", "attr": {"id": 1}}}`, &checkWire{}, ""},
+		{"brackets and quotes in strings", `{"principal": {"id": "a\"}{[,"}, "action": "read", "resource": {"kind": "ui", "id": "]}\\"}}`, &checkWire{}, ""},
+		{"members of items are left to their own pass", `{"principal": {"id": "a"}, "checks": [{"action": "read", "action": "x", "Resource": 1}]}`, &batchWire{}, ""},
+		{"an item checked on its own", `{"action": "read", "Resource": {"kind": "ui"}}`, &itemWire{}, CodeUnknownField},
+		{"unknown member of a batch", `{"principal": {"id": "a"}, "checks": [], "Checks": []}`, &batchWire{}, CodeUnknownField},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if !json.Valid([]byte(tc.body)) {
+				t.Fatalf("not valid JSON: %s", tc.body)
+			}
+			e := checkMembers([]byte(tc.body), shapeOf(reflect.TypeOf(tc.wire)))
+			switch {
+			case tc.code == "" && e != nil:
+				t.Errorf("refused: %s: %s", e.code, e.message)
+			case tc.code != "" && (e == nil || e.code != tc.code):
+				t.Errorf("got %+v, want code %s", e, tc.code)
+			}
+		})
+	}
 }

@@ -11,6 +11,7 @@ import (
 const (
 	CodeMalformedJSON        = "malformed_json"         // 400: not JSON, empty, or data after the object
 	CodeUnknownField         = "unknown_field"          // 400: a member the request type does not have
+	CodeDuplicateField       = "duplicate_field"        // 400: a member given twice in one object
 	CodeMissingField         = "missing_field"          // 400: a required member is absent, null or empty
 	CodeWrongType            = "wrong_type"             // 400: a member of the wrong JSON type
 	CodeInvalidPrincipal     = "invalid_principal"      // 400: principal is not exactly one of id, email, api_key
