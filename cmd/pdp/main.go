@@ -56,6 +56,10 @@ type config struct {
 	bodyLimit       int
 	batchBodyLimit  int
 	maxDepth        int
+	maxConns        int
+	headerLimit     int
+	readTimeout     time.Duration
+	writeTimeout    time.Duration
 	reloadInterval  time.Duration
 	staleness       time.Duration
 	shutdownTimeout time.Duration
@@ -81,6 +85,10 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.IntVar(&c.bodyLimit, "body-limit", httpapi.DefaultBodyLimit, "largest request body in `BYTES` (413 above)")
 	fs.IntVar(&c.batchBodyLimit, "batch-body-limit", httpapi.DefaultBatchBodyLimit, "largest body of /v1/check/batch in `BYTES`")
 	fs.IntVar(&c.maxDepth, "max-depth", httpapi.DefaultMaxDepth, "deepest nesting (`LEVELS`) of a JSON request body")
+	fs.IntVar(&c.maxConns, "max-conns", httpapi.DefaultMaxConns, "most connections (`N`) each port serves at once; one more is answered 503")
+	fs.IntVar(&c.headerLimit, "header-limit", httpapi.DefaultHeaderLimit, "largest request line plus headers in `BYTES` (431 above)")
+	fs.DurationVar(&c.readTimeout, "read-timeout", httpapi.DefaultReadTimeout, "time (`DURATION`) a client has to send a whole request")
+	fs.DurationVar(&c.writeTimeout, "write-timeout", httpapi.DefaultWriteTimeout, "time (`DURATION`) a response may take to write")
 	fs.DurationVar(&c.reloadInterval, "reload-interval", time.Second, "how often (`DURATION`) the state file is checked for changes")
 	fs.DurationVar(&c.staleness, "staleness", redisstate.DefaultStaleness, "how long (`DURATION`) cached Redis facts are served while Redis is unreachable")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", httpapi.DefaultShutdownTimeout, "how long (`DURATION`) requests in flight may finish on SIGTERM or SIGINT")
@@ -124,6 +132,8 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 		err = errors.New("--body-limit, --batch-body-limit and --max-depth must be positive")
 	case c.reloadInterval <= 0 || c.shutdownTimeout <= 0 || c.staleness <= 0:
 		err = errors.New("--reload-interval, --staleness and --shutdown-timeout must be positive")
+	case c.maxConns <= 0 || c.headerLimit <= 0 || c.readTimeout <= 0 || c.writeTimeout <= 0:
+		err = errors.New("--max-conns, --header-limit, --read-timeout and --write-timeout must be positive")
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "pdp: %v (pdp --help lists the flags)\n", err)
@@ -259,6 +269,10 @@ func serve(ctx context.Context, c *config, log *slog.Logger) error {
 		BodyLimit:       c.bodyLimit,
 		BatchBodyLimit:  c.batchBodyLimit,
 		MaxDepth:        c.maxDepth,
+		MaxConns:        c.maxConns,
+		HeaderLimit:     c.headerLimit,
+		ReadTimeout:     c.readTimeout,
+		WriteTimeout:    c.writeTimeout,
 		Ready:           src.ready, // the policy compiled above
 		ShutdownTimeout: c.shutdownTimeout,
 		Logger:          log,
