@@ -130,3 +130,73 @@ test_builtin_roles if {
 	allowed(request("u-full", "block", "user", "u-other"), ["role_permission"])
 	denied(request("u-basic", "block", "user", "u-other"), ["no_permission"])
 }
+
+with_resource(req, doc) := json.patch(req, [{"op": "add", "path": "/facts/resource", "value": doc}])
+
+test_owned_resources if {
+	tpl := request("u-basic", "read", "template", "tpl-1")
+	denied(with_resource(tpl, {"kind": "template", "id": "tpl-1", "owner": "u-full"}), ["not_visible"])
+	allowed(with_resource(tpl, {"kind": "template", "id": "tpl-1", "owner": "u-full", "visibility": "public"}), ["role_permission"])
+	allowed(with_resource(tpl, {"kind": "template", "id": "tpl-1", "owner": "u-basic"}), ["role_permission"])
+
+	# A stored document without an owner has none, whatever the request says.
+	claimed := json.patch(tpl, [{"op": "add", "path": "/resource/attr", "value": {"owner": "u-basic"}}])
+	denied(with_resource(claimed, {"kind": "template", "id": "tpl-1"}), ["not_visible"])
+	allowed(claimed, ["role_permission"])
+	denied(request("u-other", "read", "template", "tpl-1"), ["no_permission"])
+}
+
+test_secrets if {
+	secret := with_resource(request("u-other", "read", "secret", "s-1"), {"kind": "secret", "id": "s-1", "owner": "u-other"})
+	allowed(secret, ["owner"])
+	denied(json.patch(secret, [{"op": "replace", "path": "/principal/id", "value": "u-full"}]), ["no_permission"])
+	allowed(json.patch(secret, [{"op": "replace", "path": "/principal/id", "value": "u-root"}]), ["role_permission"])
+	allowed(request("u-basic", "list", "secret", ""), ["role_permission"])
+}
+
+test_credentials if {
+	instance := json.patch(request("u-infra", "read", "credential", "c-1"), [{
+		"op": "add", "path": "/resource/attr",
+		"value": {"scope": "instance", "infrastructure": "inf-1"},
+	}])
+	allowed(instance, ["infrastructure_delegate"])
+	denied(json.patch(instance, [{"op": "replace", "path": "/principal/id", "value": "u-root"}]), ["no_permission"])
+	denied(json.patch(instance, [{"op": "replace", "path": "/resource/attr/infrastructure", "value": "inf-2"}]), ["unknown_resource"])
+	ipmi := json.patch(request("u-root", "read", "credential", "c-2"), [{"op": "add", "path": "/resource/attr", "value": {"scope": "server_ipmi"}}])
+	allowed(ipmi, ["role_permission"])
+	denied(json.patch(ipmi, [{"op": "replace", "path": "/principal/id", "value": "u-full"}]), ["no_permission"])
+}
+
+test_reservations if {
+	reserve := json.patch(request("u-acct", "create", "reservation", ""), [{"op": "add", "path": "/resource/attr", "value": {"owner": "u-owner"}}])
+	allowed(reserve, ["account_delegate"])
+	denied(json.patch(reserve, [{"op": "replace", "path": "/principal/id", "value": "u-susp"}]), ["no_permission"])
+	denied(json.patch(reserve, [{"op": "replace", "path": "/resource/attr/owner", "value": "u-susp"}, {"op": "replace", "path": "/principal/id", "value": "u-susp"}]), ["principal_suspended"])
+	allowed(json.patch(reserve, [{"op": "replace", "path": "/principal/id", "value": "u-full"}]), ["role_permission"])
+}
+
+test_admin_maintenance if {
+	admin := json.patch(request("u-full", "access", "admin", ""), [{"op": "add", "path": "/facts/global/admin_maintenance", "value": true}])
+	denied(admin, ["maintenance"])
+	allowed(json.patch(admin, [{"op": "replace", "path": "/principal/id", "value": "u-root"}]), ["role_permission"])
+	allowed(request("u-full", "access", "admin", ""), ["role_permission"])
+}
+
+test_explain if {
+	x := authz.explain with input as request("u-acct", "read", "infrastructure", "inf-1")
+	x.step == "grants"
+	x.effective_principal == "u-acct"
+	x.owner == "u-owner"
+	x.owner_account_delegates == ["u-acct"]
+	startswith(x.decided_by, "6. grants")
+}
+
+test_attr_overlay if {
+	# Stored attributes and fixed fields win over the request's.
+	req := json.patch(request("u-owner", "read", "infrastructure", "inf-1"), [{
+		"op": "add", "path": "/resource/attr",
+		"value": {"status": "draft", "owner": "u-other", "extra": 1},
+	}])
+	a := authz.attr with input as req
+	a == {"status": "deployed", "owner": "u-owner", "extra": 1}
+}
