@@ -38,7 +38,9 @@ type Writer struct {
 // OpenWriter connects to Redis at url (the forms of Open) with the given key
 // prefix ("" for the default) and checks that it answers.
 func OpenWriter(ctx context.Context, url, prefix string) (*Writer, error) {
-	client, cluster, err := newClient(url, false)
+	// No automatic retries: a MULTI/EXEC retried on a new connection would
+	// run without the WATCH of the old one. A failed write is reported.
+	client, cluster, err := newClient(url, true)
 	if err != nil {
 		return nil, err
 	}
