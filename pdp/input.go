@@ -88,6 +88,7 @@ type inputBuilder struct {
 	seenRoles    map[string]bool
 	seenAccounts map[string]bool
 	seenInfras   map[string]bool
+	resource     *ast.Term // the stored owned resource, nil if none
 }
 
 // buildInput resolves every fact the policy may read for req. Errors come
@@ -123,12 +124,8 @@ func buildInput(ctx context.Context, facts Facts, req *Request) (ast.Value, erro
 		ast.Item(key["infrastructures"], ast.ObjectTerm(b.infraTerms...)),
 		ast.Item(key["global"], ast.NewTerm(globalValue(g))),
 	)
-	if p != nil {
-		if res, err := b.storedResource(req); err != nil {
-			return nil, err
-		} else if res != nil {
-			factsObj.Insert(key["resource"], res)
-		}
+	if b.resource != nil {
+		factsObj.Insert(key["resource"], b.resource)
 	}
 	request = append(request,
 		ast.Item(key["principal"], ast.NewTerm(principalTerm)),
@@ -182,9 +179,7 @@ func (b *inputBuilder) principal(p Principal) (*User, error) {
 		return nil, fmt.Errorf("reading principal: %w", err)
 	}
 	if u != nil {
-		if err := b.addUser(u.ID, u); err != nil {
-			return nil, err
-		}
+		b.addUser(u)
 	}
 	return u, nil
 }
@@ -208,8 +203,18 @@ func (b *inputBuilder) resolve(req *Request, p *User) error {
 	if err := b.role(effective.RoleName()); err != nil {
 		return err
 	}
+	stored, err := b.storedResource(req)
+	if err != nil {
+		return err
+	}
+	// attrString reads a string attribute as the policy does: stored
+	// attributes win over the request's.
 	attrString := func(k string) string {
-		s, _ := req.Resource.Attr[k].(string)
+		v := req.Resource.Attr[k]
+		if sv, ok := storedAttr(stored, k); ok {
+			v = sv
+		}
+		s, _ := v.(string)
 		return s
 	}
 	switch req.Resource.Kind {
@@ -228,14 +233,8 @@ func (b *inputBuilder) resolve(req *Request, p *User) error {
 		return err
 	case "reservation":
 		owner := attrString("owner")
-		if req.Resource.ID != "" {
-			r, err := b.facts.Resource(b.ctx, req.Resource.Kind, req.Resource.ID)
-			if err != nil {
-				return fmt.Errorf("reading resource %s %q: %w", req.Resource.Kind, req.Resource.ID, err)
-			}
-			if r != nil && r.Owner != "" {
-				owner = r.Owner
-			}
+		if stored != nil {
+			owner = stored.Owner
 		}
 		_, err := b.user(owner)
 		return err
@@ -258,28 +257,18 @@ func (b *inputBuilder) user(id string) (*User, error) {
 	if u != nil && u.ID != id {
 		return nil, fmt.Errorf("reading user %q: document has id %q", id, u.ID)
 	}
-	b.users[id] = u
-	if u != nil {
-		if err := b.addUser(id, u); err != nil {
-			return nil, err
-		}
+	if u == nil {
+		b.users[id] = nil
+		return nil, nil
 	}
+	b.addUser(u)
 	return u, nil
 }
 
-func (b *inputBuilder) addUser(id string, u *User) error {
-	b.users[id] = u
-	for _, t := range b.userTerms {
-		if t[0].Value.Compare(ast.String(id)) == 0 {
-			return nil
-		}
-	}
-	v, err := userValue(u)
-	if err != nil {
-		return fmt.Errorf("user %q: %w", id, err)
-	}
-	b.userTerms = append(b.userTerms, ast.Item(ast.StringTerm(id), ast.NewTerm(v)))
-	return nil
+// addUser puts u into input.facts.users; the caller has not seen it before.
+func (b *inputBuilder) addUser(u *User) {
+	b.users[u.ID] = u
+	b.userTerms = append(b.userTerms, ast.Item(ast.StringTerm(u.ID), ast.NewTerm(userValue(u))))
 }
 
 // role reads a custom role; built-in roles are the policy's.
@@ -359,8 +348,18 @@ var noStoredDocument = map[string]bool{
 	"ui": true, "api": true,
 }
 
-// storedResource is the owned resource document of the request, if stored.
-func (b *inputBuilder) storedResource(req *Request) (*ast.Term, error) {
+// storedAttr is attribute k of a stored resource, if it has one.
+func storedAttr(r *Resource, k string) (any, bool) {
+	if r == nil {
+		return nil, false
+	}
+	v, ok := r.Attr[k]
+	return v, ok
+}
+
+// storedResource reads the owned resource document of the request, if
+// stored, into input.facts.resource.
+func (b *inputBuilder) storedResource(req *Request) (*Resource, error) {
 	if req.Resource.ID == "" || noStoredDocument[req.Resource.Kind] {
 		return nil, nil
 	}
@@ -375,13 +374,14 @@ func (b *inputBuilder) storedResource(req *Request) (*ast.Term, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resource %s %q: %w", req.Resource.Kind, req.Resource.ID, err)
 	}
-	return ast.NewTerm(v), nil
+	b.resource = ast.NewTerm(v)
+	return r, nil
 }
 
 // Documents as policy values. Optional strings are left out when empty, so
 // that the policy sees them as undefined; sets and maps are always present.
 
-func userValue(u *User) (ast.Value, error) {
+func userValue(u *User) ast.Value {
 	items := [][2]*ast.Term{
 		ast.Item(key["id"], ast.StringTerm(u.ID)),
 		ast.Item(key["role"], ast.StringTerm(u.RoleName())),
@@ -396,7 +396,7 @@ func userValue(u *User) (ast.Value, error) {
 	}
 	items = optionalString(items, "email", u.Email)
 	items = optionalString(items, "account", u.Account)
-	return ast.NewObject(items...), nil
+	return ast.NewObject(items...)
 }
 
 func accountValue(a *Account) ast.Value {
