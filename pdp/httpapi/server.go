@@ -261,7 +261,7 @@ func (s *Server) recover(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 // parser refuses them (errorHandler, 400).
 func refuseAmbiguousFraming(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
-		if ctx.Request.Header.ContentLength() < 0 && hasHeader(ctx.Request.Header.RawHeaders(), "Content-Length") {
+		if bothFramingHeaders(ctx.Request.Header.RawHeaders()) {
 			ctx.SetConnectionClose()
 			writeError(ctx, badRequest(CodeBadRequest, "both Transfer-Encoding and Content-Length: ambiguous message framing"))
 			return
@@ -270,14 +270,21 @@ func refuseAmbiguousFraming(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 	}
 }
 
-// hasHeader reports whether raw header lines hold a header named name.
-func hasHeader(raw []byte, name string) bool {
+// bothFramingHeaders reports whether raw header lines hold both a
+// Content-Length and a Transfer-Encoding header. fasthttp's parsed header
+// cannot tell: once the body is read, ContentLength is its length.
+func bothFramingHeaders(raw []byte) bool {
+	var cl, te bool
 	for line := range bytes.SplitSeq(raw, []byte("\n")) {
-		if k, _, ok := bytes.Cut(line, []byte(":")); ok && bytes.EqualFold(bytes.TrimSpace(k), []byte(name)) {
-			return true
+		k, _, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
 		}
+		k = bytes.TrimSpace(k)
+		cl = cl || bytes.EqualFold(k, []byte(fasthttp.HeaderContentLength))
+		te = te || bytes.EqualFold(k, []byte(fasthttp.HeaderTransferEncoding))
 	}
-	return false
+	return cl && te
 }
 
 // isForwardAuth reports whether path is /v1/authz or below it.
