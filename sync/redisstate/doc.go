@@ -18,9 +18,9 @@
 // "everything", in a global mark. A cached value is served only while no
 // stripe it depends on, and not the global mark, was advanced past its
 // sequence: a racing loader can never resurrect a revoked value. Everything
-// is invalidated when the stream position is lost (trimmed away), on every
-// (re)connection of the tailer, and for a stream entry of kind "all" or of a
-// kind this version does not know.
+// is invalidated when the stream position is lost (trimmed away), whenever
+// the tailer reconnects after a failure, and for a stream entry of kind "all"
+// or of a kind this version does not know.
 //
 // # Failure
 //

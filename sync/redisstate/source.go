@@ -282,6 +282,9 @@ func (s *Source) Prefetch(ctx context.Context, refs ...Ref) error {
 	var missing []Ref
 	fresh := s.fresh()
 	for _, r := range refs {
+		if !factKind(r.Kind) {
+			return fmt.Errorf("prefetch: unknown kind %q", r.Kind)
+		}
 		r = r.normalize()
 		if fresh {
 			if _, ok := s.cache.get(r.cacheKey()); ok {
@@ -295,6 +298,16 @@ func (s *Source) Prefetch(ctx context.Context, refs ...Ref) error {
 	}
 	_, err := s.load(ctx, missing)
 	return err
+}
+
+// factKind reports whether kind names a cached fact (any Kind constant but
+// KindAll).
+func factKind(kind string) bool {
+	switch kind {
+	case KindUser, KindAccount, KindRole, KindInfra, KindResource, KindAPIKey, KindEmail, KindGlobal:
+		return true
+	}
+	return false
 }
 
 // unavailable wraps a Redis failure so that the engine denies with

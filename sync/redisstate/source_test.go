@@ -112,3 +112,37 @@ func TestUnreachableAtStartup(t *testing.T) {
 		t.Errorf("User: %v, want ErrUnavailable", err)
 	}
 }
+
+// TestPrefetch loads several facts in one round trip; the lookups that
+// follow are cache hits.
+func TestPrefetch(t *testing.T) {
+	srv := redistest.Start(t)
+	importState(t, openWriter(t, srv.URL(), ""), exampleState(t))
+	src := openSource(t, srv.URL(), Options{})
+	ctx := context.Background()
+	refs := []Ref{{KindUser, "u-ops"}, {KindEmail, "FINANCE@company.com"}, {KindInfra, "inf-web"},
+		{KindResource, "template:tpl-ubuntu"}, {KindGlobal, ""}, {KindUser, "u-nobody"}}
+	before := src.Stats().Loads
+	if err := src.Prefetch(ctx, refs...); err != nil {
+		t.Fatal(err)
+	}
+	if n := src.Stats().Loads - before; n != 1 {
+		t.Errorf("Prefetch made %d round trips, want 1", n)
+	}
+	src.cache.rc.Wait()
+	hits := src.Stats().Hits
+	userNow(t, src, "u-ops")
+	userNow(t, src, "u-nobody")
+	if _, err := src.UserByEmail(ctx, "finance@company.com"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Infrastructure(ctx, "inf-web"); err != nil {
+		t.Fatal(err)
+	}
+	if n := src.Stats().Hits - hits; n != 4 {
+		t.Errorf("%d cache hits after Prefetch, want 4", n)
+	}
+	if err := src.Prefetch(ctx, Ref{"bogus", "x"}); err == nil {
+		t.Error("Prefetch of an unknown kind accepted")
+	}
+}

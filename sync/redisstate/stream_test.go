@@ -201,7 +201,7 @@ func TestTrimmedWhileBehind(t *testing.T) {
 	started := time.Now()
 	go func() { defer close(done); src.Run(runCtx) }()
 	defer func() { cancel(); <-done }()
-	// An XREAD that started after Run's first (cache-dropping) check.
+	// An XREAD that started after Run's first position check.
 	eventually(t, "tailer following", func() bool { return src.Stats().SyncedAt.After(started) })
 	if userNow(t, src, "u-ops").Blocked {
 		t.Fatal("blocked already")

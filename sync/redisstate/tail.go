@@ -100,18 +100,21 @@ func (i streamInfo) lost(pos streamID) bool {
 
 // connect (re)establishes the stream position: the stream's end at the first
 // connection, the last applied entry afterwards unless it was trimmed away.
-// Either way it then invalidates the whole cache: values loaded before may
-// predate changes whose entries were lost (trimming, a failover to a replica
-// that missed writes).
+// After a failure, or when the position was lost, it then invalidates the
+// whole cache: values loaded before may predate changes whose entries were
+// lost (trimming, a failover to a replica that missed writes).
 func (s *Source) connect(ctx context.Context) error {
 	info, err := s.streamInfo(ctx)
 	if err != nil {
 		return err
 	}
-	if err := s.resync(info); err != nil {
+	lost, err := s.resync(info)
+	if err != nil {
 		return err
 	}
-	s.cache.gen.invalidateAll()
+	if lost || !s.up.Load() {
+		s.cache.gen.invalidateAll()
+	}
 	s.syncedAt.Store(time.Now().UnixNano())
 	s.up.Store(true)
 	return nil
@@ -119,22 +122,22 @@ func (s *Source) connect(ctx context.Context) error {
 
 // resync moves the position to the stream's end when there is none yet or
 // entries after it are lost, and reports a loss.
-func (s *Source) resync(info streamInfo) error {
+func (s *Source) resync(info streamInfo) (lost bool, err error) {
 	p := s.position.Load()
 	if p != nil {
 		pos, err := parseStreamID(*p)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if !info.lost(pos) {
-			return nil
+			return false, nil
 		}
 		s.stats.positionLost.Add(1)
 		s.log.Warn("change stream position trimmed away; dropping the whole cache", "position", *p, "stream_end", info.lastGenerated.String())
 	}
 	end := info.lastGenerated.String()
 	s.position.Store(&end)
-	return nil
+	return p != nil, nil
 }
 
 // follow reads the stream with XREAD BLOCK and applies its entries until an
@@ -174,11 +177,11 @@ func (s *Source) follow(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		before := s.Revision()
-		if err := s.resync(info); err != nil {
+		lost, err := s.resync(info)
+		if err != nil {
 			return err
 		}
-		if s.Revision() != before {
+		if lost {
 			s.cache.gen.invalidateAll()
 		}
 	}
@@ -189,13 +192,13 @@ func (s *Source) follow(ctx context.Context) error {
 func (s *Source) apply(m redis.XMessage) {
 	kind, _ := m.Values["kind"].(string)
 	id, _ := m.Values["id"].(string)
-	switch kind {
-	case KindInfra:
-		s.cache.invalidate(Ref{kind, id}.cacheKey())
-		s.cache.gen.invalidate(infraListKey)
-	case KindUser, KindAccount, KindRole, KindResource, KindAPIKey, KindEmail, KindGlobal:
+	switch {
+	case factKind(kind):
 		s.cache.invalidate(Ref{kind, id}.normalize().cacheKey())
-	case KindAll:
+		if kind == KindInfra {
+			s.cache.gen.invalidate(infraListKey)
+		}
+	case kind == KindAll:
 		s.cache.gen.invalidateAll()
 	default:
 		s.log.Warn("unknown change stream entry; dropping the whole cache", "id", m.ID, "kind", kind)
