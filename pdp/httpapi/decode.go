@@ -174,7 +174,8 @@ func checkPrincipal(p *pdp.Principal) *apiError {
 	return nil
 }
 
-// fillTarget validates the action and resource of a check and sets them on req.
+// fillTarget validates the action and resource of a check and sets them on
+// req, and checks the field names already on req.
 func fillTarget(req *pdp.Request, action string, res *pdp.ResourceRef) *apiError {
 	switch {
 	case action == "":
@@ -187,6 +188,11 @@ func fillTarget(req *pdp.Request, action string, res *pdp.ResourceRef) *apiError
 		return badRequest(CodeMissingField, `missing field "resource.kind"`)
 	case !pdp.IsKind(res.Kind):
 		return badRequest(CodeUnknownKind, "unknown resource kind %q", res.Kind)
+	}
+	for i, f := range req.Fields {
+		if f == "" {
+			return badRequest(CodeMissingField, `empty field name in "fields" (fields[%d])`, i)
+		}
 	}
 	req.Action = action
 	req.Resource = *res

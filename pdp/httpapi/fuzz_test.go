@@ -1,0 +1,67 @@
+package httpapi
+
+import (
+	"bytes"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// FuzzDecodeBatch: no batch body panics the decoder; the answer is a list
+// of valid requests or one 400 error, never both; the same body always
+// gives the same answer; and a decoded batch holds 1 to MaxBatch checks,
+// each passing the engine's own validation. Seeded from the batch and check
+// bodies of testdata/bad_input.yaml and a few good batches.
+func FuzzDecodeBatch(f *testing.F) {
+	data, err := os.ReadFile("testdata/bad_input.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	var cases []badCase
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&cases); err != nil {
+		f.Fatal(err)
+	}
+	for _, c := range cases {
+		f.Add([]byte(c.Body))
+	}
+	for _, s := range []string{
+		`{"principal": {"id": "u-ops"}, "acting_as": "u-finance", "checks": [{"action": "deploy", "resource": {"kind": "infrastructure", "id": "inf-web", "attr": {"deploy_type": "edit", "requested": {"servers": 2}}}, "fields": ["label"]}]}`,
+		`{"principal": {"api_key": "k"}, "checks": [{"action": "read", "resource": {"kind": "ui"}}, {"action": "list", "resource": {"kind": "infrastructure"}}]}`,
+		`{"principal": {"email": "a@b"}, "checks": []}`,
+		`{"principal": {"id": "u"}, "checks": [{"action": "read", "resource": {"kind": "ui"}, "action": "delete"}]}`,
+		`{"principal": {"id": "u"}, "checks": [1, null, "x"]}`,
+		`{"principal": {"id": "u"}, "checks": [{"action": "read", "resource": {"kind": "ui", "attr": {"a": [1.5e300, -0, {"b": null}]}}, "fields": [""]}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		reqs, e := decodeBatch(body, DefaultMaxDepth)
+		reqs2, e2 := decodeBatch(body, DefaultMaxDepth)
+		if !reflect.DeepEqual(reqs, reqs2) || !reflect.DeepEqual(e, e2) {
+			t.Fatalf("not deterministic: %v %v / %v %v", reqs, e, reqs2, e2)
+		}
+		if (reqs == nil) == (e == nil) {
+			t.Fatalf("requests %v and error %v", reqs, e)
+		}
+		if e != nil {
+			if e.status != 400 || e.code == "" || e.message == "" {
+				t.Fatalf("bad error %+v", e)
+			}
+			if e.hasIndex && !strings.HasPrefix(e.message, "checks[") {
+				t.Fatalf("indexed error without its index in the message: %+v", e)
+			}
+			return
+		}
+		if len(reqs) == 0 || len(reqs) > MaxBatch {
+			t.Fatalf("%d checks decoded", len(reqs))
+		}
+		for i := range reqs {
+			if err := reqs[i].Validate(); err != nil {
+				t.Fatalf("check %d decoded but invalid: %v (%+v)", i, err, reqs[i])
+			}
+		}
+	})
+}
