@@ -1,7 +1,7 @@
 # METADATA
 # title: MetalSoft / MetalCloud authorization
 # description: |
-#   The decision of the policy decision point (../../shared/spec/MODEL.md).
+#   The decision of the policy decision point (the spec's MODEL.md).
 #   input is the check request with the principal resolved to a stored user
 #   id, plus input.facts: the documents the decision reads (docs/decisions.md
 #   describes the shape). The entry point is decision.
@@ -74,8 +74,6 @@ maintenance_denied if {
 	input.resource.kind == "admin"
 	not has_permission("admin_maintenance_write")
 }
-
-# Step 7: guards on a granted request.
 
 # impersonation_grant adds the impersonation reason to an allow.
 impersonation_grant := {"impersonation"} if impersonating
