@@ -4,7 +4,14 @@
 //
 // Every flag can also be set by an environment variable PDP_<FLAG>
 // (--admin-addr is PDP_ADMIN_ADDR); a flag on the command line wins over its
-// variable. `pdp --help` lists them.
+// variable. `pdp --help` lists them. --version has no variable: a
+// PDP_VERSION set for another purpose must not change what pdp does.
+// Exactly one of --state and --redis is required.
+//
+// On SIGTERM or SIGINT pdp stops accepting connections, closes idle
+// keep-alive ones, lets requests in flight finish for at most
+// --shutdown-timeout, stops the state file watcher or the Redis change
+// stream tailer, and exits.
 //
 // Exit status: 0 after a clean shutdown (SIGTERM or SIGINT), 1 when serving
 // fails (a bad state file, a port in use, a shutdown that timed out), 2 on
