@@ -523,3 +523,34 @@ func TestSIGTERM(t *testing.T) {
 		})
 	}
 }
+
+// TestExplainAndHealth: ?explain=true through the real engine carries a
+// readable explanation; the admin port answers every health form.
+func TestExplainAndHealth(t *testing.T) {
+	p := startPDP(t, nil, "--state", filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"))
+	status, b := p.post("/v1/check?explain=true", []byte(`{"principal": {"id": "u-ops"}, "acting_as": "u-finance",
+		"action": "deploy", "resource": {"kind": "infrastructure", "id": "inf-web", "attr": {"requested": {"servers": 2}}}}`))
+	var d pdp.Decision
+	if err := json.Unmarshal(b, &d); status != http.StatusOK || err != nil {
+		t.Fatalf("%d %s: %v", status, b, err)
+	}
+	if !d.Allow || len(d.Explain) == 0 {
+		t.Errorf("explain: %s", b)
+	}
+	if _, b := p.post("/v1/check", []byte(`{"principal": {"id": "u-ops"}, "action": "read", "resource": {"kind": "ui"}}`)); bytes.Contains(b, []byte(`"explain"`)) {
+		t.Errorf("explain not asked for: %s", b)
+	}
+	for path, want := range map[string]string{
+		"/health/live": `{"status":"ok"}`, "/health/ready": `{"status":"ready"}`, "/health": `{}`,
+	} {
+		resp, err := http.Get(p.admin + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(b)) != want {
+			t.Errorf("%s: %d %s", path, resp.StatusCode, b)
+		}
+	}
+}
