@@ -71,6 +71,22 @@ bench: ## load harness: bare fasthttp vs pdp vs stock OPA (wrk); Go micro-benchm
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./pdp/ ./policy/... ./pdp/authz/ ./pdp/httpapi/ ./pdp/metrics/ ./pdp/decisionlog/ | tee bench/results/go-bench.txt
 	$(GO) run ./bench -out bench/results
 
+# Each fuzz target runs alone (go test takes one -fuzz pattern at a time);
+# plain go test (make test) runs every target's seed corpus.
+FUZZTIME      ?= 30s
+SOAK_DURATION ?= 3m
+
+fuzz: ## run every fuzz target (func Fuzz* in *_test.go) for FUZZTIME each, default 30s
+	@set -e; for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		for target in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go | cut -c6- | sort); do \
+			echo "== $$dir $$target ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$dir; \
+		done; \
+	done
+
+soak: ## soak test (bench/soak): real pdp --redis under load for SOAK_DURATION (default 3m) while Redis restarts
+	SOAK_DURATION=$(SOAK_DURATION) $(GO) test -tags soak -count=1 -v -timeout 60m -run '^TestSoak$$' ./bench/soak/
+
 install-wrk:
 	@if [ "$$(id -u)" != 0 ]; then echo "run as root or: sudo apt-get install -y wrk" >&2; exit 1; fi
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
