@@ -96,7 +96,7 @@ func setAttr(attr *map[string]any, kv string) error {
 	var parsed any
 	d := json.NewDecoder(strings.NewReader(raw))
 	d.UseNumber()
-	if d.Decode(&parsed) == nil && !d.More() {
+	if d.Decode(&parsed) == nil {
 		if _, err := d.Token(); errors.Is(err, io.EOF) {
 			val = parsed
 		}
