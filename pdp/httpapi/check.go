@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"strconv"
 	"sync"
 
 	"github.com/metalsoft-io/pdp/pdp"
@@ -103,6 +104,10 @@ func (s *Server) readJSON(ctx *fasthttp.RequestCtx, limit int) (body []byte, exp
 	if !isJSON(ctx.Request.Header.ContentType()) {
 		return nil, false, &apiError{status: fasthttp.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
 			message: `Content-Type must be "application/json"`}
+	}
+	if ce := ctx.Request.Header.ContentEncoding(); len(ce) > 0 && !bytes.EqualFold(ce, []byte("identity")) {
+		return nil, false, &apiError{status: fasthttp.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
+			message: "Content-Encoding " + strconv.Quote(string(ce)) + " is not supported: send the body uncompressed"}
 	}
 	body = ctx.PostBody()
 	if len(body) > limit {

@@ -42,7 +42,8 @@
 //     batch over BatchBodyLimit (default 2 MiB: 1,000 checks do not fit in
 //     64 KiB);
 //   - 415 unsupported_media_type: Content-Type is not application/json
-//     (parameters such as charset allowed). 415 rather than 400 because it
+//     (parameters such as charset allowed), or the body is compressed
+//     (a Content-Encoding other than identity). 415 rather than 400 because it
 //     is the status HTTP defines for it, and clients and proxies know it;
 //   - 405 method_not_allowed (with an Allow header), 404 not_found.
 //

@@ -24,7 +24,7 @@ const (
 	CodeNotFound             = "not_found"              // 404: no such endpoint
 	CodeMethodNotAllowed     = "method_not_allowed"     // 405: the endpoint does not take this method
 	CodeBodyTooLarge         = "body_too_large"         // 413: body over the limit
-	CodeUnsupportedMediaType = "unsupported_media_type" // 415: Content-Type is not application/json
+	CodeUnsupportedMediaType = "unsupported_media_type" // 415: not application/json, or compressed
 	CodeInternal             = "internal_error"         // 500: a bug (a recovered panic); never a decision
 )
 

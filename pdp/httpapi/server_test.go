@@ -154,13 +154,21 @@ type answer struct {
 
 func do(t *testing.T, method, url, contentType string, body []byte) answer {
 	t.Helper()
+	h := http.Header{}
+	if contentType != "" {
+		h.Set("Content-Type", contentType)
+	}
+	return doWith(t, method, url, h, body)
+}
+
+// doWith sends a request with the given headers.
+func doWith(t *testing.T, method, url string, header http.Header, body []byte) answer {
+	t.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
+	req.Header = header
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -213,15 +221,16 @@ func checkError(t *testing.T, a answer, status int, code string) errorBody {
 }
 
 type badCase struct {
-	Name        string `yaml:"name"`
-	Method      string `yaml:"method"`
-	Path        string `yaml:"path"`
-	ContentType string `yaml:"content_type"`
-	Body        string `yaml:"body"`
-	Status      int    `yaml:"status"`
-	Code        string `yaml:"code"`
-	Message     string `yaml:"message"`
-	Index       *int   `yaml:"index"`
+	Name        string            `yaml:"name"`
+	Method      string            `yaml:"method"`
+	Path        string            `yaml:"path"`
+	ContentType string            `yaml:"content_type"`
+	Body        string            `yaml:"body"`
+	Headers     map[string]string `yaml:"headers"`
+	Status      int               `yaml:"status"`
+	Code        string            `yaml:"code"`
+	Message     string            `yaml:"message"`
+	Index       *int              `yaml:"index"`
 }
 
 func TestBadInput(t *testing.T) {
@@ -272,7 +281,11 @@ func TestBadInput(t *testing.T) {
 			if ct == "" {
 				ct = "application/json"
 			}
-			a := do(t, method, srv.decision+path, ct, []byte(c.Body))
+			h := http.Header{"Content-Type": {ct}}
+			for k, v := range c.Headers {
+				h.Set(k, v)
+			}
+			a := doWith(t, method, srv.decision+path, h, []byte(c.Body))
 			e := checkError(t, a, c.Status, c.Code)
 			if !strings.Contains(e.Error.Message, c.Message) {
 				t.Errorf("message %q does not contain %q", e.Error.Message, c.Message)
