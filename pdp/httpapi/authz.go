@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/netip"
+	"time"
 
 	"github.com/metalsoft-io/pdp/pdp/authz"
 	"github.com/valyala/fasthttp"
@@ -13,6 +14,7 @@ import (
 // 200, 401 or 403 only, whatever goes wrong.
 func (s *Server) forwardAuth(ctx *fasthttp.RequestCtx) {
 	var res authz.Result
+	start := time.Now()
 	if s.opts.Authz == nil {
 		res = authz.Unconfigured()
 	} else {
@@ -24,6 +26,7 @@ func (s *Server) forwardAuth(ctx *fasthttp.RequestCtx) {
 			RemoteAddr: addr.Unmap(),
 		})
 	}
+	s.opts.Observer.Decision(EndpointAuthz, res.Request, &res.Decision, time.Since(start))
 	if res.Err != nil {
 		s.log.Debug("forward auth denied before the engine", "status", res.Status,
 			"reasons", res.Decision.Reasons, "decision_id", res.Decision.DecisionID, "error", res.Err.Error())

@@ -5,6 +5,7 @@ import (
 	"context"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/valyala/fasthttp"
@@ -26,7 +27,7 @@ func (s *Server) check(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, e)
 		return
 	}
-	d := s.decide(req, explain)
+	d := s.decide(EndpointCheck, req, explain)
 	buf := getBuffer()
 	*buf = appendDecision(*buf, &d)
 	writeJSON(ctx, *buf)
@@ -51,7 +52,7 @@ func (s *Server) checkBatch(ctx *fasthttp.RequestCtx) {
 	results := make([]pdp.Decision, len(reqs))
 	for attempt := 1; ; attempt++ {
 		for i := range reqs {
-			results[i] = s.decide(&reqs[i], explain)
+			results[i] = s.decide(EndpointBatch, &reqs[i], explain)
 		}
 		if oneRevision(results) {
 			break
@@ -90,11 +91,16 @@ func oneRevision(ds []pdp.Decision) bool {
 
 // decide asks the engine. fasthttp's RequestCtx is not a per-request
 // context (its Done never fires for one request), so it is not passed on.
-func (s *Server) decide(req *pdp.Request, explain bool) pdp.Decision {
+func (s *Server) decide(endpoint string, req *pdp.Request, explain bool) pdp.Decision {
+	start := time.Now()
+	var d pdp.Decision
 	if explain {
-		return s.engine.DecideExplain(context.Background(), req)
+		d = s.engine.DecideExplain(context.Background(), req)
+	} else {
+		d = s.engine.Decide(context.Background(), req)
 	}
-	return s.engine.Decide(context.Background(), req)
+	s.opts.Observer.Decision(endpoint, req, &d, time.Since(start))
+	return d
 }
 
 // readJSON checks what every JSON endpoint requires (the Content-Type, the

@@ -78,5 +78,5 @@ func (s *Server) opaDecide(ctx *fasthttp.RequestCtx) (pdp.Decision, bool) {
 		writeError(ctx, e)
 		return pdp.Decision{}, false
 	}
-	return s.decide(req, explain), true
+	return s.decide(EndpointData, req, explain), true
 }

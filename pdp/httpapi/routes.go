@@ -14,12 +14,12 @@ import (
 // decisionRoutes are the endpoints of the decision port.
 func (s *Server) decisionRoutes() []route {
 	return []route{
-		{path: "/v1/check", methods: postOnly, handle: s.check},
-		{path: "/v1/check/batch", methods: postOnly, handle: s.checkBatch},
-		{path: "/v1/lookup", methods: postOnly, handle: s.lookup},
-		{path: opaDecisionPath, methods: postOnly, handle: s.opaDecision},
-		{path: opaAllowPath, methods: postOnly, handle: s.opaAllow},
-		{path: "/v1/authz", prefix: true, handle: s.forwardAuth},
+		{path: "/v1/check", name: EndpointCheck, methods: postOnly, handle: s.check},
+		{path: "/v1/check/batch", name: EndpointBatch, methods: postOnly, handle: s.checkBatch},
+		{path: "/v1/lookup", name: EndpointLookup, methods: postOnly, handle: s.lookup},
+		{path: opaDecisionPath, name: EndpointData, methods: postOnly, handle: s.opaDecision},
+		{path: opaAllowPath, name: EndpointData, methods: postOnly, handle: s.opaAllow},
+		{path: "/v1/authz", name: EndpointAuthz, prefix: true, handle: s.forwardAuth},
 	}
 }
 
@@ -29,6 +29,7 @@ func (s *Server) adminRoutes() []route {
 		{path: "/health/live", methods: getOnly, handle: s.live},
 		{path: "/health/ready", methods: getOnly, handle: s.ready},
 		{path: "/health", methods: getOnly, handle: s.health},
+		{path: "/metrics", methods: getOnly, handle: s.metrics},
 	}
 }
 
@@ -37,9 +38,19 @@ var (
 	getOnly  = []string{fasthttp.MethodGet, fasthttp.MethodHead}
 )
 
+// Endpoint names, as Observer is given them.
+const (
+	EndpointCheck  = "check"
+	EndpointBatch  = "batch"
+	EndpointLookup = "lookup"
+	EndpointData   = "data"
+	EndpointAuthz  = "authz"
+)
+
 // route is one endpoint.
 type route struct {
 	path string
+	name string // the endpoint's name for Observer; "" is not observed
 	// prefix makes the route match path and every path below it
 	// (path + "/..."), as /v1/authz does.
 	prefix  bool
@@ -115,4 +126,26 @@ func methodIn(m []byte, methods []string) bool {
 		}
 	}
 	return false
+}
+
+// observed makes every named route report its answers to the Observer.
+func (s *Server) observed(routes []route) []route {
+	for i := range routes {
+		if name, h := routes[i].name, routes[i].handle; name != "" {
+			routes[i].handle = func(ctx *fasthttp.RequestCtx) {
+				h(ctx)
+				s.opts.Observer.Request(name, ctx.Response.StatusCode())
+			}
+		}
+	}
+	return routes
+}
+
+// metrics serves the Prometheus scrape.
+func (s *Server) metrics(ctx *fasthttp.RequestCtx) {
+	if s.opts.Metrics == nil {
+		writeError(ctx, &apiError{status: fasthttp.StatusNotFound, code: CodeNotFound, message: "metrics are not enabled"})
+		return
+	}
+	s.opts.Metrics(ctx)
 }

@@ -37,6 +37,19 @@ const (
 	DefaultHeaderLimit     = 8 << 10
 )
 
+// Observer records what the server does, for metrics and the decision log.
+// Its methods are called on the hot path: they must be cheap and must not
+// block. *pdp.Request and *pdp.Decision must not be kept after the call.
+type Observer interface {
+	// Decision is called once per decision an endpoint answers with
+	// (every check of a batch; a forward-auth answer, the engine asked or
+	// not). req is nil when no request could be built (forward auth
+	// without identity or route).
+	Decision(endpoint string, req *pdp.Request, d *pdp.Decision, took time.Duration)
+	// Request is called once per HTTP answer of a named endpoint.
+	Request(endpoint string, status int)
+}
+
 // Options configure a Server. Zero values mean the defaults.
 type Options struct {
 	BodyLimit      int // bytes of a request body (413 above), DefaultBodyLimit
@@ -70,6 +83,10 @@ type Options struct {
 	// HeaderLimit is the largest request line plus headers in bytes (431
 	// above), DefaultHeaderLimit.
 	HeaderLimit int
+	// Observer receives every decision and answer; nil records nothing.
+	Observer Observer
+	// Metrics serves GET /metrics on the admin port; nil answers 404.
+	Metrics fasthttp.RequestHandler
 }
 
 // Server serves the decision port and the admin port.
@@ -114,11 +131,14 @@ func New(engine Decider, opts Options) (*Server, error) {
 	if opts.Ready == nil {
 		opts.Ready = func() error { return nil }
 	}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
+	}
 	s := &Server{engine: engine, opts: opts, log: opts.Logger}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	dr, err := newRouter(s.decisionRoutes())
+	dr, err := newRouter(s.observed(s.decisionRoutes()))
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: decision routes: %w", err)
 	}
@@ -315,3 +335,9 @@ type fasthttpLogger struct{ l *slog.Logger }
 func (f fasthttpLogger) Printf(format string, args ...any) {
 	f.l.Warn(fmt.Sprintf(format, args...))
 }
+
+// nopObserver records nothing.
+type nopObserver struct{}
+
+func (nopObserver) Decision(string, *pdp.Request, *pdp.Decision, time.Duration) {}
+func (nopObserver) Request(string, int)                                         {}
