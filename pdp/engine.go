@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/metalsoft-io/pdp/policy"
 	"github.com/metalsoft-io/pdp/policy/conditions"
@@ -27,13 +29,23 @@ type Engine struct {
 	cancel   topdown.Cancel // shared, never cancelled: spares a goroutine per evaluation
 	idPrefix string
 	idSeq    atomic.Uint64
+	idChunks sync.Pool      // *idChunk: decision ids are carved out of shared chunks
+	cache    *decisionCache // nil without one
 }
 
 // EngineOption configures NewEngine.
 type EngineOption func(*engineConfig)
 
 type engineConfig struct {
-	modules []policy.Module
+	modules   []policy.Module
+	cacheSize int
+}
+
+// WithDecisionCache sets how many decisions the engine caches (default
+// DefaultDecisionCacheSize); zero or less disables the cache. The cache
+// exists only over facts that implement Generations.
+func WithDecisionCache(size int) EngineOption {
+	return func(c *engineConfig) { c.cacheSize = size }
 }
 
 // WithModules evaluates these Rego modules instead of the embedded policy
@@ -48,7 +60,7 @@ func NewEngine(facts Facts, opts ...EngineOption) (*Engine, error) {
 	if facts == nil {
 		return nil, errors.New("engine: no facts")
 	}
-	cfg := engineConfig{modules: policy.Modules()}
+	cfg := engineConfig{modules: policy.Modules(), cacheSize: DefaultDecisionCacheSize}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -61,6 +73,9 @@ func NewEngine(facts Facts, opts ...EngineOption) (*Engine, error) {
 		revision: policy.RevisionOf(cfg.modules),
 		cancel:   topdown.NewCancel(),
 		idPrefix: hex.EncodeToString(prefix) + "-",
+	}
+	if g, ok := facts.(Generations); ok && cfg.cacheSize > 0 {
+		e.cache = newDecisionCache(g, cfg.cacheSize)
 	}
 	var err error
 	if e.decision, err = prepare(cfg.modules, policy.Query); err != nil {
@@ -94,30 +109,50 @@ func (e *Engine) PolicyRevision() string { return e.revision }
 
 // Decide answers req. It never fails: an invalid request, unreadable facts
 // or an evaluation problem deny with invalid_request, state_unavailable or
-// evaluation_error.
+// evaluation_error. A repeated request is answered from the decision cache
+// while every fact its decision read is unchanged (see Generations); the
+// returned Reasons may then be shared between decisions and must not be
+// modified.
 func (e *Engine) Decide(ctx context.Context, req *Request) Decision {
-	return e.decide(ctx, req, false)
+	if e.cache == nil || req == nil {
+		return e.decide(ctx, req, false, nil)
+	}
+	kb := e.cache.bufs.Get().(*keyBuf)
+	defer e.cache.bufs.Put(kb)
+	if !e.cache.encode(kb, req) {
+		return e.decide(ctx, req, false, nil)
+	}
+	if c := e.cache.lookup(kb); c != nil {
+		return Decision{Allow: c.allow, Reasons: c.reasons, DecisionID: e.newID(), Revision: e.facts.Revision()}
+	}
+	var deps [maxDeps]factGen
+	rec := &recorder{gens: e.cache.gens, deps: deps[:0], ok: true}
+	d := e.decide(ctx, req, false, rec)
+	if rec.ok && cacheable(&d) {
+		e.cache.store(kb, &d, rec.deps)
+	}
+	return d
 }
 
 // DecideExplain is Decide plus Decision.Explain: the facts the decision used
-// and the step that decided, for a person to read.
+// and the step that decided, for a person to read. It always evaluates.
 func (e *Engine) DecideExplain(ctx context.Context, req *Request) Decision {
-	return e.decide(ctx, req, true)
+	return e.decide(ctx, req, true, nil)
 }
 
-func (e *Engine) decide(ctx context.Context, req *Request, explain bool) Decision {
+func (e *Engine) decide(ctx context.Context, req *Request, explain bool, rec *recorder) Decision {
 	q := &e.decision
 	if explain {
 		q = &e.explain
 	}
 	d := Decision{
-		DecisionID: e.idPrefix + strconv.FormatUint(e.idSeq.Add(1), 36),
+		DecisionID: e.newID(),
 		Revision:   e.facts.Revision(),
 	}
 	if err := req.Validate(); err != nil {
 		return deny(d, ReasonInvalidRequest, err, explain)
 	}
-	input, err := buildInput(ctx, e.facts, req)
+	input, err := buildInput(ctx, e.facts, req, rec)
 	if err != nil {
 		return deny(d, errorReason(err), err, explain)
 	}
@@ -133,6 +168,30 @@ func (e *Engine) decide(ctx context.Context, req *Request, explain bool) Decisio
 		return deny(d, ReasonEvaluationError, err, explain)
 	}
 	return d
+}
+
+// idChunkSize is the size of the buffers decision ids are carved from.
+const idChunkSize = 4096
+
+// idChunk is a buffer whose written bytes are never modified again, so
+// strings may point into it.
+type idChunk struct{ buf []byte }
+
+// newID returns a fresh decision id: the engine's prefix, a dash and a
+// base-36 counter. The string points into a shared chunk, so that a cached
+// decision costs no allocation of its own.
+func (e *Engine) newID() string {
+	var tmp [40]byte
+	id := strconv.AppendUint(append(tmp[:0], e.idPrefix...), e.idSeq.Add(1), 36)
+	c, _ := e.idChunks.Get().(*idChunk)
+	if c == nil || cap(c.buf)-len(c.buf) < len(id) {
+		c = &idChunk{buf: make([]byte, 0, idChunkSize)}
+	}
+	start := len(c.buf)
+	c.buf = append(c.buf, id...)
+	s := unsafe.String(&c.buf[start], len(id))
+	e.idChunks.Put(c)
+	return s
 }
 
 // errorReason maps an error from resolving facts to its reason code.

@@ -30,11 +30,16 @@ func TestConformance(t *testing.T) {
 // seedFacts are the facts of examples/metalcloud.yaml.
 func seedFacts(t testing.TB) pdp.Facts {
 	t.Helper()
+	return statefile.NewFacts(mustSeed(t), "seed")
+}
+
+func mustSeed(t testing.TB) *pdp.State {
+	t.Helper()
 	s, err := statefile.ParseFile(pdptest.RepoRoot() + "/examples/metalcloud.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return statefile.NewFacts(s, "seed")
+	return s
 }
 
 func newEngine(t testing.TB, f pdp.Facts, opts ...pdp.EngineOption) *pdp.Engine {
@@ -333,10 +338,12 @@ func TestNewEngineErrors(t *testing.T) {
 	}
 }
 
-func BenchmarkDecide(b *testing.B) {
-	e := newEngine(b, seedFacts(b))
-	ctx := context.Background()
-	for _, bc := range []struct {
+// benchRequests are the requests of the engine benchmarks.
+func benchRequests() []struct {
+	name string
+	req  *pdp.Request
+} {
+	return []struct {
 		name string
 		req  *pdp.Request
 	}{
@@ -346,7 +353,22 @@ func BenchmarkDecide(b *testing.B) {
 			Resource: pdp.ResourceRef{Kind: "infrastructure", ID: "inf-web"},
 		}},
 		{"unknown principal", &pdp.Request{Principal: pdp.Principal{ID: "u-nobody"}, Action: "access", Resource: pdp.ResourceRef{Kind: "ui"}}},
-	} {
+	}
+}
+
+// BenchmarkDecide is a full evaluation: no decision cache.
+func BenchmarkDecide(b *testing.B) {
+	benchDecide(b, newEngine(b, seedFacts(b), pdp.WithDecisionCache(0)))
+}
+
+// BenchmarkDecideCached is a decision served by a warm decision cache.
+func BenchmarkDecideCached(b *testing.B) {
+	benchDecide(b, newEngine(b, statefile.NewFacts(mustSeed(b), "seed")))
+}
+
+func benchDecide(b *testing.B, e *pdp.Engine) {
+	ctx := context.Background()
+	for _, bc := range benchRequests() {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
@@ -359,14 +381,21 @@ func BenchmarkDecide(b *testing.B) {
 }
 
 func BenchmarkDecideParallel(b *testing.B) {
-	e := newEngine(b, seedFacts(b))
-	req := deployWeb()
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			e.Decide(context.Background(), req)
-		}
-	})
+	for _, bc := range []struct {
+		name string
+		opts []pdp.EngineOption
+	}{{"cold", []pdp.EngineOption{pdp.WithDecisionCache(0)}}, {"cached", nil}} {
+		b.Run(bc.name, func(b *testing.B) {
+			e := newEngine(b, seedFacts(b), bc.opts...)
+			req := deployWeb()
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					e.Decide(context.Background(), req)
+				}
+			})
+		})
+	}
 }
 
 // FuzzDecide feeds check bodies (seeded from the cases) to the engine: it

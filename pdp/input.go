@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -79,6 +80,7 @@ var key = func() map[string]*ast.Term {
 type inputBuilder struct {
 	ctx   context.Context
 	facts Facts
+	rec   *recorder        // generations of the facts read, nil without a decision cache
 	users map[string]*User // resolved so far, nil for "not stored"
 	// documents gathered for input.facts
 	userTerms    [][2]*ast.Term
@@ -92,9 +94,10 @@ type inputBuilder struct {
 }
 
 // buildInput resolves every fact the policy may read for req. Errors come
-// from Facts or from a document that cannot be represented.
-func buildInput(ctx context.Context, facts Facts, req *Request) (ast.Value, error) {
-	b := &inputBuilder{ctx: ctx, facts: facts, users: make(map[string]*User, 4)}
+// from Facts or from a document that cannot be represented. rec, if not nil,
+// records the generation of every fact read.
+func buildInput(ctx context.Context, facts Facts, req *Request, rec *recorder) (ast.Value, error) {
+	b := &inputBuilder{ctx: ctx, facts: facts, rec: rec, users: make(map[string]*User, 4)}
 	request, err := requestItems(req)
 	if err != nil {
 		return nil, err
@@ -110,6 +113,7 @@ func buildInput(ctx context.Context, facts Facts, req *Request) (ast.Value, erro
 			return nil, err
 		}
 	}
+	rec.track(FactGlobal, "")
 	g, err := facts.Global(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading global: %w", err)
@@ -170,18 +174,39 @@ func (b *inputBuilder) principal(p Principal) (*User, error) {
 	case p.ID != "":
 		return b.user(p.ID)
 	case p.Email != "":
+		b.rec.track(FactEmail, p.Email)
 		u, err = b.facts.UserByEmail(b.ctx, p.Email)
 	default:
 		sum := sha256.Sum256([]byte(p.APIKey))
-		u, err = b.facts.UserByAPIKey(b.ctx, hex.EncodeToString(sum[:]))
+		digest := hex.EncodeToString(sum[:])
+		b.rec.track(FactAPIKey, digest)
+		u, err = b.facts.UserByAPIKey(b.ctx, digest)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading principal: %w", err)
 	}
 	if u != nil {
+		u = b.current(u, p.Email)
 		b.addUser(u)
 	}
 	return u, nil
+}
+
+// current is the user found through an index (email, API key) as read again
+// by id once its generation is recorded, so that a decision cache entry
+// covers the user's document too. When the two reads disagree (a change
+// raced them) the first one is used and the decision is not cached.
+func (b *inputBuilder) current(u *User, email string) *User {
+	if b.rec == nil {
+		return u
+	}
+	b.rec.track(FactUser, u.ID)
+	again, err := b.facts.User(b.ctx, u.ID)
+	if err != nil || again == nil || again.ID != u.ID || (email != "" && !strings.EqualFold(again.Email, email)) {
+		b.rec.spoil()
+		return u
+	}
+	return again
 }
 
 // resolve gathers the facts that depend on the known principal p.
@@ -250,6 +275,7 @@ func (b *inputBuilder) user(id string) (*User, error) {
 	if u, seen := b.users[id]; seen {
 		return u, nil
 	}
+	b.rec.track(FactUser, id)
 	u, err := b.facts.User(b.ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("reading user %q: %w", id, err)
@@ -280,6 +306,7 @@ func (b *inputBuilder) role(name string) error {
 		b.seenRoles = make(map[string]bool, 2)
 	}
 	b.seenRoles[name] = true
+	b.rec.track(FactRole, name)
 	r, err := b.facts.Role(b.ctx, name)
 	if err != nil {
 		return fmt.Errorf("reading role %q: %w", name, err)
@@ -304,6 +331,7 @@ func (b *inputBuilder) infrastructure(id string) error {
 		b.seenInfras = make(map[string]bool, 1)
 	}
 	b.seenInfras[id] = true
+	b.rec.track(FactInfrastructure, id)
 	in, err := b.facts.Infrastructure(b.ctx, id)
 	if err != nil {
 		return fmt.Errorf("reading infrastructure %q: %w", id, err)
@@ -331,6 +359,7 @@ func (b *inputBuilder) account(id string) error {
 		b.seenAccounts = make(map[string]bool, 1)
 	}
 	b.seenAccounts[id] = true
+	b.rec.track(FactAccount, id)
 	a, err := b.facts.Account(b.ctx, id)
 	if err != nil {
 		return fmt.Errorf("reading account %q: %w", id, err)
@@ -362,6 +391,9 @@ func storedAttr(r *Resource, k string) (any, bool) {
 func (b *inputBuilder) storedResource(req *Request) (*Resource, error) {
 	if req.Resource.ID == "" || noStoredDocument[req.Resource.Kind] {
 		return nil, nil
+	}
+	if b.rec != nil {
+		b.rec.track(FactResource, req.Resource.Kind+":"+req.Resource.ID)
 	}
 	r, err := b.facts.Resource(b.ctx, req.Resource.Kind, req.Resource.ID)
 	if err != nil {

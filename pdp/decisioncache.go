@@ -1,0 +1,295 @@
+package pdp
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"hash/maphash"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// Fact kinds, as the engine names them to Generations.FactSlot: one per
+// Facts method, with the id that method was passed (FactResource: the
+// resource's kind, a colon and its id; FactGlobal: no id).
+const (
+	FactUser           = "user"
+	FactEmail          = "email"
+	FactAPIKey         = "apikey"
+	FactAccount        = "account"
+	FactRole           = "role"
+	FactInfrastructure = "infra"
+	FactResource       = "resource"
+	FactGlobal         = "global"
+)
+
+// Generations is an optional interface of a Facts source that can tell
+// whether a fact may have changed. The engine keeps a decision cache only
+// over a source that implements it: a cached decision records the
+// generation of every fact it read, and is served again only while each is
+// still current.
+//
+// The contract: when a fact changes, the generation of its slot changes
+// before a read of the fact can return the new value, and never returns to
+// an earlier value. Facts may share a slot (a change of one then only costs
+// the others a cache miss).
+type Generations interface {
+	// FactSlot names the slot whose generation covers the fact that the
+	// Facts method of kind (a Fact constant) reads with id.
+	FactSlot(kind, id string) uint32
+	// Generation is the current generation of slot. Zero means that facts
+	// are not known to be current right now (say, the change stream is not
+	// followed): nothing may be cached or served from the cache.
+	Generation(slot uint32) uint64
+}
+
+// DefaultDecisionCacheSize is the number of decisions the engine's cache
+// holds unless WithDecisionCache says otherwise.
+const DefaultDecisionCacheSize = 1 << 16
+
+// maxDeps bounds the facts a cacheable decision may have read; a decision
+// that read more is not cached.
+const maxDeps = 16
+
+// factGen is a slot and the generation it had when a decision read it.
+type factGen struct {
+	slot uint32
+	gen  uint64
+}
+
+// cachedDecision is one decision cache entry. It is immutable once stored.
+type cachedDecision struct {
+	hash    uint64
+	key     []byte // the canonical request (appendRequestKey)
+	allow   bool
+	reasons []string
+	deps    []factGen
+}
+
+// decisionCache maps a canonical request to its decision. It is a
+// direct-mapped table of atomic pointers: a lookup is a hash, a load and a
+// byte comparison, with no lock and no allocation; a new entry replaces
+// whatever shared its slot, so the size is bounded by construction.
+type decisionCache struct {
+	gens  Generations
+	seed  maphash.Seed
+	mask  uint64
+	table []atomic.Pointer[cachedDecision]
+	bufs  sync.Pool // *keyBuf
+}
+
+// newDecisionCache holds at most size decisions (rounded up to a power of two).
+func newDecisionCache(gens Generations, size int) *decisionCache {
+	n := 1
+	for n < size {
+		n <<= 1
+	}
+	c := &decisionCache{
+		gens:  gens,
+		seed:  maphash.MakeSeed(),
+		mask:  uint64(n - 1),
+		table: make([]atomic.Pointer[cachedDecision], n),
+	}
+	c.bufs.New = func() any { return &keyBuf{b: make([]byte, 0, 256)} }
+	return c
+}
+
+// keyBuf is scratch space for one canonical request.
+type keyBuf struct {
+	b    []byte
+	keys []string // map keys being sorted, used as a stack
+	hash uint64
+}
+
+// encode puts req's canonical form in kb. It reports false for a request
+// the cache does not handle (an attribute of an unsupported type or too
+// deep): such a request is decided without the cache.
+func (c *decisionCache) encode(kb *keyBuf, req *Request) bool {
+	var ok bool
+	kb.b, ok = kb.appendRequest(kb.b[:0], req)
+	kb.hash = maphash.Bytes(c.seed, kb.b)
+	return ok
+}
+
+// lookup returns the current decision for the request in kb, if cached.
+func (c *decisionCache) lookup(kb *keyBuf) *cachedDecision {
+	e := c.table[kb.hash&c.mask].Load()
+	if e == nil || e.hash != kb.hash || !bytes.Equal(e.key, kb.b) {
+		return nil
+	}
+	for _, d := range e.deps {
+		if c.gens.Generation(d.slot) != d.gen {
+			return nil
+		}
+	}
+	return e
+}
+
+// store caches d for the request in kb, read with the facts of deps.
+func (c *decisionCache) store(kb *keyBuf, d *Decision, deps []factGen) {
+	c.table[kb.hash&c.mask].Store(&cachedDecision{
+		hash:    kb.hash,
+		key:     bytes.Clone(kb.b),
+		allow:   d.Allow,
+		reasons: d.Reasons,
+		deps:    slices.Clone(deps),
+	})
+}
+
+// cacheable reports whether a decision may be served again: not a decision
+// about a malformed request, unreadable state or a failed evaluation.
+func cacheable(d *Decision) bool {
+	if len(d.Reasons) != 1 {
+		return true
+	}
+	switch d.Reasons[0] {
+	case ReasonInvalidRequest, ReasonStateUnavailable, ReasonEvaluationError:
+		return false
+	}
+	return true
+}
+
+// recorder collects the generations of the facts one decision reads. A nil
+// recorder records nothing (no cache).
+type recorder struct {
+	gens Generations
+	deps []factGen
+	ok   bool // false once a generation was unknown or too many facts were read
+}
+
+// track records fact kind/id's generation. Call it before reading the fact:
+// a change after this call then makes the recorded generation stale.
+func (r *recorder) track(kind, id string) {
+	if r == nil || !r.ok {
+		return
+	}
+	slot := r.gens.FactSlot(kind, id)
+	for _, d := range r.deps {
+		if d.slot == slot {
+			return // an earlier generation of the same slot is the stricter one
+		}
+	}
+	g := r.gens.Generation(slot)
+	if g == 0 || len(r.deps) == maxDeps {
+		r.ok = false
+		return
+	}
+	r.deps = append(r.deps, factGen{slot, g})
+}
+
+// spoil marks the decision not cacheable.
+func (r *recorder) spoil() {
+	if r != nil {
+		r.ok = false
+	}
+}
+
+// Canonical request encoding: every field in a fixed order, strings with
+// their length, attribute maps with sorted keys, each value with a tag
+// naming its Go type. Two requests with the same encoding are the same
+// request to the engine.
+
+// appendRequest appends req's canonical form to b.
+func (kb *keyBuf) appendRequest(b []byte, req *Request) ([]byte, bool) {
+	for _, s := range [...]string{req.Principal.ID, req.Principal.Email, req.Principal.APIKey,
+		req.ActingAs, req.Action, req.Resource.Kind, req.Resource.ID} {
+		b = appendString(b, s)
+	}
+	b = binary.AppendUvarint(b, uint64(len(req.Fields)))
+	for _, f := range req.Fields {
+		b = appendString(b, f)
+	}
+	if req.Resource.Attr == nil {
+		return append(b, 'N'), true
+	}
+	return kb.appendMap(b, req.Resource.Attr, 1)
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendUint64(b []byte, tag byte, v uint64) []byte {
+	return binary.LittleEndian.AppendUint64(append(b, tag), v)
+}
+
+// appendMap appends m with its keys sorted; kb.keys is a stack shared by
+// the nested maps.
+func (kb *keyBuf) appendMap(b []byte, m map[string]any, depth int) ([]byte, bool) {
+	start := len(kb.keys)
+	for k := range m {
+		kb.keys = append(kb.keys, k)
+	}
+	keys := kb.keys[start:]
+	slices.Sort(keys)
+	b = binary.AppendUvarint(append(b, 'm'), uint64(len(keys)))
+	ok := true
+	for _, k := range keys {
+		b = appendString(b, k)
+		if b, ok = kb.appendValue(b, m[k], depth); !ok {
+			break
+		}
+	}
+	clear(kb.keys[start:]) // drop the references for the pool
+	kb.keys = kb.keys[:start]
+	return b, ok
+}
+
+// appendValue appends an attribute value (the types of anyValue).
+func (kb *keyBuf) appendValue(b []byte, v any, depth int) ([]byte, bool) {
+	if depth > maxAttrDepth {
+		return b, false
+	}
+	switch x := v.(type) {
+	case nil:
+		return append(b, 'z'), true
+	case string:
+		return appendString(append(b, 's'), x), true
+	case bool:
+		if x {
+			return append(b, 't'), true
+		}
+		return append(b, 'f'), true
+	case json.Number:
+		return appendString(append(b, 'j'), string(x)), true
+	case int:
+		return appendUint64(b, 'i', uint64(x)), true
+	case int8:
+		return appendUint64(b, '1', uint64(x)), true
+	case int16:
+		return appendUint64(b, '2', uint64(x)), true
+	case int32:
+		return appendUint64(b, '3', uint64(x)), true
+	case int64:
+		return appendUint64(b, '4', uint64(x)), true
+	case uint:
+		return appendUint64(b, 'u', uint64(x)), true
+	case uint8:
+		return appendUint64(b, '5', uint64(x)), true
+	case uint16:
+		return appendUint64(b, '6', uint64(x)), true
+	case uint32:
+		return appendUint64(b, '7', uint64(x)), true
+	case uint64:
+		return appendUint64(b, '8', x), true
+	case float32:
+		return appendUint64(b, 'g', uint64(math.Float32bits(x))), true
+	case float64:
+		return appendUint64(b, 'd', math.Float64bits(x)), true
+	case []any:
+		b = binary.AppendUvarint(append(b, 'a'), uint64(len(x)))
+		for _, e := range x {
+			var ok bool
+			if b, ok = kb.appendValue(b, e, depth+1); !ok {
+				return b, false
+			}
+		}
+		return b, true
+	case map[string]any:
+		return kb.appendMap(b, x, depth+1)
+	}
+	return b, false
+}

@@ -1,0 +1,120 @@
+package pdp
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+)
+
+func keyOf(t *testing.T, req *Request) ([]byte, bool) {
+	t.Helper()
+	kb := &keyBuf{}
+	b, ok := kb.appendRequest(nil, req)
+	if len(kb.keys) != 0 {
+		t.Fatalf("key stack not emptied: %q", kb.keys)
+	}
+	return b, ok
+}
+
+// TestRequestKeyDistinct: requests that differ anywhere have different
+// keys; the same request built twice has the same key.
+func TestRequestKeyDistinct(t *testing.T) {
+	base := func() *Request {
+		return &Request{Principal: Principal{ID: "u-ops"}, Action: "deploy", Fields: []string{"a", "b"},
+			Resource: ResourceRef{Kind: "infrastructure", ID: "inf-web", Attr: map[string]any{
+				"deploy_type": "edit", "requested": map[string]any{"servers": 2, "drives": json.Number("1")},
+				"tags": []any{"x", true, nil, 1.5}}}}
+	}
+	variants := map[string]func(r *Request){
+		"id as email":        func(r *Request) { r.Principal = Principal{Email: "u-ops"} },
+		"id as api key":      func(r *Request) { r.Principal = Principal{APIKey: "u-ops"} },
+		"acting as":          func(r *Request) { r.ActingAs = "u-bi" },
+		"action":             func(r *Request) { r.Action = "read" },
+		"kind":               func(r *Request) { r.Resource.Kind = "server" },
+		"resource id":        func(r *Request) { r.Resource.ID = "inf-we" },
+		"id split":           func(r *Request) { r.Principal.ID, r.Action = "u-opsdeploy", "" },
+		"fields":             func(r *Request) { r.Fields = []string{"ab"} },
+		"no fields":          func(r *Request) { r.Fields = nil },
+		"no attr":            func(r *Request) { r.Resource.Attr = nil },
+		"empty attr":         func(r *Request) { r.Resource.Attr = map[string]any{} },
+		"attr value":         func(r *Request) { r.Resource.Attr["deploy_type"] = "create" },
+		"attr key":           func(r *Request) { r.Resource.Attr["deploy_typ"] = r.Resource.Attr["deploy_type"] },
+		"int as float":       func(r *Request) { r.Resource.Attr["requested"].(map[string]any)["servers"] = 2.0 },
+		"int as int64":       func(r *Request) { r.Resource.Attr["requested"].(map[string]any)["servers"] = int64(2) },
+		"int as json number": func(r *Request) { r.Resource.Attr["requested"].(map[string]any)["servers"] = json.Number("2") },
+		"nested value":       func(r *Request) { r.Resource.Attr["requested"].(map[string]any)["servers"] = 3 },
+		"array order":        func(r *Request) { r.Resource.Attr["tags"] = []any{true, "x", nil, 1.5} },
+		"null as string":     func(r *Request) { r.Resource.Attr["tags"].([]any)[2] = "" },
+		"bool":               func(r *Request) { r.Resource.Attr["tags"].([]any)[1] = false },
+	}
+	want, ok := keyOf(t, base())
+	if !ok {
+		t.Fatal("base request not encodable")
+	}
+	if again, _ := keyOf(t, base()); !bytes.Equal(again, want) {
+		t.Fatal("the same request has two keys")
+	}
+	seen := map[string]string{string(want): "base"}
+	for name, change := range variants {
+		r := base()
+		change(r)
+		k, ok := keyOf(t, r)
+		if !ok {
+			t.Fatalf("%s: not encodable", name)
+		}
+		if other, dup := seen[string(k)]; dup {
+			t.Errorf("%s has the key of %s", name, other)
+		}
+		seen[string(k)] = name
+	}
+}
+
+// TestRequestKeyRefused: what the cache does not handle.
+func TestRequestKeyRefused(t *testing.T) {
+	deep := map[string]any{}
+	m := deep
+	for range maxAttrDepth + 1 {
+		next := map[string]any{}
+		m["x"] = next
+		m = next
+	}
+	for name, attr := range map[string]map[string]any{
+		"unsupported type": {"x": []string{"a"}},
+		"too deep":         deep,
+	} {
+		if _, ok := keyOf(t, &Request{Action: "read", Resource: ResourceRef{Kind: "ui", Attr: attr}}); ok {
+			t.Errorf("%s: encoded", name)
+		}
+	}
+}
+
+// FuzzRequestKey: a key decodes back to nothing the encoder did not see:
+// two requests with equal keys decode to equal JSON.
+func FuzzRequestKey(f *testing.F) {
+	f.Add(`{"a":1}`, `{"a":1.0}`)
+	f.Add(`{"a":[1,2]}`, `{"a":[2,1]}`)
+	f.Add(`{"a":{"b":"c"}}`, `{"a":{"b":"c"}}`)
+	f.Fuzz(func(t *testing.T, a, b string) {
+		decode := func(s string) (map[string]any, bool) {
+			var m map[string]any
+			d := json.NewDecoder(bytes.NewReader([]byte(s)))
+			d.UseNumber()
+			return m, d.Decode(&m) == nil && m != nil
+		}
+		ma, okA := decode(a)
+		mb, okB := decode(b)
+		if !okA || !okB {
+			return
+		}
+		ka, okA := keyOf(t, &Request{Action: "read", Resource: ResourceRef{Kind: "ui", Attr: ma}})
+		kb, okB := keyOf(t, &Request{Action: "read", Resource: ResourceRef{Kind: "ui", Attr: mb}})
+		if !okA || !okB || !bytes.Equal(ka, kb) {
+			return
+		}
+		ja, _ := json.Marshal(ma)
+		jb, _ := json.Marshal(mb)
+		if !bytes.Equal(ja, jb) {
+			t.Fatalf("equal keys for %s and %s", ja, jb)
+		}
+	})
+}
