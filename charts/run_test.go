@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"maps"
 	"net"
@@ -90,21 +91,58 @@ type checkRequest struct {
 	allow bool
 }
 
-// buildPDP builds ./cmd/pdp into a temporary directory.
-func buildPDP(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "pdp")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/pdp")
-	cmd.Dir = ".."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/pdp: %v\n%s", err, out)
-	}
-	return bin
+// pdpBuild is ./cmd/pdp built once per test binary, beside helm.
+var pdpBuild struct {
+	once sync.Once
+	path string
+	err  error
 }
 
-// runContainer starts bin as container c of pod would run, checks it, and
-// stops it.
+// buildPDP builds ./cmd/pdp on first use and returns the binary.
+func buildPDP(t *testing.T) string {
+	t.Helper()
+	pdpBuild.once.Do(func() {
+		bin := filepath.Join(helm.home, "bin", "pdp")
+		cmd := exec.Command("go", "build", "-o", bin, "./cmd/pdp")
+		cmd.Dir = ".."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			pdpBuild.err = fmt.Errorf("go build ./cmd/pdp: %w\n%s", err, out)
+			return
+		}
+		pdpBuild.path = bin
+	})
+	if pdpBuild.err != nil {
+		t.Fatal(pdpBuild.err)
+	}
+	return pdpBuild.path
+}
+
+// runContainer starts bin as container c of pod would run and asks it for
+// one decision.
 func runContainer(t *testing.T, bin string, docs []manifest, pod podSpec, c container, redisURL string, check checkRequest) {
+	t.Helper()
+	decision := startContainer(t, bin, docs, pod, c, redisURL)
+	resp, err := http.Post("http://"+decision+"/v1/check", "application/json", strings.NewReader(check.body))
+	if err != nil {
+		t.Fatalf("POST /v1/check: %v", err)
+	}
+	var answer struct {
+		Allow   bool     `json:"allow"`
+		Reasons []string `json:"reasons"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&answer)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || answer.Allow != check.allow {
+		t.Errorf("POST /v1/check %s: status %d, %+v (%v), want allow %v", check.body, resp.StatusCode, answer, err, check.allow)
+	}
+}
+
+// startContainer starts bin as container c of pod would run: its arguments
+// and environment, its mounted files under a temporary root, its listen
+// addresses moved to free loopback ports, PDP_REDIS set to redisURL. It
+// waits until pdp is ready and returns the decision address. When the test
+// ends, pdp must exit cleanly on SIGTERM within the pod's grace period.
+func startContainer(t *testing.T, bin string, docs []manifest, pod podSpec, c container, redisURL string) string {
 	t.Helper()
 	root := t.TempDir()
 	mountVolumes(t, root, docs, pod, c)
@@ -136,9 +174,10 @@ func runContainer(t *testing.T, bin string, docs []manifest, pod podSpec, c cont
 		env = append(env, e.Name+"="+value)
 	}
 
-	var logs syncBuffer
+	logs := &syncBuffer{}
 	cmd := exec.Command(bin, args...)
-	cmd.Env, cmd.Stdout, cmd.Stderr = env, &logs, &logs
+	cmd.Env, cmd.Stdout, cmd.Stderr = env, logs, logs
+	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -146,45 +185,35 @@ func runContainer(t *testing.T, bin string, docs []manifest, pod podSpec, c cont
 	var waitErr error
 	exited := make(chan struct{})
 	go func() { waitErr = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		select {
-		case <-exited:
-		default:
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-
-	waitReady(t, "http://"+admin+"/health/ready", exited, &logs)
-	resp, err := http.Post("http://"+decision+"/v1/check", "application/json", strings.NewReader(check.body))
-	if err != nil {
-		t.Fatalf("POST /v1/check: %v\n%s", err, logs.String())
-	}
-	var answer struct {
-		Allow   bool     `json:"allow"`
-		Reasons []string `json:"reasons"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&answer)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK || answer.Allow != check.allow {
-		t.Errorf("POST /v1/check %s: status %d, %+v (%v), want allow %v", check.body, resp.StatusCode, answer, err, check.allow)
-	}
-
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
 	grace := pod.TerminationGracePeriodSeconds
 	if grace == 0 {
 		grace = 30 // Kubernetes' default
 	}
-	select {
-	case <-exited:
-		if waitErr != nil {
-			t.Errorf("pdp exited with %v on SIGTERM:\n%s", waitErr, logs.String())
+	t.Cleanup(func() {
+		select {
+		case <-exited:
+			if !t.Failed() {
+				t.Errorf("pdp exited early (%v):\n%s", waitErr, logs.String())
+			}
+			return
+		default:
 		}
-	case <-time.After(time.Duration(grace) * time.Second):
-		t.Errorf("pdp still runs %ds (the termination grace period) after SIGTERM", grace)
-	}
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Error(err)
+		}
+		select {
+		case <-exited:
+			if waitErr != nil {
+				t.Errorf("pdp exited with %v on SIGTERM:\n%s", waitErr, logs.String())
+			}
+		case <-time.After(time.Duration(grace) * time.Second):
+			t.Errorf("pdp still runs %ds (the termination grace period) after SIGTERM", grace)
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	waitReady(t, "http://"+admin+"/health/ready", exited, logs)
+	return decision
 }
 
 // mountVolumes writes the ConfigMaps and Secrets the container mounts under

@@ -108,17 +108,7 @@ func TestSidecarContainer(t *testing.T) {
 // route table parses with pdp's loader, every container is locked down, and
 // nginx accepts its auth_request configuration (nginx -t).
 func TestNginxSidecarExample(t *testing.T) {
-	data, err := os.ReadFile("../examples/kubernetes/nginx-sidecar.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	docs, err := decodeManifests(string(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var d workload
-	find(t, docs, "Deployment").decode(t, &d)
-	pod := d.Spec.Template.Spec
+	docs, pod := exampleDeployment(t)
 	if pod.EnableServiceLinks == nil || *pod.EnableServiceLinks {
 		t.Error("enableServiceLinks is not false: service links put PDP_* variables in pdp's environment")
 	}
@@ -142,18 +132,7 @@ func TestNginxSidecarExample(t *testing.T) {
 
 	checkRedisSecret(t, docs, pdp)
 
-	nginx := containerNamed(t, pod.Containers, "nginx")
-	var conf configMap
-	for _, m := range nginx.VolumeMounts {
-		if m.MountPath == "/etc/nginx/conf.d" {
-			i := slices.IndexFunc(pod.Volumes, func(v volume) bool { return v.Name == m.Name && v.ConfigMap != nil })
-			if i < 0 {
-				t.Fatalf("nginx's %s is not mounted from a ConfigMap", m.MountPath)
-			}
-			findNamed(t, docs, "ConfigMap", pod.Volumes[i].ConfigMap.Name).decode(t, &conf)
-		}
-	}
-	serverConf := conf.Data["default.conf"]
+	serverConf := exampleNginxConf(t, docs, pod)
 	for _, want := range []string{"auth_request /_pdp;", "proxy_pass http://127.0.0.1:8181/v1/authz;", "X-Original-URI", `proxy_set_header X-Auth-Request-User "";`} {
 		if !strings.Contains(serverConf, want) {
 			t.Errorf("nginx default.conf lacks %q", want)
@@ -162,19 +141,38 @@ func TestNginxSidecarExample(t *testing.T) {
 	nginxTest(t, serverConf)
 }
 
-// nginxTest runs nginx -t on a server block, in the http block of a minimal
-// nginx.conf in a temporary prefix.
-func nginxTest(t *testing.T, server string) {
+// exampleDeployment reads examples/kubernetes/nginx-sidecar.yaml and returns
+// its objects and the pod of its Deployment.
+func exampleDeployment(t *testing.T) ([]manifest, podSpec) {
 	t.Helper()
-	nginx, err := exec.LookPath("nginx")
+	data, err := os.ReadFile("../examples/kubernetes/nginx-sidecar.yaml")
 	if err != nil {
-		if _, statErr := os.Stat("/usr/sbin/nginx"); statErr != nil {
-			t.Fatal("nginx is missing: apt-get install -y nginx")
-		}
-		nginx = "/usr/sbin/nginx"
+		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	main := `pid nginx.pid;
+	docs, err := decodeManifests(string(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d workload
+	find(t, docs, "Deployment").decode(t, &d)
+	return docs, d.Spec.Template.Spec
+}
+
+// exampleNginxConf returns the example's nginx server configuration: the
+// default.conf nginx mounts at /etc/nginx/conf.d.
+func exampleNginxConf(t *testing.T, docs []manifest, pod podSpec) string {
+	t.Helper()
+	nginx := containerNamed(t, pod.Containers, "nginx")
+	i := slices.IndexFunc(nginx.VolumeMounts, func(m volumeMount) bool { return m.MountPath == "/etc/nginx/conf.d" })
+	if i < 0 {
+		t.Fatal("nothing is mounted at nginx's /etc/nginx/conf.d")
+	}
+	return mountedFileOf(t, pod, nginx, "/etc/nginx/conf.d/default.conf").content(t, docs)
+}
+
+// nginxMainConf is the nginx.conf around the example's server block, with
+// every file under nginx's prefix directory.
+const nginxMainConf = `pid nginx.pid;
 error_log stderr;
 events {}
 http {
@@ -187,11 +185,32 @@ http {
     include default.conf;
 }
 `
-	for name, text := range map[string]string{"nginx.conf": main, "default.conf": server} {
+
+// nginxPrefix writes nginx.conf and the server block into a new prefix
+// directory and returns nginx's binary and the directory.
+func nginxPrefix(t *testing.T, server string) (string, string) {
+	t.Helper()
+	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		if _, statErr := os.Stat("/usr/sbin/nginx"); statErr != nil {
+			t.Fatal("nginx is missing: apt-get install -y nginx")
+		}
+		nginx = "/usr/sbin/nginx"
+	}
+	dir := t.TempDir()
+	for name, text := range map[string]string{"nginx.conf": nginxMainConf, "default.conf": server} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return nginx, dir
+}
+
+// nginxTest runs nginx -t on a server block, in the http block of a minimal
+// nginx.conf in a temporary prefix.
+func nginxTest(t *testing.T, server string) {
+	t.Helper()
+	nginx, dir := nginxPrefix(t, server)
 	out, err := exec.Command(nginx, "-t", "-q", "-e", "stderr", "-p", dir+"/", "-c", filepath.Join(dir, "nginx.conf")).CombinedOutput()
 	if err != nil {
 		t.Errorf("nginx -t rejects the example's default.conf: %v\n%s", err, out)
