@@ -36,8 +36,11 @@ import (
 	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/metalsoft-io/pdp/pdp/authz"
 	"github.com/metalsoft-io/pdp/pdp/httpapi"
+	"github.com/metalsoft-io/pdp/pdp/metrics"
+	"github.com/metalsoft-io/pdp/policy"
 	"github.com/metalsoft-io/pdp/sync/redisstate"
 	"github.com/metalsoft-io/pdp/sync/statefile"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
 )
 
 // version is set at build time (-ldflags "-X main.version=...").
@@ -71,6 +74,9 @@ type config struct {
 	staleness       time.Duration
 	shutdownTimeout time.Duration
 	logLevel        slog.Level
+	cacheMaxCost    int64
+	decisionLog     string
+	decisionSample  float64
 	version         bool
 }
 
@@ -100,6 +106,9 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.DurationVar(&c.staleness, "staleness", redisstate.DefaultStaleness, "how long (`DURATION`) cached Redis facts are served while Redis is unreachable")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", httpapi.DefaultShutdownTimeout, "how long (`DURATION`) requests in flight may finish on SIGTERM or SIGINT")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error")
+	fs.Int64Var(&c.cacheMaxCost, "cache-max-cost", redisstate.DefaultCacheMaxCost, "memory budget of the Redis facts cache in `BYTES`")
+	fs.StringVar(&c.decisionLog, "decision-log", "stdout", "where decision log lines go (`DEST`): stdout, stderr, a file, or off")
+	fs.Float64Var(&c.decisionSample, "decision-log-sample", 1, "`FRACTION` of allows written to the decision log (denials always are)")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
 	fs.Usage = func() { usage(fs) }
 
@@ -190,7 +199,7 @@ func run(args []string, lookupEnv func(string) (string, bool), stdout, stderr io
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: c.logLevel}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, c, log); err != nil {
+	if err := serve(ctx, c, log, stdout, stderr); err != nil {
 		log.Error("pdp failed", "error", err.Error())
 		return exitFail
 	}
@@ -202,14 +211,16 @@ func run(args []string, lookupEnv func(string) (string, bool), stdout, stderr io
 type stateSource struct {
 	facts pdp.Facts
 	ready func() error
+	stats func() metrics.StateStats
 }
 
 // openState opens the state source the flags name and starts what keeps it
 // current (the file watcher or the stream tailer) until ctx ends. The
 // returned func releases it.
-func openState(ctx context.Context, c *config, log *slog.Logger) (stateSource, func(), error) {
+func openState(ctx context.Context, c *config, log *slog.Logger, m *metrics.Registry) (stateSource, func(), error) {
 	if c.redis != "" {
-		src, err := redisstate.Open(ctx, c.redis, redisstate.Options{Prefix: c.prefix, Staleness: c.staleness, Logger: log})
+		src, err := redisstate.Open(ctx, c.redis, redisstate.Options{Prefix: c.prefix, Staleness: c.staleness,
+			CacheMaxCost: c.cacheMaxCost, Logger: log, RoundTrip: m.RedisCommand})
 		if err != nil {
 			return stateSource{}, nil, fmt.Errorf("redis: %w", err)
 		}
@@ -226,7 +237,7 @@ func openState(ctx context.Context, c *config, log *slog.Logger) (stateSource, f
 			}
 			<-done
 		}
-		return stateSource{src, src.Ready}, release, nil
+		return stateSource{src, src.Ready, redisStats(src)}, release, nil
 	}
 	src, warnings, err := statefile.Open(c.state, statefile.WithLogger(log))
 	if err != nil {
@@ -237,11 +248,12 @@ func openState(ctx context.Context, c *config, log *slog.Logger) (stateSource, f
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); src.Watch(ctx, c.reloadInterval) }()
-	return stateSource{src, src.Ready}, func() { <-done }, nil
+	fileStats := func() metrics.StateStats { return metrics.StateStats{Up: true} }
+	return stateSource{src, src.Ready, fileStats}, func() { <-done }, nil
 }
 
 // serve runs the decision point until ctx ends.
-func serve(ctx context.Context, c *config, log *slog.Logger) error {
+func serve(ctx context.Context, c *config, log *slog.Logger, stdout, stderr io.Writer) error {
 	// Refuse a bad route table at startup rather than at the first
 	// forward-auth request. Without --config, /v1/authz has no routes and
 	// denies everything.
@@ -255,11 +267,21 @@ func serve(ctx context.Context, c *config, log *slog.Logger) error {
 	// Stop the watcher or tailer before releasing it, whichever way serve ends.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	src, release, err := openState(ctx, c, log)
+	decisions, closeLog, err := openDecisionLog(c.decisionLog, c.decisionSample, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	reg := metrics.New(metrics.Build{Version: version}, policy.Revision())
+	src, release, err := openState(ctx, c, log, reg)
 	if err != nil {
 		return err
 	}
 	defer func() { cancel(); release() }()
+	reg.MustRegister(metrics.NewStateCollector(src.stats))
+	if decisions != nil {
+		reg.MustRegister(metrics.NewDecisionLogCollector(decisions.Dropped))
+	}
 
 	engine, err := pdp.NewEngine(src.facts)
 	if err != nil {
@@ -283,6 +305,8 @@ func serve(ctx context.Context, c *config, log *slog.Logger) error {
 		Ready:           src.ready, // the policy compiled above
 		ShutdownTimeout: c.shutdownTimeout,
 		Logger:          log,
+		Observer:        &observer{metrics: reg, log: decisions},
+		Metrics:         fasthttpadaptor.NewFastHTTPHandler(reg.Handler()),
 	})
 	if err != nil {
 		return err

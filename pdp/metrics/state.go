@@ -9,7 +9,6 @@ type StateStats struct {
 	CacheHits      uint64
 	CacheMisses    uint64
 	CacheEvictions uint64
-	CacheEntries   int64
 	CacheCostBytes int64
 	StreamLagSecs  float64 // how far the last applied change is behind the newest one
 	StreamApplied  uint64  // change-stream entries applied
@@ -23,7 +22,6 @@ var (
 	descHits      = prometheus.NewDesc("pdp_state_cache_hits_total", "State cache lookups answered from memory.", nil, nil)
 	descMisses    = prometheus.NewDesc("pdp_state_cache_misses_total", "State cache lookups that read the source.", nil, nil)
 	descEvictions = prometheus.NewDesc("pdp_state_cache_evictions_total", "Facts evicted from the state cache to stay within its budget.", nil, nil)
-	descEntries   = prometheus.NewDesc("pdp_state_cache_entries", "Facts held in the state cache.", nil, nil)
 	descCost      = prometheus.NewDesc("pdp_state_cache_cost_bytes", "Estimated memory held by the state cache.", nil, nil)
 	descLag       = prometheus.NewDesc("pdp_stream_lag_seconds", "Seconds between the newest change-stream entry and the last one applied.", nil, nil)
 	descApplied   = prometheus.NewDesc("pdp_stream_entries_applied_total", "Change-stream entries applied.", nil, nil)
@@ -42,7 +40,7 @@ func NewStateCollector(stats func() StateStats) *StateCollector {
 // Describe implements prometheus.Collector.
 func (c *StateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUp, descStaleness, descHits, descMisses, descEvictions,
-		descEntries, descCost, descLag, descApplied, descLast, descErrors} {
+		descCost, descLag, descApplied, descLast, descErrors} {
 		ch <- d
 	}
 }
@@ -63,7 +61,6 @@ func (c *StateCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descHits, s.CacheHits)
 	counter(descMisses, s.CacheMisses)
 	counter(descEvictions, s.CacheEvictions)
-	gauge(descEntries, float64(s.CacheEntries))
 	gauge(descCost, float64(s.CacheCostBytes))
 	gauge(descLag, s.StreamLagSecs)
 	counter(descApplied, s.StreamApplied)

@@ -28,6 +28,9 @@ type Options struct {
 	Staleness time.Duration
 	// Logger receives errors and state changes, slog.Default() by default.
 	Logger *slog.Logger
+	// RoundTrip, when set, is told the duration of every lookup round trip
+	// (a command or a pipeline), for metrics.
+	RoundTrip func(time.Duration)
 }
 
 // Defaults of Options.
@@ -95,6 +98,9 @@ func Open(ctx context.Context, url string, opts Options) (*Source, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.RoundTrip != nil {
+		client.AddHook(roundTripHook(opts.RoundTrip))
 	}
 	c, err := newCache(opts.CacheMaxCost)
 	if err != nil {

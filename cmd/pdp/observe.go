@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/metalsoft-io/pdp/pdp"
+	"github.com/metalsoft-io/pdp/pdp/decisionlog"
+	"github.com/metalsoft-io/pdp/pdp/metrics"
+	"github.com/metalsoft-io/pdp/sync/redisstate"
+)
+
+// observer feeds the metrics and the decision log from the HTTP server.
+type observer struct {
+	metrics *metrics.Registry
+	log     *decisionlog.Logger // nil: no decision log
+}
+
+// Decision implements httpapi.Observer.
+func (o *observer) Decision(endpoint string, req *pdp.Request, d *pdp.Decision, took time.Duration) {
+	o.metrics.Decision(endpoint, d, took)
+	if o.log == nil {
+		return
+	}
+	e := decisionlog.Entry{
+		Time: time.Now(), Endpoint: endpoint, DecisionID: d.DecisionID,
+		Allow: d.Allow, Reasons: d.Reasons, Revision: d.Revision, Latency: took,
+	}
+	if req != nil {
+		e.Principal = principalName(req.Principal)
+		e.Effective = e.Principal
+		if req.ActingAs != "" {
+			e.Effective = req.ActingAs
+		}
+		e.Action, e.Kind, e.ID = req.Action, req.Resource.Kind, req.Resource.ID
+	}
+	o.log.Log(e)
+}
+
+// Request implements httpapi.Observer.
+func (o *observer) Request(endpoint string, status int) { o.metrics.Request(endpoint, status) }
+
+// principalName names the principal as the request did: its id or email.
+// An API key is never written: it is named "api_key" only.
+func principalName(p pdp.Principal) string {
+	switch {
+	case p.ID != "":
+		return p.ID
+	case p.Email != "":
+		return p.Email
+	case p.APIKey != "":
+		return "api_key"
+	}
+	return ""
+}
+
+// openDecisionLog opens the decision log destination: "stdout", "stderr",
+// "off", or a file appended to. The returned func closes it after the
+// logger has written what it holds.
+func openDecisionLog(dest string, sample float64, stdout, stderr io.Writer) (*decisionlog.Logger, func(), error) {
+	if sample < 0 || sample > 1 {
+		return nil, nil, fmt.Errorf("--decision-log-sample %v: want a fraction from 0 to 1", sample)
+	}
+	var w io.Writer
+	closeFile := func() {}
+	switch dest {
+	case "off", "":
+		return nil, func() {}, nil
+	case "stdout":
+		w = stdout
+	case "stderr":
+		w = stderr
+	default:
+		f, err := os.OpenFile(dest, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			return nil, nil, fmt.Errorf("decision log: %w", err)
+		}
+		w, closeFile = f, func() { f.Close() }
+	}
+	l := decisionlog.New(w, decisionlog.Options{AllowSampleRate: sample})
+	return l, func() { l.Close(); closeFile() }, nil
+}
+
+// redisStats turns a Redis source's counters into the metrics' form.
+func redisStats(src *redisstate.Source) func() metrics.StateStats {
+	return func() metrics.StateStats {
+		s := src.Stats()
+		out := metrics.StateStats{
+			Up:             s.Up,
+			CacheHits:      s.Hits,
+			CacheMisses:    s.Misses,
+			CacheEvictions: s.Evictions,
+			CacheCostBytes: s.CacheCost,
+			StreamLagSecs:  s.StreamLag.Seconds(),
+			StreamApplied:  s.EntriesApplied,
+			StreamLastMs:   streamMillis(s.LastApplied),
+			RedisErrors:    s.RedisErrors,
+		}
+		if !s.Up && !s.SyncedAt.IsZero() {
+			out.StalenessSecs = time.Since(s.SyncedAt).Seconds()
+		}
+		return out
+	}
+}
+
+// streamMillis is the time part of a stream id "ms-seq", 0 when none.
+func streamMillis(id string) int64 {
+	ms, _, _ := strings.Cut(id, "-")
+	n, _ := strconv.ParseInt(ms, 10, 64)
+	return n
+}
