@@ -77,7 +77,8 @@ func TestRenderedContainerRuns(t *testing.T) {
 		})
 	}
 	t.Run("sidecar", func(t *testing.T) {
-		docs, pod := renderSidecar(t)
+		docs, d := renderSidecar(t)
+		pod := d.Spec.Template.Spec
 		runContainer(t, bin, docs, pod, pod.InitContainers[0], redistest.Start(t).URL(), denyUnknown)
 	})
 }

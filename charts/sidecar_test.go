@@ -34,6 +34,8 @@ spec:
   template:
     metadata:
       labels: {app: demo}
+      annotations:
+        {{- include "pdp.checksums" .Subcharts.pdp | nindent 8 }}
     spec:
       enableServiceLinks: false
       initContainers:
@@ -46,8 +48,9 @@ spec:
 `
 
 // renderSidecar renders the parent chart with values-sidecar.yaml as the
-// values of its pdp dependency, and returns the manifests and the pod.
-func renderSidecar(t *testing.T) ([]manifest, podSpec) {
+// values of its pdp dependency, and returns the manifests and the
+// application's Deployment.
+func renderSidecar(t *testing.T) ([]manifest, workload) {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.CopyFS(filepath.Join(dir, "charts", "pdp"), os.DirFS(chartDir)); err != nil {
@@ -81,14 +84,15 @@ func renderSidecar(t *testing.T) ([]manifest, podSpec) {
 	docs := render(t, dir)
 	var d workload
 	findNamed(t, docs, "Deployment", releaseName+"-app").decode(t, &d)
-	return docs, d.Spec.Template.Spec
+	return docs, d
 }
 
 // TestSidecarContainer checks "pdp.sidecarContainer" and "pdp.volumes" as a
 // parent chart uses them: a native sidecar listening for decisions on
 // loopback, whose ConfigMap and Secret the pdp dependency renders.
 func TestSidecarContainer(t *testing.T) {
-	docs, pod := renderSidecar(t)
+	docs, d := renderSidecar(t)
+	pod := d.Spec.Template.Spec
 	if len(pod.InitContainers) != 1 {
 		t.Fatalf("want the pdp init container, have %d", len(pod.InitContainers))
 	}
@@ -97,6 +101,9 @@ func TestSidecarContainer(t *testing.T) {
 		t.Errorf("init container %s has restartPolicy %q: not a native sidecar", c.Name, c.RestartPolicy)
 	}
 	flags := checkPDPContainer(t, docs, pod, c, "127.0.0.1")
+	if d.Spec.Template.Metadata.Annotations["checksum/config"] == "" {
+		t.Error("no checksum/config annotation from \"pdp.checksums\"")
+	}
 	if flags["redis"] == "" {
 		t.Errorf("values-sidecar.yaml reads Redis, the sidecar has %v", flags)
 	}
@@ -123,8 +130,8 @@ func TestNginxSidecarExample(t *testing.T) {
 
 	// The example's pdp is the chart's sidecar, but for the names of the
 	// objects it refers to.
-	_, chartPod := renderSidecar(t)
-	example, chart := pdp, chartPod.InitContainers[0]
+	_, chartApp := renderSidecar(t)
+	example, chart := pdp, chartApp.Spec.Template.Spec.InitContainers[0]
 	example.Env, chart.Env = nil, nil
 	if !reflect.DeepEqual(example, chart) {
 		t.Errorf("the example's pdp container differs from the chart's sidecar:\nexample: %+v\nchart:   %+v", example, chart)

@@ -75,7 +75,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/*
 Fails the rendering with a clear message when the values cannot make a working
-pdp. Included by the templates rendered in both modes.
+pdp. Included by the ConfigMap, which every mode renders.
 */}}
 {{- define "pdp.validate" -}}
 {{- if eq .Values.source "redis" }}
@@ -93,7 +93,11 @@ pdp. Included by the templates rendered in both modes.
 {{- end }}
 {{- end }}
 
-{{/* Pod annotations that roll the pods when the configuration or the state file changes. */}}
+{{/*
+Pod annotations that roll the pods when the configuration or the state file
+changes; a parent chart adds them to the annotations of the pod it includes
+"pdp.sidecarContainer" in.
+*/}}
 {{- define "pdp.checksums" -}}
 checksum/config: {{ toYaml (list .Values.config .Values.configFiles) | sha256sum }}
 {{- if eq .Values.source "file" }}
