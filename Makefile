@@ -64,7 +64,7 @@ chart-test: ## helm lint and helm template charts/pdp with every values file, th
 		$(HELM) lint --strict --quiet --kube-version $(CHART_KUBE) $(CHART) -f $$f || exit 1; \
 		$(HELM) template pdp $(CHART) --kube-version $(CHART_KUBE) -f $$f >/dev/null || exit 1; \
 	done
-	$(GO) test -count=1 ./charts/...
+	$(GO) test -count=1 -timeout 20m ./charts/...
 
 bench: ## load harness: bare fasthttp vs pdp vs stock OPA (wrk); Go micro-benchmarks; writes bench/results/
 	@command -v wrk >/dev/null 2>&1 || $(MAKE) --no-print-directory install-wrk

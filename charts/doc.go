@@ -9,5 +9,13 @@
 // parses with pdp's own config loader (authz.ParseConfig); a state file
 // parses with the state file parser; a misspelt values key fails the render.
 //
+// It also runs the real pdp binary with the rendered container's arguments,
+// environment and files (against redis-server processes on loopback), and
+// the nginx sidecar example end to end with nginx.
+//
 //	go test ./charts/...    or    make chart-test
+//
+// The first run compiles helm, which takes minutes on a busy machine; give
+// `go test` a longer -timeout than its default ten minutes on a cold build
+// cache (make chart-test does).
 package charts
