@@ -108,7 +108,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error")
 	fs.Int64Var(&c.cacheMaxCost, "cache-max-cost", redisstate.DefaultCacheMaxCost, "memory budget of the Redis facts cache in `BYTES`")
 	fs.StringVar(&c.decisionLog, "decision-log", "stdout", "where decision log lines go (`DEST`): stdout, stderr, a file, or off")
-	fs.Float64Var(&c.decisionSample, "decision-log-sample", 1, "`FRACTION` of allows written to the decision log (denials always are)")
+	fs.Float64Var(&c.decisionSample, "decision-log-sample", defaultDecisionSample, "`FRACTION` of allows written to the decision log (denials always are)")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
 	fs.Usage = func() { usage(fs) }
 

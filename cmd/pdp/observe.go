@@ -14,6 +14,12 @@ import (
 	"github.com/metalsoft-io/pdp/sync/redisstate"
 )
 
+// defaultDecisionSample is the fraction of allows the decision log keeps by
+// default: every denial is written, and enough allows to see the traffic,
+// without the log costing the hot path more than a few percent. Set
+// --decision-log-sample 1 for a complete audit trail.
+const defaultDecisionSample = 0.01
+
 // observer feeds the metrics and the decision log from the HTTP server.
 type observer struct {
 	metrics *metrics.Registry
