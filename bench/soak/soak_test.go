@@ -30,7 +30,7 @@ import (
 const (
 	workers     = 8               // concurrent load clients
 	staleness   = 3 * time.Second // pdp --staleness: outages longer than this deny state_unavailable
-	propagation = time.Second     // a write is in effect this long after it returned
+	propagation = 2 * time.Second // a write is in effect this long after it returned (shared, loaded CI machines)
 	warmUp      = 15 * time.Second
 	settle      = 10 * time.Second // idle time before the final memory and goroutine readings
 )
