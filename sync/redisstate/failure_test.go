@@ -69,7 +69,10 @@ func TestRedisOutage(t *testing.T) {
 	if _, err := src.User(ctx, "u-bi"); !errors.Is(err, pdp.ErrUnavailable) {
 		t.Errorf("uncached user while redis is down: %v, want ErrUnavailable", err)
 	}
-	eventually(t, "Ready reports the outage", func() bool { return src.Ready() != nil })
+	if err := src.Ready(); err != nil {
+		t.Errorf("Ready right after the kill: %v, want ready while cached facts are fresh", err)
+	}
+	eventually(t, "Ready reports the outage past the staleness bound", func() bool { return src.Ready() != nil })
 	eventually(t, "cached facts expire", func() bool {
 		_, err := src.User(ctx, "u-ops")
 		return errors.Is(err, pdp.ErrUnavailable)

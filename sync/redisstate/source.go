@@ -139,12 +139,16 @@ func resolvePrefix(prefix string, cluster bool) (string, error) {
 	return prefix, nil
 }
 
-// Ready reports nil while Redis answers and the change stream is followed.
+// Ready reports nil while Redis answers and the change stream is followed,
+// and, once Redis is lost, as long as cached facts are still served (within
+// the staleness bound): a pdp serving fresh cached facts stays in its
+// Service's endpoints (fail static). Past the bound, or before Redis first
+// answered, it reports the outage.
 func (s *Source) Ready() error {
 	if s.closed.Load() {
 		return errors.New("redis source closed")
 	}
-	if !s.up.Load() {
+	if !s.up.Load() && (s.syncedAt.Load() == 0 || !s.fresh()) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return fmt.Errorf("redis unavailable: %w", s.lastErr)
