@@ -4,7 +4,8 @@ BIN       ?= bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 OPA       := github.com/open-policy-agent/opa@v1.22.3
-TEST_PKGS ?= ./...
+# Every package but the chart, whose tests chart-test runs.
+TEST_PKGS ?= $(shell $(GO) list ./... | grep -v /charts$$)
 # Debian packages of the servers the tests start.
 TEST_SERVERS := redis-server:redis-server nginx:nginx caddy:caddy promtool:prometheus
 
