@@ -33,12 +33,22 @@ type target struct {
 	url   string    // base URL wrk drives
 	reqs  []request // what it is sent
 	setup func(ctx context.Context) (*proc, error)
+	// during, if set, runs while wrk drives the target and returns notes
+	// (the revocation probe of the cold scenario).
+	during func(ctx context.Context) []string
 }
 
 // scenario is a set of targets measured alternately.
 type scenario struct {
 	name    string
 	targets []target
+	// warm sends every request once before each measured run, so that the
+	// measurement sees warm caches (hot, authz, batch); the cold scenario
+	// does not.
+	warm bool
+	// check, if set, runs once before the measurements and returns notes
+	// (the pdp/OPA equivalence check of the hot scenario).
+	check   func(ctx context.Context) ([]string, error)
 	cleanup func()
 }
 
@@ -50,16 +60,17 @@ func main() {
 		conns    = flag.Int("connections", 32, "wrk connections")
 		only     = flag.String("scenarios", "hot,authz,batch,cold", "comma-separated scenarios to run")
 		coldN    = flag.Int("cold-principals", 1_000_000, "distinct principals (and infrastructures) of the cold scenario")
+		budget   = flag.Int64("cold-cache-max-cost", 64<<20, "pdp's --cache-max-cost in the cold scenario, in bytes")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *out, load{Threads: 1, Connections: *conns, Duration: *duration}, *rounds, strings.Split(*only, ","), *coldN); err != nil {
+	if err := run(ctx, *out, load{Threads: 1, Connections: *conns, Duration: *duration}, *rounds, strings.Split(*only, ","), *coldN, *budget); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(ctx context.Context, out string, l load, rounds int, scenarios []string, coldN int) error {
+func run(ctx context.Context, out string, l load, rounds int, scenarios []string, coldN int, coldBudget int64) error {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return errors.New("wrk not found: apt-get install -y wrk (make bench installs it)")
 	}
@@ -77,11 +88,22 @@ func run(ctx context.Context, out string, l load, rounds int, scenarios []string
 	var notes []string
 	commands := []string{"make bench   # go run ./bench -out bench/results"}
 	for _, name := range scenarios {
-		sc, err := newScenario(ctx, name, work, bins, coldN)
+		sc, err := newScenario(ctx, name, work, bins, coldN, coldBudget)
 		if err != nil {
 			return fmt.Errorf("scenario %s: %w", name, err)
 		}
-		scRows, cmds, err := measure(ctx, work, sc, l, rounds)
+		if sc.check != nil {
+			scNotes, err := sc.check(ctx)
+			if err != nil {
+				if sc.cleanup != nil {
+					sc.cleanup()
+				}
+				return fmt.Errorf("scenario %s: %w", name, err)
+			}
+			notes = append(notes, scNotes...)
+		}
+		scRows, cmds, scNotes, err := measure(ctx, work, sc, l, rounds)
+		notes = append(notes, scNotes...)
 		if sc.cleanup != nil {
 			sc.cleanup()
 		}
@@ -91,7 +113,7 @@ func run(ctx context.Context, out string, l load, rounds int, scenarios []string
 		rows = append(rows, scRows...)
 		commands = append(commands, cmds...)
 	}
-	notes = append(notes, ratioNotes(rows)...)
+	notes = append(ratioNotes(rows), notes...)
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
@@ -109,38 +131,23 @@ func run(ctx context.Context, out string, l load, rounds int, scenarios []string
 // measure runs every target of sc once per round, in turn, and keeps the
 // median of each. A target is started before its run and stopped after it,
 // so the targets never compete for the cores.
-func measure(ctx context.Context, work string, sc scenario, l load, rounds int) ([]row, []string, error) {
+func measure(ctx context.Context, work string, sc scenario, l load, rounds int) ([]row, []string, []string, error) {
 	runs := make(map[string][]result)
-	var cmds []string
+	var cmds, notes []string
 	for round := 0; round < rounds; round++ {
 		for _, t := range sc.targets {
-			if ctx.Err() != nil {
-				return nil, nil, ctx.Err()
-			}
-			p, err := t.setup(ctx)
+			r, line, tNotes, err := measureOnce(ctx, work, sc, t, l)
 			if err != nil {
-				return nil, nil, fmt.Errorf("%s: %w", t.name, err)
+				return nil, nil, nil, fmt.Errorf("%s: %w", t.name, err)
 			}
-			if err := verify(ctx, t.url, t.reqs[0]); err != nil {
-				p.stop()
-				return nil, nil, fmt.Errorf("%s: %w", t.name, err)
-			}
-			file := filepath.Join(work, sc.name+"-"+t.name+".requests")
-			if err := writeRequests(file, t.reqs); err != nil {
-				p.stop()
-				return nil, nil, err
-			}
-			// A short warm-up, not counted.
-			_, _, _ = runWrk(ctx, work, t.url, file, load{Threads: l.Threads, Connections: l.Connections, Duration: time.Second})
-			r, line, err := runWrk(ctx, work, t.url, file, l)
-			p.stop()
-			if err != nil {
-				return nil, nil, fmt.Errorf("%s: %w", t.name, err)
-			}
-			log.Printf("%s/%s round %d: %.0f req/s p50 %s p99 %s", sc.name, t.name, round+1, r.RPS, fmtDur(r.P50), fmtDur(r.P99))
+			log.Printf("%s/%s round %d: %.0f req/s p50 %s p99 %s, ready in %s, RSS %s", sc.name, t.name, round+1,
+				r.RPS, fmtDur(r.P50), fmtDur(r.P99), fmtDur(r.Startup), fmtKiB(r.RSSKiB))
 			runs[t.name] = append(runs[t.name], r)
 			if round == 0 {
 				cmds = append(cmds, fmt.Sprintf("# %s / %s\n%s", sc.name, t.name, line))
+			}
+			for _, n := range tNotes {
+				notes = append(notes, fmt.Sprintf("%s / %s, round %d: %s", sc.name, t.name, round+1, n))
 			}
 		}
 	}
@@ -148,7 +155,55 @@ func measure(ctx context.Context, work string, sc scenario, l load, rounds int) 
 	for _, t := range sc.targets {
 		rows = append(rows, row{Scenario: sc.name, Target: t.name, result: median(runs[t.name]), Runs: len(runs[t.name])})
 	}
-	return rows, cmds, nil
+	return rows, cmds, notes, nil
+}
+
+// measureOnce starts t, checks it answers, warms it, drives it with wrk,
+// reads its resident memory and stops it.
+func measureOnce(ctx context.Context, work string, sc scenario, t target, l load) (result, string, []string, error) {
+	if ctx.Err() != nil {
+		return result{}, "", nil, ctx.Err()
+	}
+	began := time.Now()
+	p, err := t.setup(ctx)
+	if err != nil {
+		return result{}, "", nil, err
+	}
+	defer p.stop()
+	startup := time.Since(began)
+	if err := verify(ctx, t.url, t.reqs[0]); err != nil {
+		return result{}, "", nil, err
+	}
+	file := filepath.Join(work, sc.name+"-"+t.name+".requests")
+	if err := writeRequests(file, t.reqs); err != nil {
+		return result{}, "", nil, err
+	}
+	if sc.warm {
+		if err := warmUp(ctx, t.url, t.reqs); err != nil {
+			return result{}, "", nil, err
+		}
+	} else {
+		// A short warm-up of the connections, not counted.
+		_, _, _ = runWrk(ctx, work, t.url, file, load{Threads: l.Threads, Connections: l.Connections, Duration: time.Second})
+	}
+	var notes []string
+	probeDone := make(chan struct{})
+	probeCtx, stopProbe := context.WithCancel(ctx)
+	go func() {
+		defer close(probeDone)
+		if t.during != nil {
+			notes = t.during(probeCtx)
+		}
+	}()
+	r, line, err := runWrk(ctx, work, t.url, file, l)
+	stopProbe()
+	<-probeDone
+	if err != nil {
+		return result{}, line, nil, err
+	}
+	r.Startup = startup
+	r.RSSKiB = p.rssKiB()
+	return r, line, notes, nil
 }
 
 // ratioNotes states each target of the performance issue against its result.

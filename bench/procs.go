@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -54,6 +56,86 @@ func (p *proc) stop() {
 	p.log.Close()
 }
 
+// rssKiB is the process's resident memory (VmRSS of /proc/<pid>/status) in
+// KiB, 0 when it cannot be read.
+func (p *proc) rssKiB() int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// warmUp sends every request once, from a few connections, so that the
+// measured run finds the caches warm. Any answer but a 5xx will do.
+func warmUp(ctx context.Context, baseURL string, reqs []request) error {
+	const workers = 8
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	next := make(chan request)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range next {
+				if err := send(ctx, baseURL, r); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, r := range reqs {
+		next <- r
+	}
+	close(next)
+	wg.Wait()
+	if len(errs) > 0 {
+		return fmt.Errorf("warm-up: %d of %d requests failed, first: %w", len(errs), len(reqs), errs[0])
+	}
+	return nil
+}
+
+// send sends r and reads the answer; a 5xx is an error.
+func send(ctx context.Context, baseURL string, r request) error {
+	_, _, err := do(ctx, baseURL, r)
+	return err
+}
+
+// do sends r and returns the status and body; a 5xx is an error.
+func do(ctx context.Context, baseURL string, r request) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, r.Method, baseURL+r.Path, strings.NewReader(r.Body))
+	if err != nil {
+		return 0, nil, err
+	}
+	for k, v := range r.Headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, nil, err
+	}
+	if resp.StatusCode >= 500 {
+		return resp.StatusCode, body, fmt.Errorf("%s %s: %d %s", r.Method, r.Path, resp.StatusCode, body)
+	}
+	return resp.StatusCode, body, nil
+}
+
 // waitHTTP polls url until it answers 200, for at most timeout.
 func waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
@@ -65,7 +147,7 @@ func waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
 				return nil
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 	return fmt.Errorf("%s did not answer 200 within %s", url, timeout)
 }
@@ -74,23 +156,14 @@ func waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
 // a body, an allow: a target that answers errors or denies the first
 // request (always an allowed one) is not measured.
 func verify(ctx context.Context, baseURL string, r request) error {
-	req, err := http.NewRequestWithContext(ctx, r.Method, baseURL+r.Path, strings.NewReader(r.Body))
+	status, body, err := do(ctx, baseURL, r)
 	if err != nil {
 		return err
 	}
-	for k, v := range r.Headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
 	compact := strings.ReplaceAll(string(body), " ", "")
-	if resp.StatusCode != http.StatusOK || (len(body) > 0 && !strings.Contains(compact, `"allow":true`) &&
+	if status != http.StatusOK || (len(body) > 0 && !strings.Contains(compact, `"allow":true`) &&
 		!strings.Contains(compact, `"results":[{"allow":true`)) {
-		return fmt.Errorf("first request %s %s answered %d %s", r.Method, r.Path, resp.StatusCode, body)
+		return fmt.Errorf("first request %s %s answered %d %s", r.Method, r.Path, status, body)
 	}
 	return nil
 }

@@ -36,6 +36,8 @@ func median(runs []result) result {
 	total.RPS = pick(func(r result) float64 { return r.RPS })
 	total.P50 = time.Duration(pick(func(r result) float64 { return float64(r.P50) }))
 	total.P99 = time.Duration(pick(func(r result) float64 { return float64(r.P99) }))
+	total.Startup = time.Duration(pick(func(r result) float64 { return float64(r.Startup) }))
+	total.RSSKiB = int64(pick(func(r result) float64 { return float64(r.RSSKiB) }))
 	return total
 }
 
@@ -44,8 +46,8 @@ func median(runs []result) result {
 func markdown(rows []row, machine string, commands []string, notes []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Benchmark results\n\n%s\n\n", machine)
-	b.WriteString("| scenario | target | req/s | p50 | p99 | vs bare | requests | non-2xx | socket errors |\n")
-	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	b.WriteString("| scenario | target | req/s | p50 | p99 | vs bare | requests | non-2xx | socket errors | ready in | RSS |\n")
+	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	bare := map[string]float64{}
 	for _, r := range rows {
 		if r.Target == "bare" {
@@ -57,8 +59,8 @@ func markdown(rows []row, machine string, commands []string, notes []string) str
 		if base := bare[r.Scenario]; base > 0 {
 			ratio = fmt.Sprintf("%.2fx", r.RPS/base)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %s | %s | %d | %d | %d |\n", r.Scenario, r.Target, r.RPS,
-			fmtDur(r.P50), fmtDur(r.P99), ratio, r.Requests, r.Non2xx, r.Errors)
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %s | %s | %d | %d | %d | %s | %s |\n", r.Scenario, r.Target, r.RPS,
+			fmtDur(r.P50), fmtDur(r.P99), ratio, r.Requests, r.Non2xx, r.Errors, fmtDur(r.Startup), fmtKiB(r.RSSKiB))
 	}
 	if len(notes) > 0 {
 		b.WriteString("\n")
@@ -72,6 +74,14 @@ func markdown(rows []row, machine string, commands []string, notes []string) str
 	}
 	b.WriteString("```\n")
 	return b.String()
+}
+
+// fmtKiB shows a memory size given in KiB.
+func fmtKiB(k int64) string {
+	if k <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(k)/1024)
 }
 
 func fmtDur(d time.Duration) string {

@@ -26,6 +26,11 @@ type result struct {
 	Requests int64
 	Non2xx   int64
 	Errors   int64 // socket errors: connect, read, write, timeout
+	// Measured around the run, not by wrk: the time from starting the
+	// server to its first good answer (pdp: /health/ready), and its
+	// resident memory (VmRSS) when the run ended.
+	Startup time.Duration
+	RSSKiB  int64
 }
 
 // wrkScript sends, round robin, the requests of a file with one request per
