@@ -229,7 +229,10 @@ func (s *Server) newServer(name string, h fasthttp.RequestHandler) *fasthttp.Ser
 		IdleTimeout:          max(s.opts.ReadTimeout, 2*time.Minute),
 		CloseOnShutdown:      true,
 		NoDefaultContentType: true,
-		Logger:               fasthttpLogger{s.log.With("port", name)},
+		// fasthttp's parse errors would otherwise log the raw request
+		// headers: API keys and tokens included.
+		SecureErrorLogMessage: true,
+		Logger:                fasthttpLogger{s.log.With("port", name)},
 	}
 }
 
