@@ -75,13 +75,15 @@ bench: ## load harness: bare fasthttp vs pdp vs stock OPA (wrk); Go micro-benchm
 # Each fuzz target runs alone (go test takes one -fuzz pattern at a time);
 # plain go test (make test) runs every target's seed corpus.
 FUZZTIME      ?= 30s
+# Minimizing a new corpus entry may otherwise take up to a minute of FUZZTIME.
+FUZZMINIMIZE  ?= 5s
 SOAK_DURATION ?= 3m
 
 fuzz: ## run every fuzz target (func Fuzz* in *_test.go) for FUZZTIME each, default 30s
 	@set -e; for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
 		for target in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go | cut -c6- | sort); do \
 			echo "== $$dir $$target ($(FUZZTIME))"; \
-			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$dir; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $$dir; \
 		done; \
 	done
 
