@@ -42,12 +42,15 @@ type itemWire struct {
 // decodeCheck decodes and validates the body of a check. body is not
 // retained: every string of the result is a copy.
 func decodeCheck(body []byte, maxDepth int) (*pdp.Request, *apiError) {
-	if e := checkDepth(body, maxDepth); e != nil {
-		return nil, e
-	}
-	var w checkWire
-	if e := decodeStrict(body, &w); e != nil {
-		return nil, e
+	w, ok := decodeCheckFast(body, maxDepth)
+	if !ok {
+		if e := checkDepth(body, maxDepth); e != nil {
+			return nil, e
+		}
+		w = checkWire{}
+		if e := decodeStrict(body, &w); e != nil {
+			return nil, e
+		}
 	}
 	if e := checkPrincipal(w.Principal); e != nil {
 		return nil, e

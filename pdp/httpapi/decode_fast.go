@@ -1,0 +1,366 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"unicode/utf8"
+
+	"github.com/metalsoft-io/pdp/pdp"
+)
+
+// The fast decoder reads the common shape of a check body in one pass,
+// without reflection: known members, each once, strings without escapes,
+// attributes of plain JSON values. Anything else (an unknown or repeated
+// member, an escape, a null, an error of any kind, too deep a nesting) makes
+// it give up, and the strict decoder (decodeStrict) reads the body and
+// reports what is wrong. What the fast decoder accepts, the strict one
+// decodes to the same value (FuzzFastCheck checks it).
+//
+// Every decoded string is a substring of one copy of the body, so that
+// decoding costs one string allocation plus the attribute maps.
+
+// fastParser walks a JSON text.
+type fastParser struct {
+	s        string
+	i        int
+	depth    int
+	maxDepth int
+}
+
+// decodeCheckFast decodes body as a check, or reports false.
+func decodeCheckFast(body []byte, maxDepth int) (checkWire, bool) {
+	var w checkWire
+	p := fastParser{s: string(body), maxDepth: maxDepth}
+	var seen [5]bool
+	ok := p.object(func(key string) bool {
+		var slot int
+		switch key {
+		case "principal":
+			slot = 0
+		case "acting_as":
+			slot = 1
+		case "action":
+			slot = 2
+		case "resource":
+			slot = 3
+		case "fields":
+			slot = 4
+		default:
+			return false
+		}
+		if seen[slot] {
+			return false
+		}
+		seen[slot] = true
+		var ok bool
+		switch slot {
+		case 0:
+			w.Principal = &pdp.Principal{}
+			ok = p.principal(w.Principal)
+		case 1:
+			w.ActingAs, ok = p.str()
+		case 2:
+			w.Action, ok = p.str()
+		case 3:
+			w.Resource = &pdp.ResourceRef{}
+			ok = p.resource(w.Resource)
+		case 4:
+			w.Fields, ok = p.strings()
+		}
+		return ok
+	})
+	p.ws()
+	return w, ok && p.i == len(p.s)
+}
+
+// principal reads {"id"|"email"|"api_key": string, ...}.
+func (p *fastParser) principal(dst *pdp.Principal) bool {
+	var seen [3]bool
+	return p.object(func(key string) bool {
+		var field *string
+		var slot int
+		switch key {
+		case "id":
+			field, slot = &dst.ID, 0
+		case "email":
+			field, slot = &dst.Email, 1
+		case "api_key":
+			field, slot = &dst.APIKey, 2
+		default:
+			return false
+		}
+		if seen[slot] {
+			return false
+		}
+		seen[slot] = true
+		var ok bool
+		*field, ok = p.str()
+		return ok
+	})
+}
+
+// resource reads {"kind": string, "id": string, "attr": object}.
+func (p *fastParser) resource(dst *pdp.ResourceRef) bool {
+	var seen [3]bool
+	return p.object(func(key string) bool {
+		var slot int
+		switch key {
+		case "kind":
+			slot = 0
+		case "id":
+			slot = 1
+		case "attr":
+			slot = 2
+		default:
+			return false
+		}
+		if seen[slot] {
+			return false
+		}
+		seen[slot] = true
+		var ok bool
+		switch slot {
+		case 0:
+			dst.Kind, ok = p.str()
+		case 1:
+			dst.ID, ok = p.str()
+		case 2:
+			p.ws()
+			if p.peek() != '{' {
+				return false
+			}
+			var v any
+			v, ok = p.value()
+			dst.Attr, _ = v.(map[string]any)
+		}
+		return ok
+	})
+}
+
+// strings reads an array of strings.
+func (p *fastParser) strings() ([]string, bool) {
+	p.ws()
+	if !p.open('[') {
+		return nil, false
+	}
+	out := []string{}
+	p.ws()
+	if p.peek() == ']' {
+		p.i++
+		p.depth--
+		return out, true
+	}
+	for {
+		s, ok := p.str()
+		if !ok {
+			return nil, false
+		}
+		out = append(out, s)
+		p.ws()
+		switch p.next() {
+		case ',':
+		case ']':
+			p.depth--
+			return out, true
+		default:
+			return nil, false
+		}
+	}
+}
+
+// object reads an object, calling member after each key and its colon to
+// read the value.
+func (p *fastParser) object(member func(key string) bool) bool {
+	p.ws()
+	if !p.open('{') {
+		return false
+	}
+	p.ws()
+	if p.peek() == '}' {
+		p.i++
+		p.depth--
+		return true
+	}
+	for {
+		key, ok := p.str()
+		if !ok {
+			return false
+		}
+		p.ws()
+		if p.next() != ':' || !member(key) {
+			return false
+		}
+		p.ws()
+		switch p.next() {
+		case ',':
+		case '}':
+			p.depth--
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// open consumes c, an object or array start, within the depth limit.
+func (p *fastParser) open(c byte) bool {
+	if p.peek() != c {
+		return false
+	}
+	p.i++
+	p.depth++
+	return p.depth <= p.maxDepth
+}
+
+// value reads an attribute value: what encoding/json decodes into an any
+// with UseNumber, but null only inside attributes.
+func (p *fastParser) value() (any, bool) {
+	p.ws()
+	switch c := p.peek(); {
+	case c == '"':
+		return p.str()
+	case c == '{':
+		m := map[string]any{}
+		ok := p.object(func(key string) bool {
+			if _, dup := m[key]; dup {
+				return false
+			}
+			v, ok := p.value()
+			m[key] = v
+			return ok
+		})
+		return m, ok
+	case c == '[':
+		if !p.open('[') {
+			return nil, false
+		}
+		out := []any{}
+		p.ws()
+		if p.peek() == ']' {
+			p.i++
+			p.depth--
+			return out, true
+		}
+		for {
+			v, ok := p.value()
+			if !ok {
+				return nil, false
+			}
+			out = append(out, v)
+			p.ws()
+			switch p.next() {
+			case ',':
+			case ']':
+				p.depth--
+				return out, true
+			default:
+				return nil, false
+			}
+		}
+	case c == 't':
+		return true, p.literal("true")
+	case c == 'f':
+		return false, p.literal("false")
+	case c == 'n':
+		return nil, p.literal("null")
+	case c == '-' || (c >= '0' && c <= '9'):
+		return p.number()
+	}
+	return nil, false
+}
+
+func (p *fastParser) literal(word string) bool {
+	if len(p.s)-p.i < len(word) || p.s[p.i:p.i+len(word)] != word {
+		return false
+	}
+	p.i += len(word)
+	return true
+}
+
+// number reads a JSON number as a json.Number.
+func (p *fastParser) number() (any, bool) {
+	start := p.i
+	if p.peek() == '-' {
+		p.i++
+	}
+	switch c := p.peek(); {
+	case c == '0':
+		p.i++
+	case c >= '1' && c <= '9':
+		p.digits()
+	default:
+		return nil, false
+	}
+	if p.peek() == '.' {
+		p.i++
+		if !p.digits() {
+			return nil, false
+		}
+	}
+	if c := p.peek(); c == 'e' || c == 'E' {
+		p.i++
+		if c := p.peek(); c == '+' || c == '-' {
+			p.i++
+		}
+		if !p.digits() {
+			return nil, false
+		}
+	}
+	return json.Number(p.s[start:p.i]), true
+}
+
+// digits consumes one or more digits.
+func (p *fastParser) digits() bool {
+	start := p.i
+	for p.i < len(p.s) && p.s[p.i] >= '0' && p.s[p.i] <= '9' {
+		p.i++
+	}
+	return p.i > start
+}
+
+// str reads a string without escapes or control characters, valid UTF-8.
+func (p *fastParser) str() (string, bool) {
+	p.ws()
+	if p.next() != '"' {
+		return "", false
+	}
+	start, ascii := p.i, true
+	for ; p.i < len(p.s); p.i++ {
+		switch c := p.s[p.i]; {
+		case c == '"':
+			s := p.s[start:p.i]
+			p.i++
+			return s, ascii || utf8.ValidString(s)
+		case c == '\\' || c < 0x20:
+			return "", false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return "", false
+}
+
+func (p *fastParser) ws() {
+	for p.i < len(p.s) {
+		switch p.s[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek is the next byte, 0 at the end.
+func (p *fastParser) peek() byte {
+	if p.i < len(p.s) {
+		return p.s[p.i]
+	}
+	return 0
+}
+
+// next consumes the next byte, 0 at the end.
+func (p *fastParser) next() byte {
+	c := p.peek()
+	p.i++
+	return c
+}
