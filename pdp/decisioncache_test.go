@@ -217,3 +217,20 @@ func TestDecisionCacheConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestDecisionCacheObserver: the observer hears a miss, then a hit.
+func TestDecisionCacheObserver(t *testing.T) {
+	var hits, misses atomic.Int64
+	e := newEngine(t, seedFacts(t), pdp.WithDecisionCacheObserver(func(hit bool) {
+		if hit {
+			hits.Add(1)
+		} else {
+			misses.Add(1)
+		}
+	}))
+	e.Decide(context.Background(), deployWeb())
+	e.Decide(context.Background(), deployWeb())
+	if hits.Load() != 1 || misses.Load() != 1 {
+		t.Fatalf("hits %d, misses %d; want 1 and 1", hits.Load(), misses.Load())
+	}
+}

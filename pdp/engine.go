@@ -31,14 +31,17 @@ type Engine struct {
 	idSeq    atomic.Uint64
 	idChunks sync.Pool      // *idChunk: decision ids are carved out of shared chunks
 	cache    *decisionCache // nil without one
+	// cacheObserver is told hits and misses of the cache, nil for nobody.
+	cacheObserver func(hit bool)
 }
 
 // EngineOption configures NewEngine.
 type EngineOption func(*engineConfig)
 
 type engineConfig struct {
-	modules   []policy.Module
-	cacheSize int
+	modules       []policy.Module
+	cacheSize     int
+	cacheObserver func(hit bool)
 }
 
 // WithDecisionCache sets how many decisions the engine caches (default
@@ -46,6 +49,13 @@ type engineConfig struct {
 // exists only over facts that implement Generations.
 func WithDecisionCache(size int) EngineOption {
 	return func(c *engineConfig) { c.cacheSize = size }
+}
+
+// WithDecisionCacheObserver has f told, for every Decide over a decision
+// cache, whether the decision came from the cache. f must be cheap and safe
+// for concurrent use (a Prometheus counter).
+func WithDecisionCacheObserver(f func(hit bool)) EngineOption {
+	return func(c *engineConfig) { c.cacheObserver = f }
 }
 
 // WithModules evaluates these Rego modules instead of the embedded policy
@@ -76,6 +86,7 @@ func NewEngine(facts Facts, opts ...EngineOption) (*Engine, error) {
 	}
 	if g, ok := facts.(Generations); ok && cfg.cacheSize > 0 {
 		e.cache = newDecisionCache(g, cfg.cacheSize)
+		e.cacheObserver = cfg.cacheObserver
 	}
 	var err error
 	if e.decision, err = prepare(cfg.modules, policy.Query); err != nil {
@@ -120,11 +131,14 @@ func (e *Engine) Decide(ctx context.Context, req *Request) Decision {
 	kb := e.cache.bufs.Get().(*keyBuf)
 	defer e.cache.bufs.Put(kb)
 	if !e.cache.encode(kb, req) {
+		e.observeCache(false)
 		return e.decide(ctx, req, false, nil)
 	}
 	if c := e.cache.lookup(kb); c != nil {
+		e.observeCache(true)
 		return Decision{Allow: c.allow, Reasons: c.reasons, DecisionID: e.newID(), Revision: e.facts.Revision()}
 	}
+	e.observeCache(false)
 	var deps [maxDeps]factGen
 	rec := &recorder{gens: e.cache.gens, deps: deps[:0], ok: true}
 	d := e.decide(ctx, req, false, rec)
@@ -132,6 +146,12 @@ func (e *Engine) Decide(ctx context.Context, req *Request) Decision {
 		e.cache.store(kb, &d, rec.deps)
 	}
 	return d
+}
+
+func (e *Engine) observeCache(hit bool) {
+	if e.cacheObserver != nil {
+		e.cacheObserver(hit)
+	}
 }
 
 // DecideExplain is Decide plus Decision.Explain: the facts the decision used

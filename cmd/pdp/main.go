@@ -283,7 +283,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout, stderr io.W
 		reg.MustRegister(metrics.NewDecisionLogCollector(decisions.Dropped))
 	}
 
-	engine, err := pdp.NewEngine(src.facts)
+	engine, err := pdp.NewEngine(src.facts, pdp.WithDecisionCacheObserver(reg.DecisionCache))
 	if err != nil {
 		return fmt.Errorf("policy: %w", err)
 	}
