@@ -76,3 +76,26 @@ func FuzzDecodeCheckFast(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecodeCheck compares the fast decoder with the strict one on a
+// body both accept.
+func BenchmarkDecodeCheck(b *testing.B) {
+	body := []byte(fastCases[1].body)
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, e := decodeCheck(body, 32); e != nil {
+				b.Fatal(e.message)
+			}
+		}
+	})
+	b.Run("strict", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var w checkWire
+			if e := decodeStrict(body, &w); e != nil {
+				b.Fatal(e.message)
+			}
+		}
+	})
+}
