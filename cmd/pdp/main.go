@@ -40,6 +40,7 @@ import (
 	"github.com/metalsoft-io/pdp/policy"
 	"github.com/metalsoft-io/pdp/sync/redisstate"
 	"github.com/metalsoft-io/pdp/sync/statefile"
+	"github.com/redis/go-redis/v9"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 )
 
@@ -219,6 +220,7 @@ type stateSource struct {
 // returned func releases it.
 func openState(ctx context.Context, c *config, log *slog.Logger, m *metrics.Registry) (stateSource, func(), error) {
 	if c.redis != "" {
+		redis.SetLogger(redisLog{log.With("component", "redis")})
 		src, err := redisstate.Open(ctx, c.redis, redisstate.Options{Prefix: c.prefix, Staleness: c.staleness,
 			CacheMaxCost: c.cacheMaxCost, Logger: log, RoundTrip: m.RedisCommand})
 		if err != nil {

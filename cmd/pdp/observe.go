@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -89,6 +91,16 @@ func openDecisionLog(dest string, sample float64, stdout, stderr io.Writer) (*de
 	}
 	l := decisionlog.New(w, decisionlog.Options{AllowSampleRate: sample})
 	return l, func() { l.Close(); closeFile() }, nil
+}
+
+// redisLog routes the Redis client's own messages (failed dials during an
+// outage, sentinel failovers) into pdp's structured log instead of stderr's
+// plain text.
+type redisLog struct{ log *slog.Logger }
+
+// Printf implements go-redis's logging interface.
+func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
+	r.log.WarnContext(ctx, "redis client", "message", fmt.Sprintf(format, v...))
 }
 
 // redisStats turns a Redis source's counters into the metrics' form.
