@@ -25,6 +25,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/metalsoft-io/pdp/pdp"
 )
 
 // target is one server under load in one scenario.
@@ -36,16 +38,15 @@ type target struct {
 	// during, if set, runs while wrk drives the target and returns notes
 	// (the revocation probe of the cold scenario).
 	during func(ctx context.Context) []string
+	// cold: no warm-up beyond a second of load (the cold scenario's pdp,
+	// whose every request is new).
+	cold bool
 }
 
 // scenario is a set of targets measured alternately.
 type scenario struct {
 	name    string
 	targets []target
-	// warm sends every request once before each measured run, so that the
-	// measurement sees warm caches (hot, authz, batch); the cold scenario
-	// does not.
-	warm bool
 	// check, if set, runs once before the measurements and returns notes
 	// (the pdp/OPA equivalence check of the hot scenario).
 	check   func(ctx context.Context) ([]string, error)
@@ -60,7 +61,7 @@ func main() {
 		conns    = flag.Int("connections", 32, "wrk connections")
 		only     = flag.String("scenarios", "hot,authz,batch,cold", "comma-separated scenarios to run")
 		coldN    = flag.Int("cold-principals", 1_000_000, "distinct principals (and infrastructures) of the cold scenario")
-		budget   = flag.Int64("cold-cache-max-cost", 64<<20, "pdp's --cache-max-cost in the cold scenario, in bytes")
+		budget   = flag.Int64("cold-cache-max-cost", 16<<20, "pdp's --cache-max-cost in the cold scenario, in bytes")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -113,7 +114,7 @@ func run(ctx context.Context, out string, l load, rounds int, scenarios []string
 		rows = append(rows, scRows...)
 		commands = append(commands, cmds...)
 	}
-	notes = append(ratioNotes(rows), notes...)
+	notes = append(append(ratioNotes(rows), memoryNotes(rows, coldBudget)...), notes...)
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
@@ -140,8 +141,8 @@ func measure(ctx context.Context, work string, sc scenario, l load, rounds int) 
 			if err != nil {
 				return nil, nil, nil, fmt.Errorf("%s: %w", t.name, err)
 			}
-			log.Printf("%s/%s round %d: %.0f req/s p50 %s p99 %s, ready in %s, RSS %s", sc.name, t.name, round+1,
-				r.RPS, fmtDur(r.P50), fmtDur(r.P99), fmtDur(r.Startup), fmtKiB(r.RSSKiB))
+			log.Printf("%s/%s round %d: %.0f req/s p50 %s p99 %s, ready in %s, RSS %s at ready, %s at the end", sc.name, t.name,
+				round+1, r.RPS, fmtDur(r.P50), fmtDur(r.P99), fmtDur(r.Startup), fmtKiB(r.ReadyRSSKiB), fmtKiB(r.RSSKiB))
 			runs[t.name] = append(runs[t.name], r)
 			if round == 0 {
 				cmds = append(cmds, fmt.Sprintf("# %s / %s\n%s", sc.name, t.name, line))
@@ -158,7 +159,8 @@ func measure(ctx context.Context, work string, sc scenario, l load, rounds int) 
 	return rows, cmds, notes, nil
 }
 
-// measureOnce starts t, checks it answers, warms it, drives it with wrk,
+// measureOnce starts t, checks it answers, warms it (every request sent
+// once, unless t is cold), drives it with wrk,
 // reads its resident memory and stops it.
 func measureOnce(ctx context.Context, work string, sc scenario, t target, l load) (result, string, []string, error) {
 	if ctx.Err() != nil {
@@ -171,6 +173,7 @@ func measureOnce(ctx context.Context, work string, sc scenario, t target, l load
 	}
 	defer p.stop()
 	startup := time.Since(began)
+	readyRSS := p.rssKiB()
 	if err := verify(ctx, t.url, t.reqs[0]); err != nil {
 		return result{}, "", nil, err
 	}
@@ -178,7 +181,7 @@ func measureOnce(ctx context.Context, work string, sc scenario, t target, l load
 	if err := writeRequests(file, t.reqs); err != nil {
 		return result{}, "", nil, err
 	}
-	if sc.warm {
+	if !t.cold {
 		if err := warmUp(ctx, t.url, t.reqs); err != nil {
 			return result{}, "", nil, err
 		}
@@ -201,9 +204,21 @@ func measureOnce(ctx context.Context, work string, sc scenario, t target, l load
 	if err != nil {
 		return result{}, line, nil, err
 	}
-	r.Startup = startup
-	r.RSSKiB = p.rssKiB()
+	r.Startup, r.ReadyRSSKiB, r.RSSKiB = startup, readyRSS, p.rssKiB()
 	return r, line, notes, nil
+}
+
+// memoryNotes compares pdp's resident memory in the cold scenario with its
+// facts cache budget.
+func memoryNotes(rows []row, budget int64) []string {
+	for _, r := range rows {
+		if r.Scenario == "cold" && r.Target == "pdp" && r.RSSKiB > 0 {
+			return []string{fmt.Sprintf("cold: pdp's resident memory %s at the end of the run, %s when ready: it grew by %s "+
+				"with a facts cache budget of %s (the growth also holds the decision cache, at most %d entries, and Go heap headroom)",
+				fmtKiB(r.RSSKiB), fmtKiB(r.ReadyRSSKiB), fmtKiB(r.RSSKiB-r.ReadyRSSKiB), fmtKiB(budget/1024), pdp.DefaultDecisionCacheSize)}
+		}
+	}
+	return nil
 }
 
 // ratioNotes states each target of the performance issue against its result.
@@ -225,6 +240,9 @@ func ratioNotes(rows []row) []string {
 	}
 	if bare, p := get("cold", "bare"), get("cold", "pdp"); bare > 0 && p > 0 {
 		notes = append(notes, fmt.Sprintf("cold (Redis, distinct principals): pdp is %.2fx the bare server (target ≥ 0.3x)", p/bare))
+	}
+	if bare, p := get("cold", "bare"), get("cold", "pdp-hot-set"); bare > 0 && p > 0 {
+		notes = append(notes, fmt.Sprintf("Redis, 3,000 distinct requests (warm decision cache): pdp is %.2fx the bare server", p/bare))
 	}
 	return notes
 }

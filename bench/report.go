@@ -38,6 +38,7 @@ func median(runs []result) result {
 	total.P99 = time.Duration(pick(func(r result) float64 { return float64(r.P99) }))
 	total.Startup = time.Duration(pick(func(r result) float64 { return float64(r.Startup) }))
 	total.RSSKiB = int64(pick(func(r result) float64 { return float64(r.RSSKiB) }))
+	total.ReadyRSSKiB = int64(pick(func(r result) float64 { return float64(r.ReadyRSSKiB) }))
 	return total
 }
 
@@ -46,8 +47,8 @@ func median(runs []result) result {
 func markdown(rows []row, machine string, commands []string, notes []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Benchmark results\n\n%s\n\n", machine)
-	b.WriteString("| scenario | target | req/s | p50 | p99 | vs bare | requests | non-2xx | socket errors | ready in | RSS |\n")
-	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	b.WriteString("| scenario | target | req/s | p50 | p99 | vs bare | requests | non-2xx | socket errors | ready in | RSS at ready | RSS at end |\n")
+	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	bare := map[string]float64{}
 	for _, r := range rows {
 		if r.Target == "bare" {
@@ -59,8 +60,9 @@ func markdown(rows []row, machine string, commands []string, notes []string) str
 		if base := bare[r.Scenario]; base > 0 {
 			ratio = fmt.Sprintf("%.2fx", r.RPS/base)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %s | %s | %d | %d | %d | %s | %s |\n", r.Scenario, r.Target, r.RPS,
-			fmtDur(r.P50), fmtDur(r.P99), ratio, r.Requests, r.Non2xx, r.Errors, fmtDur(r.Startup), fmtKiB(r.RSSKiB))
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %s | %s | %d | %d | %d | %s | %s | %s |\n", r.Scenario, r.Target, r.RPS,
+			fmtDur(r.P50), fmtDur(r.P99), ratio, r.Requests, r.Non2xx, r.Errors, fmtDur(r.Startup),
+			fmtKiB(r.ReadyRSSKiB), fmtKiB(r.RSSKiB))
 	}
 	if len(notes) > 0 {
 		b.WriteString("\n")

@@ -28,9 +28,9 @@ type result struct {
 	Errors   int64 // socket errors: connect, read, write, timeout
 	// Measured around the run, not by wrk: the time from starting the
 	// server to its first good answer (pdp: /health/ready), and its
-	// resident memory (VmRSS) when the run ended.
-	Startup time.Duration
-	RSSKiB  int64
+	// resident memory (VmRSS) when it was ready and when the run ended.
+	Startup             time.Duration
+	ReadyRSSKiB, RSSKiB int64
 }
 
 // wrkScript sends, round robin, the requests of a file with one request per
