@@ -65,28 +65,37 @@ func decodeCheck(body []byte, maxDepth int) (*pdp.Request, *apiError) {
 // decodeBatch decodes and validates the body of a batch: one request per
 // check, in order. One bad check fails the whole batch, naming its index.
 func decodeBatch(body []byte, maxDepth int) ([]pdp.Request, *apiError) {
-	if e := checkDepth(body, maxDepth); e != nil {
-		return nil, e
-	}
-	var w batchWire
-	if e := decodeStrict(body, &w); e != nil {
-		return nil, e
+	w, items, fast := decodeBatchFast(body, maxDepth)
+	if !fast {
+		if e := checkDepth(body, maxDepth); e != nil {
+			return nil, e
+		}
+		w = batchWire{}
+		if e := decodeStrict(body, &w); e != nil {
+			return nil, e
+		}
 	}
 	if e := checkPrincipal(w.Principal); e != nil {
 		return nil, e
 	}
-	switch {
-	case w.Checks == nil:
-		return nil, badRequest(CodeMissingField, `missing field "checks"`)
-	case len(w.Checks) == 0:
-		return nil, badRequest(CodeMissingField, `"checks" holds no check`)
-	case len(w.Checks) > MaxBatch:
-		return nil, badRequest(CodeTooManyChecks, "%d checks in one batch, at most %d", len(w.Checks), MaxBatch)
+	n := len(w.Checks)
+	if fast {
+		n = len(items)
 	}
-	reqs := make([]pdp.Request, len(w.Checks))
-	for i, raw := range w.Checks {
+	switch {
+	case !fast && w.Checks == nil:
+		return nil, badRequest(CodeMissingField, `missing field "checks"`)
+	case n == 0:
+		return nil, badRequest(CodeMissingField, `"checks" holds no check`)
+	case n > MaxBatch:
+		return nil, badRequest(CodeTooManyChecks, "%d checks in one batch, at most %d", n, MaxBatch)
+	}
+	reqs := make([]pdp.Request, n)
+	for i := range reqs {
 		var it itemWire
-		if e := decodeStrict(raw, &it); e != nil {
+		if fast {
+			it = items[i]
+		} else if e := decodeStrict(w.Checks[i], &it); e != nil {
 			return nil, inItem(e, i)
 		}
 		reqs[i] = pdp.Request{Principal: *w.Principal, ActingAs: w.ActingAs, Fields: it.Fields}

@@ -72,6 +72,107 @@ func decodeCheckFast(body []byte, maxDepth int) (checkWire, bool) {
 	return w, ok && p.i == len(p.s)
 }
 
+// decodeBatchFast decodes body as a batch: its principal, acting_as and
+// checks, or reports false.
+func decodeBatchFast(body []byte, maxDepth int) (w batchWire, items []itemWire, ok bool) {
+	p := fastParser{s: string(body), maxDepth: maxDepth}
+	var seen [3]bool
+	ok = p.object(func(key string) bool {
+		var slot int
+		switch key {
+		case "principal":
+			slot = 0
+		case "acting_as":
+			slot = 1
+		case "checks":
+			slot = 2
+		default:
+			return false
+		}
+		if seen[slot] {
+			return false
+		}
+		seen[slot] = true
+		var ok bool
+		switch slot {
+		case 0:
+			w.Principal = &pdp.Principal{}
+			ok = p.principal(w.Principal)
+		case 1:
+			w.ActingAs, ok = p.str()
+		case 2:
+			items, ok = p.items()
+		}
+		return ok
+	})
+	p.ws()
+	if !ok || p.i != len(p.s) || !seen[2] {
+		return batchWire{}, nil, false
+	}
+	return w, items, true
+}
+
+// items reads the checks of a batch: an array of {"action", "resource",
+// "fields"} objects.
+func (p *fastParser) items() ([]itemWire, bool) {
+	p.ws()
+	if !p.open('[') {
+		return nil, false
+	}
+	items := []itemWire{}
+	p.ws()
+	if p.peek() == ']' {
+		p.i++
+		p.depth--
+		return items, true
+	}
+	for {
+		var it itemWire
+		var seen [3]bool
+		ok := p.object(func(key string) bool {
+			var slot int
+			switch key {
+			case "action":
+				slot = 0
+			case "resource":
+				slot = 1
+			case "fields":
+				slot = 2
+			default:
+				return false
+			}
+			if seen[slot] {
+				return false
+			}
+			seen[slot] = true
+			var ok bool
+			switch slot {
+			case 0:
+				it.Action, ok = p.str()
+			case 1:
+				it.Resource = &pdp.ResourceRef{}
+				ok = p.resource(it.Resource)
+			case 2:
+				it.Fields, ok = p.strings()
+			}
+			return ok
+		})
+		if !ok || len(items) == MaxBatch {
+			return nil, false
+		}
+		items = append(items, it)
+		p.ws()
+		switch p.next() {
+		case ',':
+		case ']':
+			p.depth--
+			return items, true
+		default:
+			return nil, false
+		}
+	}
+}
+
 // principal reads {"id"|"email"|"api_key": string, ...}.
 func (p *fastParser) principal(dst *pdp.Principal) bool {
 	var seen [3]bool

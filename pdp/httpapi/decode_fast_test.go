@@ -99,3 +99,68 @@ func BenchmarkDecodeCheck(b *testing.B) {
 		}
 	})
 }
+
+// batchCases are batch bodies the fast decoder must accept (ok) or leave
+// to the strict one.
+var batchCases = []struct {
+	body string
+	ok   bool
+}{
+	{`{"principal": {"id": "u-ops"}, "checks": [{"action": "read", "resource": {"kind": "ui"}}, {"action": "deploy", "resource": {"kind": "infrastructure", "id": "inf-web", "attr": {"requested": {"servers": 2}}}, "fields": ["label"]}]}`, true},
+	{`{"principal": {"email": "a@b"}, "acting_as": "u-x", "checks": []}`, true},
+	{`{"principal": {"id": "u-ops"}, "checks": [{}]}`, true},
+	{`{"principal": {"id": "u-ops"}}`, false}, // no checks: the strict decoder names the missing field
+	{`{"principal": {"id": "u-ops"}, "checks": null}`, false},
+	{`{"principal": {"id": "u-ops"}, "checks": [{"action": "read", "action": "read"}]}`, false},
+	{`{"principal": {"id": "u-ops"}, "checks": [{"principal": {"id": "u-ops"}}]}`, false},
+	{`{"principal": {"id": "u-ops"}, "checks": [1]}`, false},
+}
+
+// TestDecodeBatchFast: what the fast decoder accepts, the strict decoder
+// decodes to the same value.
+func TestDecodeBatchFast(t *testing.T) {
+	for _, tc := range batchCases {
+		w, items, ok := decodeBatchFast([]byte(tc.body), 32)
+		if ok != tc.ok {
+			t.Errorf("%s: fast decoder ok=%v, want %v", tc.body, ok, tc.ok)
+		}
+		if ok {
+			batchSameAsStrict(t, tc.body, w, items)
+		}
+	}
+}
+
+func batchSameAsStrict(t *testing.T, body string, w batchWire, items []itemWire) {
+	t.Helper()
+	var strict batchWire
+	if e := checkDepth([]byte(body), 32); e != nil {
+		t.Fatalf("%s: fast decoder accepted, strict depth check: %v", body, e.message)
+	}
+	if e := decodeStrict([]byte(body), &strict); e != nil {
+		t.Fatalf("%s: fast decoder accepted, strict decoder: %v", body, e.message)
+	}
+	if !reflect.DeepEqual(w.Principal, strict.Principal) || w.ActingAs != strict.ActingAs || len(items) != len(strict.Checks) {
+		t.Fatalf("%s: fast %+v (%d checks), strict %+v", body, w, len(items), strict)
+	}
+	for i, raw := range strict.Checks {
+		var it itemWire
+		if e := decodeStrict(raw, &it); e != nil {
+			t.Fatalf("%s: check %d: fast decoder accepted, strict decoder: %v", body, i, e.message)
+		}
+		if !reflect.DeepEqual(it, items[i]) {
+			t.Fatalf("%s: check %d:\nfast   %#v\nstrict %#v", body, i, items[i], it)
+		}
+	}
+}
+
+// FuzzDecodeBatchFast compares the two decoders on any batch body.
+func FuzzDecodeBatchFast(f *testing.F) {
+	for _, tc := range batchCases {
+		f.Add(tc.body)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		if w, items, ok := decodeBatchFast([]byte(body), 32); ok {
+			batchSameAsStrict(t, body, w, items)
+		}
+	})
+}
