@@ -184,7 +184,7 @@ func TestSoak(t *testing.T) {
 	end := time.Now().Add(duration - warmUp)
 	for cycle := 0; time.Now().Before(end); cycle++ {
 		f := cycle % len(flips)
-		p.waitReady(t)
+		p.waitSourceUp(t)
 		mustWrite(t, ctx, w, flips[f].revoke)
 		writes++
 		win := window{flip: f, from: time.Now().Add(propagation)}
@@ -199,7 +199,7 @@ func TestSoak(t *testing.T) {
 		faults++
 		time.Sleep(outage)
 		rdb.Restart()
-		p.waitReady(t)
+		p.waitSourceUp(t)
 		time.Sleep(2 * time.Second)
 		win.upTo = time.Now()
 		mustWrite(t, ctx, w, flips[f].restore)
@@ -423,6 +423,21 @@ func (p *pdpProc) waitReady(t *testing.T) {
 			t.Fatalf("pdp not ready after 30s: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitSourceUp polls pdp_state_source_up until pdp follows the change
+// stream again, for at most 30s: readiness alone is not enough, since pdp
+// stays ready on fresh cached facts while Redis is away.
+func (p *pdpProc) waitSourceUp(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if v, ok := p.metric("pdp_state_source_up"); ok && v == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("pdp_state_source_up not 1 after 30s")
+		}
 	}
 }
 
