@@ -98,9 +98,15 @@ func newDecisionCache(gens Generations, size int) *decisionCache {
 
 // keyBuf is scratch space for one canonical request.
 type keyBuf struct {
-	b    []byte
-	keys []string // map keys being sorted, used as a stack
-	hash uint64
+	b       []byte
+	members []member // map members being sorted, used as a stack
+	hash    uint64
+}
+
+// member is one key and value of an attribute map.
+type member struct {
+	key string
+	val any
 }
 
 // encode puts req's canonical form in kb. It reports false for a request
@@ -216,25 +222,30 @@ func appendUint64(b []byte, tag byte, v uint64) []byte {
 	return binary.LittleEndian.AppendUint64(append(b, tag), v)
 }
 
-// appendMap appends m with its keys sorted; kb.keys is a stack shared by
+// appendMap appends m with its keys sorted; kb.members is a stack shared by
 // the nested maps.
 func (kb *keyBuf) appendMap(b []byte, m map[string]any, depth int) ([]byte, bool) {
-	start := len(kb.keys)
-	for k := range m {
-		kb.keys = append(kb.keys, k)
+	start := len(kb.members)
+	for k, v := range m {
+		kb.members = append(kb.members, member{k, v})
 	}
-	keys := kb.keys[start:]
-	slices.Sort(keys)
-	b = binary.AppendUvarint(append(b, 'm'), uint64(len(keys)))
+	ms := kb.members[start:]
+	// Insertion sort: attribute maps are small.
+	for i := 1; i < len(ms); i++ {
+		for j := i; j > 0 && ms[j].key < ms[j-1].key; j-- {
+			ms[j], ms[j-1] = ms[j-1], ms[j]
+		}
+	}
+	b = binary.AppendUvarint(append(b, 'm'), uint64(len(ms)))
 	ok := true
-	for _, k := range keys {
-		b = appendString(b, k)
-		if b, ok = kb.appendValue(b, m[k], depth); !ok {
+	for i := range ms {
+		b = appendString(b, ms[i].key)
+		if b, ok = kb.appendValue(b, ms[i].val, depth); !ok {
 			break
 		}
 	}
-	clear(kb.keys[start:]) // drop the references for the pool
-	kb.keys = kb.keys[:start]
+	clear(kb.members[start:]) // drop the references for the pool
+	kb.members = kb.members[:start]
 	return b, ok
 }
 

@@ -10,8 +10,8 @@ func keyOf(t *testing.T, req *Request) ([]byte, bool) {
 	t.Helper()
 	kb := &keyBuf{}
 	b, ok := kb.appendRequest(nil, req)
-	if len(kb.keys) != 0 {
-		t.Fatalf("key stack not emptied: %q", kb.keys)
+	if len(kb.members) != 0 {
+		t.Fatalf("member stack not emptied: %v", kb.members)
 	}
 	return b, ok
 }
