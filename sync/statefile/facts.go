@@ -51,6 +51,8 @@ func NewFacts(s *pdp.State, revision string) *Facts {
 		k := s.APIKeys[i]
 		if u, ok := f.users[k.User]; ok {
 			f.apiKeys[APIKeyDigest(k)] = u
+		} else {
+			delete(f.apiKeys, APIKeyDigest(k)) // the last entry wins, even naming nobody
 		}
 	}
 	for i := range s.Accounts {
