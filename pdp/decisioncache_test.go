@@ -234,3 +234,31 @@ func TestDecisionCacheObserver(t *testing.T) {
 		t.Fatalf("hits %d, misses %d; want 1 and 1", hits.Load(), misses.Load())
 	}
 }
+
+// TestDecisionIDsUnique: ids from many goroutines, cached and not, never
+// repeat.
+func TestDecisionIDsUnique(t *testing.T) {
+	e := newEngine(t, seedFacts(t))
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ids := make([]string, 0, 2000)
+			for range 2000 {
+				ids = append(ids, e.Decide(context.Background(), deployWeb()).DecisionID)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, id := range ids {
+				if seen[id] {
+					t.Errorf("decision id %s repeated", id)
+				}
+				seen[id] = true
+			}
+		}()
+	}
+	wg.Wait()
+}

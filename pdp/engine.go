@@ -190,22 +190,39 @@ func (e *Engine) decide(ctx context.Context, req *Request, explain bool, rec *re
 	return d
 }
 
-// idChunkSize is the size of the buffers decision ids are carved from.
-const idChunkSize = 4096
+// idChunkSize is the size of the buffers decision ids are carved from, and
+// idBlock how many sequence numbers a chunk takes from the engine's counter
+// at a time (so that goroutines do not contend on it for every id).
+const (
+	idChunkSize = 4096
+	idBlock     = 256
+)
 
 // idChunk is a buffer whose written bytes are never modified again, so
-// strings may point into it.
-type idChunk struct{ buf []byte }
+// strings may point into it, and a block of sequence numbers [next, end).
+type idChunk struct {
+	buf       []byte
+	next, end uint64
+}
 
 // newID returns a fresh decision id: the engine's prefix, a dash and a
-// base-36 counter. The string points into a shared chunk, so that a cached
-// decision costs no allocation of its own.
+// base-36 sequence number unique in the engine (taken in blocks, so ids are
+// unique but not ordered across goroutines). The string points into a
+// shared chunk, so that a cached decision costs no allocation of its own.
 func (e *Engine) newID() string {
-	var tmp [40]byte
-	id := strconv.AppendUint(append(tmp[:0], e.idPrefix...), e.idSeq.Add(1), 36)
 	c, _ := e.idChunks.Get().(*idChunk)
-	if c == nil || cap(c.buf)-len(c.buf) < len(id) {
+	if c == nil {
 		c = &idChunk{buf: make([]byte, 0, idChunkSize)}
+	}
+	if c.next == c.end {
+		c.end = e.idSeq.Add(idBlock) + 1
+		c.next = c.end - idBlock
+	}
+	var tmp [40]byte
+	id := strconv.AppendUint(append(tmp[:0], e.idPrefix...), c.next, 36)
+	c.next++
+	if cap(c.buf)-len(c.buf) < len(id) {
+		c.buf = make([]byte, 0, idChunkSize)
 	}
 	start := len(c.buf)
 	c.buf = append(c.buf, id...)
