@@ -185,8 +185,10 @@ func measureOnce(ctx context.Context, work string, sc scenario, t target, l load
 		return result{}, "", nil, err
 	}
 	file := filepath.Join(work, sc.name+"-"+t.name+".requests")
-	if err := writeRequests(file, t.reqs); err != nil {
-		return result{}, "", nil, err
+	if _, err := os.Stat(file); err != nil { // written in the first round only
+		if err := writeRequests(file, t.reqs); err != nil {
+			return result{}, "", nil, err
+		}
 	}
 	if !t.cold {
 		if err := warmUp(ctx, t.url, t.reqs); err != nil {
