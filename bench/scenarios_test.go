@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+
+	"github.com/metalsoft-io/pdp/pdp"
+	"github.com/metalsoft-io/pdp/pdp/pdptest"
+	"github.com/metalsoft-io/pdp/policy"
+	"github.com/metalsoft-io/pdp/sync/statefile"
+)
+
+// TestStockOPAPolicyEquivalent evaluates the policy as rewritten for the
+// stock OPA server (facts as data, Rego stand-ins for the Go built-ins) in
+// process, on the bench state, and requires pdp's engine to decide every
+// hot request alike: the same check the harness makes against the running
+// servers, without them.
+func TestStockOPAPolicyEquivalent(t *testing.T) {
+	const users = 50
+	s := benchState(users)
+	opts := []func(*rego.Rego){
+		rego.Query("data.metalsoft.authz.decision"),
+		rego.SetRegoVersion(ast.RegoV1),
+		rego.StrictBuiltinErrors(true),
+		rego.Module("zz_bench_builtins.rego", regoBuiltins),
+		rego.Store(inmem.NewFromObject(map[string]any{"facts": asJSON(t, factsData(s))})),
+	}
+	for _, m := range policy.Modules() {
+		src, err := forStockOPA(m.Source)
+		if err != nil {
+			t.Fatalf("%s: %v", m.Name, err)
+		}
+		opts = append(opts, rego.Module(m.Name, src))
+	}
+	ctx := context.Background()
+	pq, err := rego.New(opts...).PrepareForEval(ctx)
+	if err != nil {
+		t.Fatalf("the rewritten policy does not compile: %v", err)
+	}
+	e, err := pdp.NewEngine(statefile.NewFacts(s, "bench"), pdp.WithDecisionCache(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := 0
+	bodies := checkBodies(users, 300)
+	for _, b := range bodies {
+		line := jsonLine(b)
+		req, err := pdptest.DecodeRequest([]byte(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := e.Decide(ctx, &req)
+		rs, err := pq.Eval(ctx, rego.EvalInput(asJSON(t, b)))
+		if err != nil || len(rs) != 1 {
+			t.Fatalf("%s: OPA: %v %v", line, rs, err)
+		}
+		got := rs[0].Expressions[0].Value.(map[string]any)
+		var reasons []string
+		for _, r := range got["reasons"].([]any) {
+			reasons = append(reasons, r.(string))
+		}
+		slices.Sort(reasons)
+		slices.Sort(want.Reasons)
+		if got["allow"] != want.Allow || !slices.Equal(reasons, want.Reasons) {
+			t.Errorf("%s: OPA %v %v, pdp %v %v", line, got["allow"], reasons, want.Allow, want.Reasons)
+		}
+		if want.Allow {
+			allowed++
+		}
+	}
+	if allowed == 0 || allowed == len(bodies) {
+		t.Errorf("%d of %d allowed: the sample must hold both", allowed, len(bodies))
+	}
+}
+
+// asJSON round-trips v through JSON, as the servers see it.
+func asJSON(t *testing.T, v any) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(jsonLine(v)), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
