@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"hash/maphash"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -69,28 +70,34 @@ type cachedDecision struct {
 }
 
 // decisionCache maps a canonical request to its decision. It is a
-// direct-mapped table of atomic pointers: a lookup is a hash, a load and a
-// byte comparison, with no lock and no allocation; a new entry replaces
-// whatever shared its slot, so the size is bounded by construction.
+// set-associative table of atomic pointers (buckets of cacheWays slots): a
+// lookup is a hash and a few loads and byte comparisons, with no lock and no
+// allocation; a new entry takes a free slot of its bucket or replaces a
+// random one, so the size is bounded by construction.
 type decisionCache struct {
-	gens  Generations
-	seed  maphash.Seed
-	mask  uint64
-	table []atomic.Pointer[cachedDecision]
-	bufs  sync.Pool // *keyBuf
+	gens    Generations
+	seed    maphash.Seed
+	buckets uint64 // a power of two
+	table   []atomic.Pointer[cachedDecision]
+	bufs    sync.Pool // *keyBuf
 }
 
-// newDecisionCache holds at most size decisions (rounded up to a power of two).
+// cacheWays is the number of slots of a bucket: with 65,536 slots, a few
+// thousand hot requests almost never crowd one bucket.
+const cacheWays = 4
+
+// newDecisionCache holds at most size decisions (rounded up to a power of
+// two, at least one bucket).
 func newDecisionCache(gens Generations, size int) *decisionCache {
-	n := 1
+	n := cacheWays
 	for n < size {
 		n <<= 1
 	}
 	c := &decisionCache{
-		gens:  gens,
-		seed:  maphash.MakeSeed(),
-		mask:  uint64(n - 1),
-		table: make([]atomic.Pointer[cachedDecision], n),
+		gens:    gens,
+		seed:    maphash.MakeSeed(),
+		buckets: uint64(n / cacheWays),
+		table:   make([]atomic.Pointer[cachedDecision], n),
 	}
 	c.bufs.New = func() any { return &keyBuf{b: make([]byte, 0, 256)} }
 	return c
@@ -119,29 +126,57 @@ func (c *decisionCache) encode(kb *keyBuf, req *Request) bool {
 	return ok
 }
 
-// lookup returns the current decision for the request in kb, if cached.
-func (c *decisionCache) lookup(kb *keyBuf) *cachedDecision {
-	e := c.table[kb.hash&c.mask].Load()
-	if e == nil || e.hash != kb.hash || !bytes.Equal(e.key, kb.b) {
-		return nil
-	}
-	for _, d := range e.deps {
-		if c.gens.Generation(d.slot) != d.gen {
-			return nil
-		}
-	}
-	return e
+// bucket is the slots the request in kb may occupy.
+func (c *decisionCache) bucket(kb *keyBuf) []atomic.Pointer[cachedDecision] {
+	i := (kb.hash & (c.buckets - 1)) * cacheWays
+	return c.table[i : i+cacheWays]
 }
 
-// store caches d for the request in kb, read with the facts of deps.
+// lookup returns the current decision for the request in kb, if cached.
+func (c *decisionCache) lookup(kb *keyBuf) *cachedDecision {
+	b := c.bucket(kb)
+	for i := range b {
+		e := b[i].Load()
+		if e == nil || e.hash != kb.hash || !bytes.Equal(e.key, kb.b) {
+			continue
+		}
+		for _, d := range e.deps {
+			if c.gens.Generation(d.slot) != d.gen {
+				return nil
+			}
+		}
+		return e
+	}
+	return nil
+}
+
+// store caches d for the request in kb, read with the facts of deps: in the
+// slot of the same request if there is one, else a free slot, else a
+// random one. Racing stores may both land; a duplicate only wastes a slot.
 func (c *decisionCache) store(kb *keyBuf, d *Decision, deps []factGen) {
-	c.table[kb.hash&c.mask].Store(&cachedDecision{
+	e := &cachedDecision{
 		hash:    kb.hash,
 		key:     bytes.Clone(kb.b),
 		allow:   d.Allow,
 		reasons: d.Reasons,
 		deps:    slices.Clone(deps),
-	})
+	}
+	b := c.bucket(kb)
+	victim := -1
+	for i := range b {
+		old := b[i].Load()
+		if old != nil && old.hash == e.hash && bytes.Equal(old.key, e.key) {
+			victim = i
+			break
+		}
+		if old == nil && victim < 0 {
+			victim = i
+		}
+	}
+	if victim < 0 {
+		victim = rand.IntN(cacheWays)
+	}
+	b[victim].Store(e)
 }
 
 // cacheable reports whether a decision may be served again: not a decision

@@ -118,3 +118,42 @@ func FuzzRequestKey(f *testing.F) {
 		}
 	})
 }
+
+// fixedGens is a source whose facts never change.
+type fixedGens struct{}
+
+func (fixedGens) FactSlot(string, string) uint32 { return 0 }
+func (fixedGens) Generation(uint32) uint64       { return 1 }
+
+// TestDecisionCacheBounded: a small cache keeps at most its size, and a
+// request stored twice takes one slot.
+func TestDecisionCacheBounded(t *testing.T) {
+	c := newDecisionCache(fixedGens{}, 8)
+	if len(c.table) != 8 {
+		t.Fatalf("table of %d slots, want 8", len(c.table))
+	}
+	d := &Decision{Allow: true, Reasons: []string{ReasonOwner}}
+	kb := &keyBuf{}
+	for i := range 100 {
+		c.encode(kb, &Request{Principal: Principal{ID: "u"}, Action: "read", Resource: ResourceRef{Kind: "ui", ID: string(rune('a' + i%26))}})
+		c.store(kb, d, []factGen{{0, 1}})
+		c.store(kb, d, []factGen{{0, 1}})
+		if c.lookup(kb) == nil {
+			t.Fatalf("request %d not found right after it was stored", i)
+		}
+	}
+	same := &Request{Principal: Principal{ID: "u"}, Action: "read", Resource: ResourceRef{Kind: "ui", ID: "same"}}
+	c = newDecisionCache(fixedGens{}, 8)
+	c.encode(kb, same)
+	c.store(kb, d, nil)
+	c.store(kb, d, nil)
+	n := 0
+	for i := range c.table {
+		if c.table[i].Load() != nil {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("a request stored twice takes %d slots", n)
+	}
+}
