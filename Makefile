@@ -21,7 +21,7 @@ run: build ## serve the example state (examples/metalcloud.yaml) on :8181, admin
 	$(BIN)/pdp --state examples/metalcloud.yaml
 
 test: test-deps vet fmt-check policy-check chart-test ## install missing test servers, then run every test
-	$(GO) test -race -timeout 15m $(TEST_PKGS)
+	$(GO) test -race -count=1 -timeout 15m $(TEST_PKGS)
 
 test-deps: ## install the servers the tests start, when missing (Debian, as root)
 	@missing=""; for pair in $(TEST_SERVERS); do \
