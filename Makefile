@@ -70,8 +70,8 @@ chart-test: ## helm lint and helm template charts/pdp with every values file, th
 bench: ## load harness: bare fasthttp vs pdp vs stock OPA (wrk); Go micro-benchmarks; writes bench/results/
 	@command -v wrk >/dev/null 2>&1 || $(MAKE) --no-print-directory install-wrk
 	@mkdir -p bench/results
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./pdp/ ./policy/... ./pdp/authz/ ./pdp/httpapi/ ./pdp/metrics/ ./pdp/decisionlog/ | tee bench/results/go-bench.txt
-	$(GO) test -run '^$$' -bench RevocationLatency -benchtime 2000x -count 1 ./sync/redisstate/ | tee -a bench/results/go-bench.txt
+	$(GO) test -p 1 -run '^$$' -bench . -benchmem -count 1 ./pdp/ ./policy/... ./pdp/authz/ ./pdp/httpapi/ ./pdp/metrics/ ./pdp/decisionlog/ | tee bench/results/go-bench.txt
+	$(GO) test -p 1 -run '^$$' -bench RevocationLatency -benchtime 2000x -count 1 ./sync/redisstate/ | tee -a bench/results/go-bench.txt
 	$(GO) run ./bench -out bench/results
 
 # Each fuzz target runs alone (go test takes one -fuzz pattern at a time);
