@@ -21,7 +21,7 @@ func TestRedisOutage(t *testing.T) {
 	w := openWriter(t, srv.URL(), "")
 	st := exampleState(t)
 	importState(t, w, st)
-	const staleness = 1500 * time.Millisecond
+	const staleness = 3 * time.Second
 	src := openSource(t, srv.URL(), Options{Staleness: staleness})
 	ctx := context.Background()
 	if _, err := w.SetBlocked(ctx, "u-mktg", true); err != nil {
