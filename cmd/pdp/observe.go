@@ -31,7 +31,7 @@ type observer struct {
 // Decision implements httpapi.Observer.
 func (o *observer) Decision(endpoint string, req *pdp.Request, d *pdp.Decision, took time.Duration) {
 	o.metrics.Decision(endpoint, d, took)
-	if o.log == nil {
+	if !o.log.Sampled(d.Allow) {
 		return
 	}
 	e := decisionlog.Entry{

@@ -4,6 +4,7 @@ import (
 	"io"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/metalsoft-io/pdp/pdp/decisionlog"
@@ -59,6 +60,32 @@ func BenchmarkCheckHandler(b *testing.B) {
 					}
 				}
 			})
+		})
+	}
+}
+
+// BenchmarkObserver is the cost per decision of recording it: the metrics
+// and the decision log at the default sampling, for an allow and a denial.
+func BenchmarkObserver(b *testing.B) {
+	log := decisionlog.New(io.Discard, decisionlog.Options{AllowSampleRate: defaultDecisionSample, Buffer: 1 << 16})
+	defer log.Close()
+	o := &observer{metrics: metrics.New(metrics.Build{}, "bench"), log: log}
+	req := &pdp.Request{Principal: pdp.Principal{ID: "u-ops"}, Action: "update",
+		Resource: pdp.ResourceRef{Kind: "infrastructure", ID: "inf-web"}}
+	for _, d := range []pdp.Decision{
+		{Allow: true, Reasons: []string{pdp.ReasonAccountDelegate}, DecisionID: "d", Revision: "r"},
+		{Allow: false, Reasons: []string{pdp.ReasonNoPermission}, DecisionID: "d", Revision: "r"},
+	} {
+		name := "allow"
+		if !d.Allow {
+			name = "deny"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				o.Decision(httpapi.EndpointCheck, req, &d, time.Microsecond)
+				o.Request(httpapi.EndpointCheck, 200)
+			}
 		})
 	}
 }

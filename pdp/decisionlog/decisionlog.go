@@ -9,13 +9,15 @@
 package decisionlog
 
 import (
-	"context"
+	"bufio"
 	"io"
-	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/metalsoft-io/pdp/pdp/internal/jsontext"
 )
 
 // Entry is one decision as logged.
@@ -47,7 +49,7 @@ type Options struct {
 type Logger struct {
 	rate    float64
 	entries chan Entry
-	log     *slog.Logger
+	out     *bufio.Writer
 	dropped atomic.Uint64
 	written atomic.Uint64
 	done    chan struct{}
@@ -62,16 +64,24 @@ func New(w io.Writer, opts Options) *Logger {
 	l := &Logger{
 		rate:    opts.AllowSampleRate,
 		entries: make(chan Entry, opts.Buffer),
-		log:     slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{ReplaceAttr: dropLevel})),
+		out:     bufio.NewWriterSize(w, 64<<10),
 		done:    make(chan struct{}),
 	}
 	go l.run()
 	return l
 }
 
-// Log queues e unless it is a sampled-out allow. It never blocks.
+// Sampled reports whether a decision with this result is to be logged:
+// every denial, and the sampled fraction of allows. A caller may ask before
+// building an Entry; Log does not sample again.
+func (l *Logger) Sampled(allow bool) bool {
+	return l != nil && (!allow || l.rate >= 1 || (l.rate > 0 && rand.Float64() < l.rate))
+}
+
+// Log queues e. It never blocks: when the buffer is full, e is dropped and
+// counted.
 func (l *Logger) Log(e Entry) {
-	if l == nil || (e.Allow && (l.rate <= 0 || (l.rate < 1 && rand.Float64() >= l.rate))) {
+	if l == nil {
 		return
 	}
 	select {
@@ -93,32 +103,47 @@ func (l *Logger) Close() {
 	<-l.done
 }
 
+// run encodes the entries into the buffered writer and flushes whenever
+// the queue is empty, so a busy log costs one write per batch of lines.
 func (l *Logger) run() {
 	defer close(l.done)
-	ctx := context.Background()
+	var line []byte
 	for e := range l.entries {
-		l.log.LogAttrs(ctx, slog.LevelInfo, "decision",
-			slog.Time("decision_time", e.Time),
-			slog.String("endpoint", e.Endpoint),
-			slog.String("decision_id", e.DecisionID),
-			slog.String("principal", e.Principal),
-			slog.String("effective_principal", e.Effective),
-			slog.String("action", e.Action),
-			slog.String("kind", e.Kind),
-			slog.String("id", e.ID),
-			slog.Bool("allow", e.Allow),
-			slog.Any("reasons", e.Reasons),
-			slog.String("revision", e.Revision),
-			slog.Float64("latency_seconds", e.Latency.Seconds()),
-		)
+		line = appendEntry(line[:0], &e)
+		_, _ = l.out.Write(line) // a failing destination loses lines, never decisions
 		l.written.Add(1)
+		if len(l.entries) == 0 {
+			_ = l.out.Flush()
+		}
 	}
+	_ = l.out.Flush()
 }
 
-// dropLevel leaves the level out of each line: every line is a decision.
-func dropLevel(groups []string, a slog.Attr) slog.Attr {
-	if len(groups) == 0 && a.Key == slog.LevelKey {
-		return slog.Attr{}
-	}
-	return a
+// appendEntry appends e as one JSON line.
+func appendEntry(b []byte, e *Entry) []byte {
+	b = append(b, `{"time":"`...)
+	b = e.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","msg":"decision","endpoint":`...)
+	b = jsontext.AppendString(b, e.Endpoint)
+	b = append(b, `,"decision_id":`...)
+	b = jsontext.AppendString(b, e.DecisionID)
+	b = append(b, `,"principal":`...)
+	b = jsontext.AppendString(b, e.Principal)
+	b = append(b, `,"effective_principal":`...)
+	b = jsontext.AppendString(b, e.Effective)
+	b = append(b, `,"action":`...)
+	b = jsontext.AppendString(b, e.Action)
+	b = append(b, `,"kind":`...)
+	b = jsontext.AppendString(b, e.Kind)
+	b = append(b, `,"id":`...)
+	b = jsontext.AppendString(b, e.ID)
+	b = append(b, `,"allow":`...)
+	b = strconv.AppendBool(b, e.Allow)
+	b = append(b, `,"reasons":`...)
+	b = jsontext.AppendStrings(b, e.Reasons)
+	b = append(b, `,"revision":`...)
+	b = jsontext.AppendString(b, e.Revision)
+	b = append(b, `,"latency_seconds":`...)
+	b = strconv.AppendFloat(b, e.Latency.Seconds(), 'g', -1, 64)
+	return append(b, "}\n"...)
 }

@@ -13,9 +13,15 @@ import (
 func TestDenialsAlwaysAllowsSampled(t *testing.T) {
 	var buf bytes.Buffer
 	l := New(&buf, Options{AllowSampleRate: 0})
-	l.Log(Entry{DecisionID: "d1", Allow: true, Reasons: []string{"owner"}})
-	l.Log(Entry{DecisionID: "d2", Allow: false, Reasons: []string{"principal_blocked"}, Principal: "u-x",
-		Action: "read", Kind: "infrastructure", ID: "inf-1", Latency: 3 * time.Microsecond})
+	for _, e := range []Entry{
+		{DecisionID: "d1", Allow: true, Reasons: []string{"owner"}},
+		{DecisionID: "d2", Allow: false, Reasons: []string{"principal_blocked"}, Principal: "u-x",
+			Action: "read", Kind: "infrastructure", ID: "inf-1", Latency: 3 * time.Microsecond},
+	} {
+		if l.Sampled(e.Allow) {
+			l.Log(e)
+		}
+	}
 	l.Close()
 
 	lines := readLines(t, &buf)
@@ -43,7 +49,9 @@ func TestEveryAllowAtRateOne(t *testing.T) {
 	var buf bytes.Buffer
 	l := New(&buf, Options{AllowSampleRate: 1})
 	for i := 0; i < 100; i++ {
-		l.Log(Entry{Allow: true})
+		if l.Sampled(true) {
+			l.Log(Entry{Allow: true})
+		}
 	}
 	l.Close()
 	if n := len(readLines(t, &buf)); n != 100 || l.Written() != 100 {
@@ -77,7 +85,9 @@ func TestConcurrentLog(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 1000; i++ {
-				l.Log(Entry{Allow: i%2 == 0})
+				if allow := i%2 == 0; l.Sampled(allow) {
+					l.Log(Entry{Allow: allow})
+				}
 			}
 		}()
 	}
@@ -90,7 +100,24 @@ func TestConcurrentLog(t *testing.T) {
 
 func TestNilLoggerIsSilent(t *testing.T) {
 	var l *Logger
+	if l.Sampled(false) {
+		t.Error("a nil logger samples")
+	}
 	l.Log(Entry{})
+}
+
+func TestSamplingRate(t *testing.T) {
+	l := New(io.Discard, Options{AllowSampleRate: 0.25})
+	defer l.Close()
+	n := 0
+	for i := 0; i < 10000; i++ {
+		if l.Sampled(true) {
+			n++
+		}
+	}
+	if n < 2000 || n > 3000 {
+		t.Errorf("%d of 10000 allows sampled at 0.25", n)
+	}
 }
 
 func BenchmarkLogDeny(b *testing.B) {
@@ -115,4 +142,17 @@ func readLines(t *testing.T, r io.Reader) []map[string]any {
 		out = append(out, m)
 	}
 	return out
+}
+
+// BenchmarkWrite is the writer goroutine's cost per line: encoding and a
+// buffered write.
+func BenchmarkWrite(b *testing.B) {
+	e := Entry{Time: time.Now(), Endpoint: "check", DecisionID: "5252c1fb5ca1-1", Principal: "u-ops", Effective: "u-ops",
+		Action: "update", Kind: "infrastructure", ID: "inf-web", Reasons: []string{"no_permission"},
+		Revision: "ec7fe1d39d17f9b1", Latency: 3 * time.Microsecond}
+	var line []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		line = appendEntry(line[:0], &e)
+	}
 }

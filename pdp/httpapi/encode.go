@@ -2,45 +2,18 @@ package httpapi
 
 import (
 	"encoding/json"
-	"unicode/utf8"
 
 	"github.com/metalsoft-io/pdp/pdp"
+	"github.com/metalsoft-io/pdp/pdp/internal/jsontext"
 )
 
 const contentJSON = "application/json"
 
 // appendString appends s as a JSON string.
-func appendString(b []byte, s string) []byte {
-	if !utf8.ValidString(s) {
-		q, _ := json.Marshal(s) // replaces invalid bytes with U+FFFD
-		return append(b, q...)
-	}
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
-}
+func appendString(b []byte, s string) []byte { return jsontext.AppendString(b, s) }
 
 // appendReasons appends the reasons as a JSON array, [] when there are none.
-func appendReasons(b []byte, reasons []string) []byte {
-	b = append(b, '[')
-	for i, r := range reasons {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, r)
-	}
-	return append(b, ']')
-}
+func appendReasons(b []byte, reasons []string) []byte { return jsontext.AppendStrings(b, reasons) }
 
 // appendResult appends {"allow", "reasons"} and, if set, "explain", without
 // the closing brace.
