@@ -88,16 +88,26 @@ func TestDecisionCacheRevocation(t *testing.T) {
 			}
 		}()
 	}
+	// applied waits until the source has applied the newest stream entry
+	// (counting entries would also count an earlier write's late entry).
+	applied := func() {
+		t.Helper()
+		last, err := srv.Client().XRevRangeN(ctx, "pdp:changes", "+", "-", 1).Result()
+		if err != nil || len(last) != 1 {
+			t.Fatalf("newest stream entry: %v %v", last, err)
+		}
+		eventually(t, "entry applied", func() bool { return src.Revision() == last[0].ID })
+	}
+	applied()
 	for n := range 40 {
 		block := n%2 == 0
-		applied := src.Stats().EntriesApplied
 		if !block {
 			blocked.Store(0) // from now on, a decision may still see the block
 		}
 		if _, err := w.SetBlocked(ctx, "u-ops", block); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "entry applied", func() bool { return src.Stats().EntriesApplied > applied })
+		applied()
 		if block {
 			blocked.Store(1)
 		} else {
