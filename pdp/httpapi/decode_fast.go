@@ -240,10 +240,15 @@ func (p *fastParser) resource(dst *pdp.ResourceRef) bool {
 // strings reads an array of strings.
 func (p *fastParser) strings() ([]string, bool) {
 	p.ws()
+	return array(p, p.str)
+}
+
+// array reads a JSON array whose elements elem reads.
+func array[T any](p *fastParser, elem func() (T, bool)) ([]T, bool) {
 	if !p.open('[') {
 		return nil, false
 	}
-	out := []string{}
+	out := []T{}
 	p.ws()
 	if p.peek() == ']' {
 		p.i++
@@ -251,11 +256,11 @@ func (p *fastParser) strings() ([]string, bool) {
 		return out, true
 	}
 	for {
-		s, ok := p.str()
+		v, ok := elem()
 		if !ok {
 			return nil, false
 		}
-		out = append(out, s)
+		out = append(out, v)
 		p.ws()
 		switch p.next() {
 		case ',':
@@ -331,32 +336,8 @@ func (p *fastParser) value() (any, bool) {
 		})
 		return m, ok
 	case c == '[':
-		if !p.open('[') {
-			return nil, false
-		}
-		out := []any{}
-		p.ws()
-		if p.peek() == ']' {
-			p.i++
-			p.depth--
-			return out, true
-		}
-		for {
-			v, ok := p.value()
-			if !ok {
-				return nil, false
-			}
-			out = append(out, v)
-			p.ws()
-			switch p.next() {
-			case ',':
-			case ']':
-				p.depth--
-				return out, true
-			default:
-				return nil, false
-			}
-		}
+		a, ok := array(p, p.value)
+		return a, ok
 	case c == 't':
 		return true, p.literal("true")
 	case c == 'f':
