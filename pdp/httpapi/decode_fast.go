@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/metalsoft-io/pdp/pdp"
@@ -30,40 +31,19 @@ type fastParser struct {
 func decodeCheckFast(body []byte, maxDepth int) (checkWire, bool) {
 	var w checkWire
 	p := fastParser{s: string(body), maxDepth: maxDepth}
-	var seen [5]bool
-	ok := p.object(func(key string) bool {
-		var slot int
+	ok := p.members(checkBodyMembers, func(key string) (ok bool) {
 		switch key {
 		case "principal":
-			slot = 0
-		case "acting_as":
-			slot = 1
-		case "action":
-			slot = 2
-		case "resource":
-			slot = 3
-		case "fields":
-			slot = 4
-		default:
-			return false
-		}
-		if seen[slot] {
-			return false
-		}
-		seen[slot] = true
-		var ok bool
-		switch slot {
-		case 0:
 			w.Principal = &pdp.Principal{}
 			ok = p.principal(w.Principal)
-		case 1:
+		case "acting_as":
 			w.ActingAs, ok = p.str()
-		case 2:
+		case "action":
 			w.Action, ok = p.str()
-		case 3:
+		case "resource":
 			w.Resource = &pdp.ResourceRef{}
 			ok = p.resource(w.Resource)
-		case 4:
+		case "fields":
 			w.Fields, ok = p.strings()
 		}
 		return ok
@@ -76,155 +56,100 @@ func decodeCheckFast(body []byte, maxDepth int) (checkWire, bool) {
 // checks, or reports false.
 func decodeBatchFast(body []byte, maxDepth int) (w batchWire, items []itemWire, ok bool) {
 	p := fastParser{s: string(body), maxDepth: maxDepth}
-	var seen [3]bool
-	ok = p.object(func(key string) bool {
-		var slot int
+	hasChecks := false
+	ok = p.members(batchMembers, func(key string) (ok bool) {
 		switch key {
 		case "principal":
-			slot = 0
-		case "acting_as":
-			slot = 1
-		case "checks":
-			slot = 2
-		default:
-			return false
-		}
-		if seen[slot] {
-			return false
-		}
-		seen[slot] = true
-		var ok bool
-		switch slot {
-		case 0:
 			w.Principal = &pdp.Principal{}
 			ok = p.principal(w.Principal)
-		case 1:
+		case "acting_as":
 			w.ActingAs, ok = p.str()
-		case 2:
+		case "checks":
+			hasChecks = true
 			items, ok = p.items()
 		}
 		return ok
 	})
 	p.ws()
-	if !ok || p.i != len(p.s) || !seen[2] {
+	if !ok || p.i != len(p.s) || !hasChecks {
 		return batchWire{}, nil, false
 	}
 	return w, items, true
 }
 
-// items reads the checks of a batch: an array of {"action", "resource",
-// "fields"} objects.
+// The member names each object of the fast path may hold.
+var (
+	checkBodyMembers = []string{"principal", "acting_as", "action", "resource", "fields"}
+	batchMembers     = []string{"principal", "acting_as", "checks"}
+	itemMembers      = []string{"action", "resource", "fields"}
+	principalMembers = []string{"id", "email", "api_key"}
+	resourceMembers  = []string{"kind", "id", "attr"}
+)
+
+// members reads an object whose member names are among names, each at most
+// once (anything else reports false, for the strict decoder to explain);
+// read reads the value of the member named key.
+func (p *fastParser) members(names []string, read func(key string) bool) bool {
+	var seen uint32
+	return p.object(func(key string) bool {
+		i := slices.Index(names, key)
+		if i < 0 || seen&(1<<i) != 0 {
+			return false
+		}
+		seen |= 1 << i
+		return read(key)
+	})
+}
+
+// items reads the checks of a batch: an array of at most MaxBatch
+// {"action", "resource", "fields"} objects.
 func (p *fastParser) items() ([]itemWire, bool) {
 	p.ws()
-	if !p.open('[') {
-		return nil, false
-	}
-	items := []itemWire{}
-	p.ws()
-	if p.peek() == ']' {
-		p.i++
-		p.depth--
-		return items, true
-	}
-	for {
-		var it itemWire
-		var seen [3]bool
-		ok := p.object(func(key string) bool {
-			var slot int
+	items, ok := array(p, func() (it itemWire, ok bool) {
+		ok = p.members(itemMembers, func(key string) (ok bool) {
 			switch key {
 			case "action":
-				slot = 0
-			case "resource":
-				slot = 1
-			case "fields":
-				slot = 2
-			default:
-				return false
-			}
-			if seen[slot] {
-				return false
-			}
-			seen[slot] = true
-			var ok bool
-			switch slot {
-			case 0:
 				it.Action, ok = p.str()
-			case 1:
+			case "resource":
 				it.Resource = &pdp.ResourceRef{}
 				ok = p.resource(it.Resource)
-			case 2:
+			case "fields":
 				it.Fields, ok = p.strings()
 			}
 			return ok
 		})
-		if !ok || len(items) == MaxBatch {
-			return nil, false
-		}
-		items = append(items, it)
-		p.ws()
-		switch p.next() {
-		case ',':
-		case ']':
-			p.depth--
-			return items, true
-		default:
-			return nil, false
-		}
+		return it, ok
+	})
+	if !ok || len(items) > MaxBatch {
+		return nil, false
 	}
+	return items, true
 }
 
 // principal reads {"id"|"email"|"api_key": string, ...}.
 func (p *fastParser) principal(dst *pdp.Principal) bool {
-	var seen [3]bool
-	return p.object(func(key string) bool {
-		var field *string
-		var slot int
+	return p.members(principalMembers, func(key string) (ok bool) {
 		switch key {
 		case "id":
-			field, slot = &dst.ID, 0
+			dst.ID, ok = p.str()
 		case "email":
-			field, slot = &dst.Email, 1
+			dst.Email, ok = p.str()
 		case "api_key":
-			field, slot = &dst.APIKey, 2
-		default:
-			return false
+			dst.APIKey, ok = p.str()
 		}
-		if seen[slot] {
-			return false
-		}
-		seen[slot] = true
-		var ok bool
-		*field, ok = p.str()
 		return ok
 	})
 }
 
 // resource reads {"kind": string, "id": string, "attr": object}.
 func (p *fastParser) resource(dst *pdp.ResourceRef) bool {
-	var seen [3]bool
-	return p.object(func(key string) bool {
-		var slot int
+	return p.members(resourceMembers, func(key string) (ok bool) {
 		switch key {
 		case "kind":
-			slot = 0
-		case "id":
-			slot = 1
-		case "attr":
-			slot = 2
-		default:
-			return false
-		}
-		if seen[slot] {
-			return false
-		}
-		seen[slot] = true
-		var ok bool
-		switch slot {
-		case 0:
 			dst.Kind, ok = p.str()
-		case 1:
+		case "id":
 			dst.ID, ok = p.str()
-		case 2:
+		case "attr":
 			p.ws()
 			if p.peek() != '{' {
 				return false
