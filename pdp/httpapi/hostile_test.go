@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -56,7 +55,6 @@ func (f panicFacts) Infrastructure(ctx context.Context, id string) (*pdp.Infrast
 // route table, trusting the forwarding headers of the proxies in trusted.
 type hostile struct {
 	*testServer
-	srv  *Server
 	addr string // host:port of the decision port
 }
 
@@ -92,31 +90,8 @@ func startHostile(t *testing.T, trusted string, opts Options) *hostile {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts, srv := serveHostile(t, engine, opts)
-	return &hostile{testServer: ts, srv: srv, addr: strings.TrimPrefix(ts.decision, "http://")}
-}
-
-// serveHostile serves a Server on two loopback ports until the test ends
-// and returns it too, for its Panics counter (startServer does not).
-func serveHostile(t *testing.T, engine Decider, opts Options) (*testServer, *Server) {
-	t.Helper()
-	logs := &syncBuffer{}
-	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
-	srv, err := New(engine, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dl, al := listen(t), listen(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, dl, al) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return &testServer{decision: "http://" + dl.Addr().String(), admin: "http://" + al.Addr().String(), logs: logs}, srv
+	ts := startServer(t, engine, opts)
+	return &hostile{testServer: ts, addr: strings.TrimPrefix(ts.decision, "http://")}
 }
 
 // rawResponse is one answer read off a raw connection.

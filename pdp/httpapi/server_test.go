@@ -80,6 +80,7 @@ type testServer struct {
 	decision, admin string // base URLs
 	logs            *syncBuffer
 	stop            func() error
+	srv             *Server // for its Panics counter
 }
 
 type syncBuffer struct {
@@ -143,7 +144,7 @@ func startServer(t *testing.T, engine Decider, opts Options) *testServer {
 		}
 	})
 	return &testServer{decision: "http://" + dl.Addr().String(), admin: "http://" + al.Addr().String(), logs: logs,
-		stop: func() error { stoppedByTest.Store(true); return stop() }}
+		stop: func() error { stoppedByTest.Store(true); return stop() }, srv: s}
 }
 
 type answer struct {
