@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -39,59 +38,6 @@ func buildPDP(t *testing.T) string {
 		t.Fatalf("go build ./cmd/pdp: %v\n%s", err, out)
 	}
 	return bin
-}
-
-// startPDP runs the pdp binary on a state file and a config file and
-// returns its decision address once it is ready.
-func startPDP(t *testing.T, bin, state, config string) string {
-	t.Helper()
-	addr, admin := proxytest.FreeAddr(t), proxytest.FreeAddr(t)
-	logPath := filepath.Join(t.TempDir(), "pdp.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "--addr", addr, "--admin-addr", admin, "--state", state, "--config", config)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		logf.Close()
-		if t.Failed() {
-			data, _ := os.ReadFile(logPath)
-			t.Logf("pdp log:\n%s", data)
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + admin + "/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return addr
-			}
-		}
-		select {
-		case err := <-exited:
-			exited <- err
-			data, _ := os.ReadFile(logPath)
-			t.Fatalf("pdp exited: %v\n%s", err, data)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("pdp not ready after 30s")
-		}
-	}
 }
 
 // jwtConfig writes a config with the example routes and a JWT identity
@@ -168,7 +114,13 @@ const authCaddyfile = `http://{{addr}} {
 func TestForwardAuthEndToEnd(t *testing.T) {
 	bin := buildPDP(t)
 	config, key := jwtConfig(t)
-	pdpAddr := startPDP(t, bin, exampleState(t), config)
+	p := runPDP(t, bin, "--state", exampleState(t), "--config", config)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("pdp output:\n%s", p.output.String())
+		}
+	})
+	pdpAddr := strings.TrimPrefix(p.decision, "http://")
 	up := proxytest.StartUpstream(t)
 	authCaddy := strings.NewReplacer("{{pdp}}", pdpAddr, "{{upstream}}", up.Addr).Replace(authCaddyfile)
 	proxies := []struct{ name, addr string }{
