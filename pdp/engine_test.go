@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -242,6 +243,18 @@ func TestPolicyVocabulary(t *testing.T) {
 		if !sameSet(got, want) {
 			t.Errorf("policy %s = %v, pdp has %v", name, got, want)
 		}
+	}
+}
+
+// TestPrincipalFields checks that a placeholder may name exactly the fields
+// of a user document.
+func TestPrincipalFields(t *testing.T) {
+	var fields []string
+	for f := range reflect.TypeFor[pdp.User]().Fields() {
+		fields = append(fields, strings.Split(f.Tag.Get("json"), ",")[0])
+	}
+	if !sameSet(fields, conditions.PrincipalFields) {
+		t.Errorf("user fields %v, conditions.PrincipalFields %v", fields, conditions.PrincipalFields)
 	}
 }
 

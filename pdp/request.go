@@ -85,7 +85,7 @@ var Kinds = []string{
 	"infrastructure", "reservation", "billing", "utilization_report", "credential", "user", "ui", "api",
 	"server", "server_type", "server_type_utilization_report", "switch", "storage", "subnet",
 	"template", "event", "job", "workflow", "variable", "secret", "price", "admin",
-	"suspend_reason", "global_configuration", "maintenance", "admin_maintenance",
+	"suspend_reason", "global_configuration", "maintenance", "admin_maintenance", "vm",
 }
 
 // Actions is the closed set of actions a request may name. "manage" and "all"

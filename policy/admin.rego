@@ -4,8 +4,9 @@
 package metalsoft.authz
 
 # admin_permissions maps a kind to the permission of each access class.
-# Missing classes grant nothing (events_write is "Not used"; secrets have no
-# permission that reads the value).
+# Missing classes grant nothing (events_write is "Not used"; servers_write is
+# "change and edit" only; no permission reads a secret's value or changes a
+# secret: its owner or root does, grants.rego).
 admin_permissions := {
 	"server": {"read": "servers_read", "write": "servers_write"},
 	"server_type": {"read": "server_types_read"},
@@ -40,7 +41,8 @@ class_overrides := {
 		"deploy": "write", "console": "write", "share": "write", "unshare": "write",
 	},
 	"job": {"resume": "write"},
-	"secret": {"read": "value"},
+	"server": {"create": "none", "delete": "none"},
+	"secret": {"read": "value", "create": "owner", "update": "owner", "delete": "owner"},
 	"admin": {"access": "access"},
 	"user": {"suspend": "suspend", "unsuspend": "suspend", "create": "none", "update": "none", "delete": "none"},
 }

@@ -23,6 +23,9 @@ outcome := {"step": "identity", "allow": false, "reasons": {"unknown_principal"}
 	count(s) > 0
 } else := {"step": "impersonation", "allow": false, "reasons": impersonation_denials} if {
 	count(impersonation_denials) > 0
+} else := {"step": "impersonation_scope", "allow": false, "reasons": {"impersonation_not_allowed"}} if {
+	impersonating
+	not impersonation_in_scope
 } else := {"step": "role", "allow": false, "reasons": {"role_invalid"}} if {
 	some u in acting_users
 	role_invalid(u)

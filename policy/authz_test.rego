@@ -200,3 +200,74 @@ test_attr_overlay if {
 	a := authz.attr with input as req
 	a == {"status": "deployed", "owner": "u-owner", "extra": 1}
 }
+
+acting(req, target) := object.union(req, {"acting_as": target})
+
+with_attr(req, a) := json.patch(req, [{"op": "add", "path": "/resource/attr", "value": a}])
+
+test_impersonation_scope if {
+	allowed(acting(request("u-acct", "update", "billing", "u-owner"), "u-owner"), ["impersonation", "self"])
+	allowed(acting(request("u-acct", "read", "utilization_report", "u-owner"), "u-owner"), ["impersonation", "owner"])
+	allowed(acting(request("u-acct", "access", "api", ""), "u-owner"), ["impersonation", "self"])
+	denied(acting(request("u-acct", "deploy", "infrastructure", "inf-1"), "u-owner"), ["impersonation_not_allowed"])
+	denied(acting(request("u-root", "read", "infrastructure", "inf-1"), "u-owner"), ["impersonation_not_allowed"])
+	x := authz.explain with input as acting(request("u-acct", "deploy", "infrastructure", "inf-1"), "u-owner")
+	x.step == "impersonation_scope"
+	startswith(x.decided_by, "3. impersonation scope")
+}
+
+test_requested_malformed if {
+	deploy := request("u-owner", "deploy", "infrastructure", "inf-1")
+	every bad in [[1], 1, "x", null, {"gpus": -1}, {"gpus": "1"}] {
+		denied(with_attr(deploy, {"requested": bad}), ["limit_exceeded"])
+	}
+	allowed(with_attr(deploy, {"requested": {"gpus": 7}}), ["owner"])
+}
+
+test_reservation_owner_suspended if {
+	reserve := with_attr(request("u-acct", "create", "reservation", ""), {"owner": "u-owner"})
+	suspended := json.patch(reserve, [{"op": "add", "path": "/facts/users/u-owner/suspend_reasons", "value": ["unpaid"]}])
+	denied(suspended, ["owner_suspended"])
+	allowed(json.patch(suspended, [{"op": "replace", "path": "/action", "value": "read"}]), ["account_delegate"])
+}
+
+test_users if {
+	denied(request("u-root", "delete", "user", "u-other"), ["no_permission"])
+	allowed(request("u-root", "update", "user", "u-other"), ["role_permission"])
+	allowed(request("u-full", "update", "user", "u-other"), ["role_permission"])
+	denied(request("u-basic", "update", "user", "u-other"), ["no_permission"])
+	allowed(request("u-owner", "share", "user", "u-owner"), ["self"])
+	denied(request("u-acct", "unshare", "user", "u-owner"), ["no_permission"])
+	manager := json.patch(request("u-other", "delete", "user", "u-owner"), [
+		{"op": "add", "path": "/facts/roles/manager", "value": {"name": "manager", "rules": [{"subject": "user", "actions": ["manage"]}]}},
+		{"op": "replace", "path": "/facts/users/u-other/role", "value": "manager"},
+	])
+	denied(manager, ["no_permission"])
+	denied(json.patch(manager, [{"op": "replace", "path": "/action", "value": "block"}]), ["no_permission"])
+	allowed(json.patch(manager, [{"op": "replace", "path": "/action", "value": "read"}]), ["rule"])
+}
+
+test_credentials_read_only if {
+	switch := with_attr(request("u-root", "read", "credential", "c-2"), {"scope": "switch"})
+	allowed(switch, ["role_permission"])
+	every action in ["delete", "update", "create", "archive", "deploy"] {
+		denied(json.patch(switch, [{"op": "replace", "path": "/action", "value": action}]), ["no_permission"])
+	}
+}
+
+test_write_permissions_narrowed if {
+	denied(request("u-full", "create", "server", ""), ["no_permission"])
+	allowed(request("u-full", "update", "server", "s-1"), ["role_permission"])
+	allowed(request("u-full", "create", "variable", ""), ["role_permission"])
+	secret := with_resource(request("u-full", "update", "secret", "s-1"), {"kind": "secret", "id": "s-1", "owner": "u-other"})
+	denied(secret, ["no_permission"])
+	allowed(json.patch(secret, [{"op": "replace", "path": "/principal/id", "value": "u-other"}]), ["owner"])
+	allowed(json.patch(secret, [{"op": "replace", "path": "/principal/id", "value": "u-root"}]), ["role_permission"])
+	allowed(request("u-other", "create", "secret", ""), ["owner"])
+	denied(with_attr(request("u-other", "create", "secret", ""), {"owner": "u-owner"}), ["no_permission"])
+}
+
+test_vm_kind if {
+	"vm" in authz.kinds
+	denied(request("u-root", "read", "vm", "vm-1"), ["no_permission"])
+}

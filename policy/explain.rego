@@ -13,6 +13,7 @@ step_descriptions := {
 	"identity": "1. identity: the principal is not a stored user",
 	"status": "2. status: an archived or blocked user is denied everything",
 	"impersonation": "3. impersonation: the target must exist, the principal must be its account delegate or root, and the target's status applies",
+	"impersonation_scope": "3. impersonation scope: with acting_as only billing (read, pay, update), utilization_report read and ui/api access can be granted",
 	"role": "3. role: a role that is not stored, names an unknown permission or carries a malformed rule denies its holders",
 	"maintenance": "4. maintenance: only holders of admin_access pass while the system is in maintenance (admin_maintenance_write for the admin interface)",
 	"deny_rules": "5. deny rules: an inverted ABAC rule of the effective principal's role matches",

@@ -40,52 +40,68 @@ grants contains "self" if {
 	subject_user_id == effective.id
 }
 
-# Credentials: an instance's through rights on its infrastructure, the
-# equipment's through credential_access or root.
-grants contains r if {
+# Credentials are read and listed, never changed: an instance's through
+# rights on its infrastructure, the equipment's through credential_access or
+# root.
+credential_read if {
 	input.resource.kind == "credential"
+	input.action in {"read", "list"}
+}
+
+grants contains r if {
+	credential_read
 	attr.scope == "instance"
 	some r in user_infra_rights(input.facts.infrastructures[attr.infrastructure], input.action)
 }
 
 grants contains "role_permission" if {
-	input.resource.kind == "credential"
+	credential_read
 	attr.scope != "instance"
 	attr.scope in object.get(effective, "credential_access", [])
 }
 
 grants contains "role_permission" if {
-	input.resource.kind == "credential"
+	credential_read
 	object.get(attr, "scope", "") != "instance"
 	effective.role == "root"
 }
 
-# Users: read themselves; block, unblock, archive and unarchive by root and
-# full_admin only.
+# Users: read themselves and manage their own account sharing; update,
+# block, unblock, archive and unarchive by root and full_admin only. Nobody
+# deletes a user (seed: "Users cannot be deleted for security reasons").
 grants contains "self" if {
 	input.resource.kind == "user"
-	input.action == "read"
+	input.action in {"read", "share", "unshare"}
 	subject_user_id == effective.id
 }
 
 grants contains "role_permission" if {
 	input.resource.kind == "user"
-	input.action in {"block", "unblock", "archive", "unarchive"}
+	input.action in {"update", "block", "unblock", "archive", "unarchive"}
 	effective.role in {"root", "full_admin"}
 }
 
-# Secrets: the value is read by the owner or root only.
+# Secrets: the value is read, and a secret created, updated or deleted, by
+# its owner or root only (variables_and_secrets_write covers variables). A
+# new secret's owner is attr owner, default the effective principal.
+secret_owner_actions := {"read", "create", "update", "delete"}
+
 grants contains "owner" if {
 	input.resource.kind == "secret"
-	input.action == "read"
-	attr.owner == effective.id
+	input.action in secret_owner_actions
+	object.get(attr, "owner", default_secret_owner) == effective.id
 }
 
 grants contains "role_permission" if {
 	input.resource.kind == "secret"
-	input.action == "read"
+	input.action in secret_owner_actions
 	effective.role == "root"
 }
+
+# default_secret_owner: only a new secret defaults to its creator.
+default_secret_owner := effective.id if input.action == "create"
+
+else := null
 
 # The user interface and the API are open to every principal past step 2.
 grants contains "self" if {
@@ -205,9 +221,20 @@ guard_denials contains "owner_suspended" if {
 	suspended(infra_owner)
 }
 
+# requested are a deploy's amounts: an object of non-negative numbers. Any
+# other value denies, whatever the limit: a caller passing a client's value
+# through cannot skip the check.
+requested := object.get(attr, "requested", {})
+
 guard_denials contains "limit_exceeded" if {
 	deploying
-	some name, n in object.get(attr, "requested", {})
+	not is_object(requested)
+}
+
+guard_denials contains "limit_exceeded" if {
+	deploying
+	is_object(requested)
+	some name, n in requested
 	not within_limit(name, n)
 }
 
@@ -215,6 +242,15 @@ guard_denials contains "principal_suspended" if {
 	input.resource.kind == "reservation"
 	input.action == "create"
 	suspended(effective)
+}
+
+# A delegate cannot reserve around the owner's suspension (as for deploys).
+guard_denials contains "owner_suspended" if {
+	input.resource.kind == "reservation"
+	input.action == "create"
+	owner := input.facts.users[subject_user_id]
+	owner.id != effective.id
+	suspended(owner)
 }
 
 guard_denials contains "not_visible" if {

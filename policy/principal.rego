@@ -38,6 +38,19 @@ impersonation_denials := {"unknown_principal"} if {
 	impersonating
 } else := set()
 
+# impersonation_scope is what an impersonation is for: payments, invoices
+# and reports (seed: "perform payments or change credit card information on
+# his/hers behalf"), and the UI and API to reach them. Any other request
+# with acting_as is denied at step 3.
+impersonation_scope := {
+	"billing": {"read", "pay", "update"},
+	"utilization_report": {"read"},
+	"ui": {"access"},
+	"api": {"access"},
+}
+
+impersonation_in_scope if input.action in impersonation_scope[input.resource.kind]
+
 may_impersonate if principal.id in target.account_delegates
 
 may_impersonate if principal.role == "root"

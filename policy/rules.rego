@@ -8,7 +8,7 @@ kinds := {
 	"infrastructure", "reservation", "billing", "utilization_report", "credential", "user", "ui",
 	"api", "server", "server_type", "server_type_utilization_report", "switch", "storage", "subnet",
 	"template", "event", "job", "workflow", "variable", "secret", "price", "admin",
-	"suspend_reason", "global_configuration", "maintenance", "admin_maintenance",
+	"suspend_reason", "global_configuration", "maintenance", "admin_maintenance", "vm",
 }
 
 actions := {
@@ -69,20 +69,26 @@ fields_touched(r) if {
 }
 
 # rule_may_grant is false where MODEL.md reserves the grant: billing (the
-# user itself), a secret's value (owner or root) and block, unblock, archive,
-# unarchive (root and full_admin).
+# user itself), a secret's value and changes (owner or root), any change of
+# a credential (nobody), deleting a user (nobody) and block, unblock,
+# archive, unarchive (root and full_admin).
 rule_may_grant if not rule_reserved
 
 rule_reserved if input.resource.kind == "billing"
 
 rule_reserved if {
 	input.resource.kind == "secret"
-	input.action == "read"
+	input.action in secret_owner_actions
+}
+
+rule_reserved if {
+	input.resource.kind == "credential"
+	not credential_read
 }
 
 rule_reserved if {
 	input.resource.kind == "user"
-	input.action in {"block", "unblock", "archive", "unarchive"}
+	input.action in {"delete", "block", "unblock", "archive", "unarchive"}
 }
 
 # valid_rule: a known subject, known actions and valid conditions.

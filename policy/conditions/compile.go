@@ -55,6 +55,9 @@ func compileEntry(key string, v any) (docPred, error) {
 	if strings.HasPrefix(key, "$") {
 		return nil, fmt.Errorf("unknown top-level operator %q", key)
 	}
+	if strings.Contains(key, "${") {
+		return nil, fmt.Errorf("field %q: a placeholder stands only for a value", key)
+	}
 	path, err := splitPath(key)
 	if err != nil {
 		return nil, err
@@ -330,6 +333,13 @@ func compileRegex(pattern, options any) (valuePred, error) {
 	}
 	if flags.Len() > 0 {
 		pat = "(?" + flags.String() + ")" + pat
+	}
+	tpl, err := parseRegexTemplate(pat)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("$regex: %w", err)
+	case tpl != nil:
+		return anyOf{&regexPred{tpl: tpl}}, nil
 	}
 	re, err := regexp.Compile(pat)
 	if err != nil {

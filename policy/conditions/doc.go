@@ -40,18 +40,24 @@
 // # Placeholders
 //
 // A string value that is exactly "${principal.<path>}" (dotted path allowed)
-// is replaced, at match time, by that field of the principal. A string that
-// contains "${" in any other form is rejected by Compile, so a typo never
-// turns into a literal that silently never matches. Placeholders are
-// substituted in the operands of $eq $ne $in $nin $gt $gte $lt $lte $all and
-// in literal values (also nested inside arrays and documents), never in
-// $regex patterns. The operand of $in, $nin and $all may itself be a
-// placeholder naming an array field of the principal:
+// is replaced, at match time, by that field of the principal. The path's
+// first component must be a field of a user document (PrincipalFields).
+// Placeholders are substituted in the operands of $eq $ne $in $nin $gt $gte
+// $lt $lte $all and in literal values (also nested inside arrays and
+// documents). Inside a $regex pattern a placeholder may stand anywhere
+// ("^${principal.id}-"): it is replaced by the field's value (a string,
+// number or boolean) with every metacharacter quoted, as one atom (a
+// non-capturing group), so a value never changes the pattern's meaning.
+// Any other string or field name containing "${", or a placeholder naming
+// no user field, is rejected by Compile, so a typo never turns into a
+// literal that silently never matches (or, in a "cannot" rule, never
+// denies). The operand of $in, $nin and $all may itself be a placeholder
+// naming an array field of the principal:
 //
-//	{project: {$in: "${principal.projects}"}}
+//	{project: {$in: "${principal.credential_access}"}}
 //
 // A placeholder whose principal field is missing or null (or, for a list
-// operand, not an array) is unresolved. A
+// operand, not an array; in a $regex, an array or a document) is unresolved. A
 // comparison against it is neither true nor false but unknown, and unknown
 // propagates with three-valued logic (NOT unknown = unknown; AND/OR as in
 // SQL). Match reports true only when the conditions definitely match. For a

@@ -355,16 +355,28 @@ func (p existsPred) eval(_ *evalCtx, cands []any) tri {
 	return fromBool(found == p.want)
 }
 
-// regexPred is $regex: a string, or a string element, matches.
-type regexPred struct{ re *regexp.Regexp }
+// regexPred is $regex: a string, or a string element, matches. A pattern
+// with placeholders (tpl) is expanded for the principal; unknown when a
+// placeholder cannot be resolved.
+type regexPred struct {
+	re  *regexp.Regexp
+	tpl *regexTemplate
+}
 
-func (p *regexPred) one(_ *evalCtx, v any) tri {
+func (p *regexPred) one(c *evalCtx, v any) tri {
+	re := p.re
+	if p.tpl != nil {
+		var ok bool
+		if re, ok = p.tpl.resolve(c.principal); !ok {
+			return unknown
+		}
+	}
 	switch x := v.(type) {
 	case string:
-		return fromBool(p.re.MatchString(x))
+		return fromBool(re.MatchString(x))
 	case []any:
 		for _, e := range x {
-			if s, ok := e.(string); ok && p.re.MatchString(s) {
+			if s, ok := e.(string); ok && re.MatchString(s) {
 				return yes
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -245,7 +246,17 @@ func placeholder(s string) (ref []string, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("placeholder %q: %w", s, err)
 	}
+	if !slices.Contains(PrincipalFields, ref[0]) {
+		return nil, fmt.Errorf("placeholder %q names no user field (%s)", s, strings.Join(PrincipalFields, ", "))
+	}
 	return ref, nil
+}
+
+// PrincipalFields are the fields of a user document a placeholder may name
+// (the JSON names of pdp.User's fields).
+var PrincipalFields = []string{
+	"id", "email", "account", "role", "billable", "blocked", "archived", "suspend_reasons",
+	"account_delegates", "limits", "usage", "credential_access",
 }
 
 // splitPath splits a dotted path; every component must be non-empty and
