@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/metalsoft-io/pdp/pdp"
+	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
 // indexScript resolves an index key (email, API key) to a user id and reads
@@ -91,6 +92,9 @@ func (s *Source) docEntry(seq uint64, r Ref, cmd *redis.StringCmd) *entry {
 			err = s.malformed(r, err)
 			val = nil
 		}
+		if role, ok := val.(*pdp.Role); ok {
+			s.invalidRole(r, role)
+		}
 	}
 	e := s.cache.gen.newEntry(seq, val, err, key)
 	s.cache.put(key, e, len(raw))
@@ -131,6 +135,15 @@ func (s *Source) indexEntry(seq uint64, r Ref, cmd *redis.Cmd) *entry {
 	e := s.cache.gen.newEntry(seq, val, err, key, userKey)
 	s.cache.put(key, e, len(raw)+len(id))
 	return e
+}
+
+// invalidRole logs each problem that makes a stored role invalid. The role
+// is still served: the policy denies its holders role_invalid, as for a
+// state file, and the rest of the state serves.
+func (s *Source) invalidRole(r Ref, role *pdp.Role) {
+	for _, p := range statefile.RoleProblems(role) {
+		s.log.Warn("invalid role in redis: its holders are denied role_invalid", "key", s.keys.of(r.Kind, r.ID), "role", role.Name, "problem", p)
+	}
 }
 
 // malformed logs a document that cannot be used and returns the error that

@@ -3,7 +3,10 @@ package redisstate
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -328,4 +331,45 @@ func TestInfrastructureIDs(t *testing.T) {
 		ids, err := src.InfrastructureIDs(ctx)
 		return err == nil && slices.Contains(ids, "inf-new")
 	})
+}
+
+// TestInvalidRoleLogged: a stored role the policy finds invalid (a
+// placeholder naming no user field) is still served, for the policy to deny
+// its holders role_invalid, and the log names the role and the path of the
+// bad value.
+func TestInvalidRoleLogged(t *testing.T) {
+	srv := redistest.Start(t)
+	importState(t, openWriter(t, srv.URL(), ""), exampleState(t))
+	logs := &lockedLog{}
+	src := openSource(t, srv.URL(), Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	ctx := context.Background()
+	srv.Client().Set(ctx, "pdp:role:r-bad", `{"name":"r-bad","rules":[{"subject":"server","actions":["update"],"inverted":true,"conditions":{"name":{"$regex":"^${principal.nick}-"}}}]}`, 0)
+	r, err := src.Role(ctx, "r-bad")
+	if err != nil || r == nil || r.Name != "r-bad" {
+		t.Fatalf("Role = %v, %v; want the stored role", r, err)
+	}
+	got := logs.String()
+	for _, want := range []string{`role=r-bad`, `key=pdp:role:r-bad`, `rules[0]: conditions: field \"name\": $regex: placeholder \"${principal.nick}\" names no user field`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("log %q does not contain %q", got, want)
+		}
+	}
+}
+
+// lockedLog collects log output written from several goroutines.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

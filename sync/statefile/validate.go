@@ -136,27 +136,43 @@ func (v *validator) checkUsers(s *pdp.State) {
 func (v *validator) checkRoles(s *pdp.State) {
 	for i, r := range s.Roles {
 		for _, p := range r.Permissions {
-			switch permissionIndex[p] {
-			case permissionUnknown:
-				v.warn("roles", i, r.Name, "unknown permission %q: the role is invalid (role_invalid)", p)
-			case permissionDeprecated:
+			if permissionIndex[p] == permissionDeprecated {
 				v.warn("roles", i, r.Name, "deprecated permission %q grants nothing", p)
 			}
 		}
-		for j, rule := range r.Rules {
-			if rule.Subject != "all" && !pdp.IsKind(rule.Subject) {
-				v.warn("roles", i, r.Name, "rules[%d]: unknown subject %q: the role is invalid (role_invalid)", j, rule.Subject)
-			}
-			for _, a := range rule.Actions {
-				if a != "manage" && a != "all" && !pdp.IsAction(a) {
-					v.warn("roles", i, r.Name, "rules[%d]: unknown action %q: the role is invalid (role_invalid)", j, a)
-				}
-			}
-			if _, err := conditions.Compile(rule.Conditions); err != nil {
-				v.warn("roles", i, r.Name, "rules[%d]: %v: the role is invalid (role_invalid)", j, err)
-			}
+		for _, p := range RoleProblems(&r) {
+			v.warn("roles", i, r.Name, "%s: the role is invalid (role_invalid)", p)
 		}
 	}
+}
+
+// RoleProblems lists what makes a custom role invalid for the policy (its
+// holders are denied role_invalid), each naming the path of the bad value
+// inside the role: unknown permissions, rule subjects and actions, and rule
+// conditions that conditions.Compile refuses (an unknown operator, a stray
+// "${", a placeholder naming no user field). The file and Redis sources
+// report the same problems.
+func RoleProblems(r *pdp.Role) []string {
+	var out []string
+	for _, p := range r.Permissions {
+		if permissionIndex[p] == permissionUnknown {
+			out = append(out, fmt.Sprintf("unknown permission %q", p))
+		}
+	}
+	for j, rule := range r.Rules {
+		if rule.Subject != "all" && !pdp.IsKind(rule.Subject) {
+			out = append(out, fmt.Sprintf("rules[%d]: unknown subject %q", j, rule.Subject))
+		}
+		for _, a := range rule.Actions {
+			if a != "manage" && a != "all" && !pdp.IsAction(a) {
+				out = append(out, fmt.Sprintf("rules[%d]: unknown action %q", j, a))
+			}
+		}
+		if _, err := conditions.Compile(rule.Conditions); err != nil {
+			out = append(out, fmt.Sprintf("rules[%d]: %v", j, err))
+		}
+	}
+	return out
 }
 
 func (v *validator) checkInfrastructures(s *pdp.State) {
