@@ -7,6 +7,7 @@ import (
 	"io"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/metalsoft-io/pdp/pdp"
 )
@@ -108,10 +109,16 @@ func decodeBatch(body []byte, maxDepth int) ([]pdp.Request, *apiError) {
 
 // decodeStrict decodes one JSON object into dst: a member dst does not have
 // under exactly that name, or one given twice, is an error (checkMembers);
-// numbers stay json.Number; nothing may follow the object.
+// numbers stay json.Number; nothing may follow the object. A text that is
+// not valid UTF-8 is not JSON (RFC 8259): encoding/json would replace the
+// bad bytes with U+FFFD and decide on another string than the one sent.
+// (The fast decoder accepts only valid UTF-8 and leaves the rest here.)
 func decodeStrict(data []byte, dst any) *apiError {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return badRequest(CodeMalformedJSON, "empty body: expected a JSON object")
+	}
+	if !utf8.Valid(data) {
+		return badRequest(CodeMalformedJSON, "the body is not valid UTF-8")
 	}
 	// A text that is not valid JSON is left to the decoder, whose errors
 	// say where it breaks.

@@ -70,6 +70,8 @@ func FuzzDecodeCheckFast(f *testing.F) {
 	for _, tc := range fastCases {
 		f.Add(tc.body)
 	}
+	f.Add(invalidUTF8Bodies["/v1/check"])
+	f.Add(invalidUTF8Bodies["/v1/check?explain"])
 	f.Fuzz(func(t *testing.T, body string) {
 		if got, ok := decodeCheckFast([]byte(body), 32); ok {
 			sameAsStrict(t, body, got)
@@ -158,6 +160,7 @@ func FuzzDecodeBatchFast(f *testing.F) {
 	for _, tc := range batchCases {
 		f.Add(tc.body)
 	}
+	f.Add(invalidUTF8Bodies["/v1/check/batch"])
 	f.Fuzz(func(t *testing.T, body string) {
 		if w, items, ok := decodeBatchFast([]byte(body), 32); ok {
 			batchSameAsStrict(t, body, w, items)

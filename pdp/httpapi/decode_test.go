@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
 )
@@ -87,6 +88,7 @@ func FuzzDecodeCheck(f *testing.F) {
 		`{"principal": {"email": "a@b"}, "action": "read", "resource": {"kind": "ui"}}`,
 		`{"principal": {"api_key": "k"}, "action": "list", "resource": {"kind": "infrastructure"}}`,
 		`{"principal": {}, "action": "read"}`, `[]`, `{`, `{"a":[[[[[]]]]]}`,
+		invalidUTF8Bodies["/v1/check"], invalidUTF8Bodies["/v1/check?explain"],
 	} {
 		f.Add([]byte(s))
 	}
@@ -94,6 +96,9 @@ func FuzzDecodeCheck(f *testing.F) {
 		req, e := decodeCheck(body, DefaultMaxDepth)
 		if (req == nil) == (e == nil) {
 			t.Fatalf("request %v and error %v", req, e)
+		}
+		if req != nil && !utf8.Valid(body) {
+			t.Fatalf("accepted a body that is not valid UTF-8: %q", body)
 		}
 		if req != nil {
 			if e := checkPrincipal(&req.Principal); e != nil {

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -34,6 +35,7 @@ func FuzzDecodeBatch(f *testing.F) {
 		`{"principal": {"id": "u"}, "checks": [{"action": "read", "resource": {"kind": "ui"}, "action": "delete"}]}`,
 		`{"principal": {"id": "u"}, "checks": [1, null, "x"]}`,
 		`{"principal": {"id": "u"}, "checks": [{"action": "read", "resource": {"kind": "ui", "attr": {"a": [1.5e300, -0, {"b": null}]}}, "fields": [""]}]}`,
+		invalidUTF8Bodies["/v1/check/batch"],
 	} {
 		f.Add([]byte(s))
 	}
@@ -45,6 +47,9 @@ func FuzzDecodeBatch(f *testing.F) {
 		}
 		if (reqs == nil) == (e == nil) {
 			t.Fatalf("requests %v and error %v", reqs, e)
+		}
+		if reqs != nil && !utf8.Valid(body) {
+			t.Fatalf("accepted a body that is not valid UTF-8: %q", body)
 		}
 		if e != nil {
 			if e.status != 400 || e.code == "" || e.message == "" {

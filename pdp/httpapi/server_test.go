@@ -234,6 +234,17 @@ type badCase struct {
 	Index       *int              `yaml:"index"`
 }
 
+// invalidUTF8Bodies are bodies, by endpoint, that would be accepted but for
+// one invalid UTF-8 sequence inside a string.
+var invalidUTF8Bodies = map[string]string{
+	"/v1/check":         `{"principal": {"id": "u-ops` + "\xff" + `"}, "action": "read", "resource": {"kind": "ui"}}`,
+	"/v1/check?explain": `{"principal": {"id": "u-ops"}, "action": "read", "resource": {"kind": "infrastructure", "id": "inf-` + "\xc0\xaf" + `web"}}`,
+	"/v1/check/batch":   `{"principal": {"id": "u-ops"}, "checks": [{"action": "read", "resource": {"kind": "ui", "attr": {"k": "` + "\xed\xa0\x80" + `"}}}]}`,
+	"/v1/lookup":        `{"principal": {"id": "u-ops` + "\xfe" + `"}, "action": "read"}`,
+	opaDecisionPath:     `{"input": {"principal": {"id": "u-ops"}, "action": "read", "resource": {"kind": "ui"}, "fields": ["` + "\xff" + `"]}}`,
+	opaAllowPath:        `{"input": {"principal": {"id": "u-ops"}, "action": "read", "resource": {"kind": "ui", "id": "` + "\x80" + `"}}}`,
+}
+
 func TestBadInput(t *testing.T) {
 	data, err := os.ReadFile("testdata/bad_input.yaml")
 	if err != nil {
@@ -267,6 +278,11 @@ func TestBadInput(t *testing.T) {
 		badCase{Name: "too many checks", Path: "/v1/check/batch", Status: 400, Code: CodeTooManyChecks, Message: "1001 checks",
 			Body: many.String()},
 	)
+	// Invalid UTF-8 (a YAML file cannot hold it) on every JSON endpoint.
+	for path, body := range invalidUTF8Bodies {
+		cases = append(cases, badCase{Name: "invalid UTF-8 " + path, Path: path, Status: 400, Code: CodeMalformedJSON,
+			Message: "not valid UTF-8", Body: body})
+	}
 
 	engine := newTestEngine()
 	srv := startServer(t, engine, Options{})
