@@ -165,7 +165,8 @@ func TestDecisionCacheWithoutGenerations(t *testing.T) {
 }
 
 // TestConformanceCached decides every case twice with one engine (the
-// second answer comes from the cache) and once with no cache at all.
+// second answer comes from the cache), once with no cache at all, and once
+// with explain (whose facts must never break the answer).
 func TestConformanceCached(t *testing.T) {
 	ctx := context.Background()
 	for _, s := range pdptest.Suites(t) {
@@ -178,6 +179,7 @@ func TestConformanceCached(t *testing.T) {
 				pdptest.Check(t, c, cached.Decide(ctx, &req))
 				pdptest.Check(t, c, cached.Decide(ctx, &req))
 				pdptest.Check(t, c, cold.Decide(ctx, &req))
+				pdptest.Check(t, c, cold.DecideExplain(ctx, &req))
 			}
 		})
 	}

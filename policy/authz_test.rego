@@ -222,6 +222,9 @@ test_requested_malformed if {
 		denied(with_attr(deploy, {"requested": bad}), ["limit_exceeded"])
 	}
 	allowed(with_attr(deploy, {"requested": {"gpus": 7}}), ["owner"])
+	x := authz.explain with input as with_attr(deploy, {"requested": [100]})
+	x.step == "guards"
+	x.limits.requested == [100]
 }
 
 test_reservation_owner_suspended if {

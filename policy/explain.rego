@@ -50,12 +50,21 @@ explain_facts["limits"] := {name: {
 	"usage": object.get(infra_owner, ["usage", name], 0),
 	"limit": object.get(limits_found, name, "unlimited"),
 } |
-	some name, n in object.get(attr, "requested", {})
+	some name, n in requested
 } if {
 	deploying
+	is_object(requested)
 }
 
-limits_found[name] := limit(name) if object.get(attr, "requested", {})[name]
+explain_facts["limits"] := {"requested": requested, "error": "requested is not an object: limit_exceeded"} if {
+	deploying
+	not is_object(requested)
+}
+
+limits_found[name] := limit(name) if {
+	is_object(requested)
+	requested[name]
+}
 
 explain_facts["rules_matched"] := [{"index": i, "rule": r} |
 	some i, r in rules
