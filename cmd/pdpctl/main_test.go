@@ -203,6 +203,14 @@ func TestVerbs(t *testing.T) {
 			t.Errorf("exit %d, %v, stdout %s, stderr %s", code, err, out, stderr)
 		}
 	})
+	t.Run("explain impersonation scope", func(t *testing.T) {
+		code, out, stderr := pdpctl(t, env, "", "check", "u-ops", "deploy", "infrastructure/inf-web", "--acting-as", "u-finance", "--explain")
+		var d pdp.Decision
+		if err := json.Unmarshal([]byte(out), &d); code != exitDenied || err != nil || d.Explain["step"] != "impersonation_scope" ||
+			!slices.Equal(d.Reasons, []string{pdp.ReasonImpersonationNotAllowed}) {
+			t.Errorf("exit %d, %v, stdout %s, stderr %s", code, err, out, stderr)
+		}
+	})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if code, _, stderr := pdpctl(t, env, tc.stdin, tc.args...); code != exitOK {
@@ -220,5 +228,26 @@ func TestVerbs(t *testing.T) {
 				return code == want
 			})
 		})
+	}
+}
+
+// TestImportInvalidRole: a role the policy finds invalid is imported (its
+// holders are denied role_invalid), and import names the role and the path
+// of the bad value.
+func TestImportInvalidRole(t *testing.T) {
+	srv := redistest.Start(t)
+	file := filepath.Join(t.TempDir(), "roles.yaml")
+	state := "users:\n  - {id: u-a, role: r-bad}\nroles:\n  - name: r-bad\n    rules:\n" +
+		"      - {subject: server, actions: [update], inverted: true, conditions: {name: {$regex: \"^${principal.nick}-\"}}}\n"
+	if err := os.WriteFile(file, []byte(state), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := pdpctl(t, map[string]string{"PDP_REDIS": srv.URL()}, "", "import", file)
+	want := `roles[0] "r-bad": rules[0]: conditions: field "name": $regex: placeholder "${principal.nick}" names no user field`
+	if code != exitOK || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr, exitOK, want)
+	}
+	if n := srv.Client().Exists(t.Context(), "pdp:role:r-bad").Val(); n != 1 {
+		t.Errorf("the role was not imported")
 	}
 }
