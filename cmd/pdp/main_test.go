@@ -529,7 +529,7 @@ func TestSIGTERM(t *testing.T) {
 func TestExplainAndHealth(t *testing.T) {
 	p := startPDP(t, nil, "--state", filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"))
 	status, b := p.post("/v1/check?explain=true", []byte(`{"principal": {"id": "u-ops"}, "acting_as": "u-finance",
-		"action": "deploy", "resource": {"kind": "infrastructure", "id": "inf-web", "attr": {"requested": {"servers": 2}}}}`))
+		"action": "pay", "resource": {"kind": "billing", "id": "u-finance"}}`))
 	var d pdp.Decision
 	if err := json.Unmarshal(b, &d); status != http.StatusOK || err != nil {
 		t.Fatalf("%d %s: %v", status, b, err)

@@ -139,7 +139,7 @@ func TestForwardAuthEndToEnd(t *testing.T) {
 		{"api key: account delegate reads", "GET", "/api/v2/infrastructures/inf-web", opsKey, 200, "u-ops", "ops@company.com"},
 		{"api key: account delegate deploys", "POST", "/api/v2/infrastructures/inf-erp/deploy?deploy_type=edit", opsKey, 200, "u-ops", "ops@company.com"},
 		{"api key: no admin permission", "DELETE", "/api/v2/servers/srv-1", opsKey, 403, "", ""},
-		{"bearer api key: root", "DELETE", "/api/v2/servers/srv-1", bearer("root-demo-key"), 200, "u-root", "root@metalsoft.example"},
+		{"bearer api key: root", "PATCH", "/api/v2/servers/srv-1", bearer("root-demo-key"), 200, "u-root", "root@metalsoft.example"},
 		{"jwt: infrastructure delegate", "GET", "/api/v2/infrastructures/inf-web", bearer(token(t, key, "u-mktg", time.Hour)), 200, "u-mktg", "mktg@company.com"},
 		{"jwt: other department", "GET", "/api/v2/infrastructures/inf-erp", bearer(token(t, key, "u-mktg", time.Hour)), 403, "", ""},
 		{"jwt: by email", "GET", "/api/v2/users/u-bi/billing", bearer(token(t, key, "bi@company.com", time.Hour)), 200, "u-bi", "bi@company.com"},

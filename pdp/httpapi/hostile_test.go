@@ -390,7 +390,7 @@ func TestSpoofedForwardingFromUntrustedAddress(t *testing.T) {
 
 func TestForgedIdentityHeaders(t *testing.T) {
 	h := startHostile(t, "[127.0.0.0/8]", Options{})
-	del := "/api/v2/servers/srv-1" // root may, ops and mktg may not
+	srv := "/api/v2/servers/srv-1" // root may update it, ops and mktg may not
 	for _, c := range []struct {
 		name   string
 		header []string
@@ -409,7 +409,7 @@ func TestForgedIdentityHeaders(t *testing.T) {
 		{"root by key", []string{"X-API-Key", "root-demo-key", "X-Auth-Request-User", "u-ops", "X-Auth-Request-Email", "ops@company.com"}, 200, "u-root"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			a := one(t, h.addr, forwardRequest("traefik", "DELETE", del, c.header...))
+			a := one(t, h.addr, forwardRequest("traefik", "PATCH", srv, c.header...))
 			if a.status != c.status {
 				t.Fatalf("status %d (%s), want %d", a.status, a.header.Get("X-PDP-Reasons"), c.status)
 			}
