@@ -68,6 +68,12 @@ func TestNginxSidecarExampleServes(t *testing.T) {
 		{"no identity", "GET", "/api/v2/infrastructures/inf-web", nil, 401, ""},
 		{"unknown key", "GET", "/api/v2/infrastructures/inf-web", map[string]string{"X-API-Key": "not-a-key"}, 401, ""},
 		{"no route", "GET", "/api/v2/users/u-root", map[string]string{"X-API-Key": "root-demo-key"}, 403, ""},
+		// A client's own copy of another header family: pdp must judge
+		// the request nginx passes on, never the one the client names.
+		{"forged forwarded family", "GET", "/api/v2/users/u-root",
+			map[string]string{"X-API-Key": "ops-demo-key", "X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/api/v2/infrastructures/inf-web"}, 403, ""},
+		{"forged families cleared", "GET", "/api/v2/infrastructures/inf-web",
+			map[string]string{"X-API-Key": "ops-demo-key", "X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/api/v2/users/u-root", "X-Original-URL": "http://x/api/v2/users/u-root"}, 200, "u-ops"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

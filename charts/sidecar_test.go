@@ -140,7 +140,8 @@ func TestNginxSidecarExample(t *testing.T) {
 	checkRedisSecret(t, docs, pdp)
 
 	serverConf := exampleNginxConf(t, docs, pod)
-	for _, want := range []string{"auth_request /_pdp;", "proxy_pass http://127.0.0.1:8181/v1/authz;", "X-Original-URI", `proxy_set_header X-Auth-Request-User "";`} {
+	for _, want := range []string{"auth_request /_pdp;", "proxy_pass http://127.0.0.1:8181/v1/authz;", "X-Original-URI", `proxy_set_header X-Auth-Request-User "";`,
+		`proxy_set_header X-Forwarded-Method "";`, `proxy_set_header X-Forwarded-Uri "";`, `proxy_set_header X-Original-URL "";`} {
 		if !strings.Contains(serverConf, want) {
 			t.Errorf("nginx default.conf lacks %q", want)
 		}

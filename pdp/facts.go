@@ -14,7 +14,7 @@ import (
 // shared and must not be modified by the caller.
 type Facts interface {
 	User(ctx context.Context, id string) (*User, error)
-	UserByEmail(ctx context.Context, email string) (*User, error) // email compared lower-cased
+	UserByEmail(ctx context.Context, email string) (*User, error) // email compared by FoldEmail
 	UserByAPIKey(ctx context.Context, sha256hex string) (*User, error)
 	Account(ctx context.Context, id string) (*Account, error)
 	Role(ctx context.Context, name string) (*Role, error) // custom roles only
@@ -29,3 +29,28 @@ type Facts interface {
 // ErrUnavailable marks a fact that could not be read because the state
 // source is unreachable and no fresh enough copy is cached.
 var ErrUnavailable = errors.New("state unavailable")
+
+// FoldEmail is the form in which e-mail addresses are compared and indexed:
+// ASCII letters lower-cased, every other byte kept. Unicode case folding
+// would make look-alikes such as "admİn@" (U+0130) or a Kelvin sign (U+212A)
+// name another user's "admin@" or "k" address.
+func FoldEmail(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; 'A' <= c && c <= 'Z' {
+					b[j] = c + 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// EqualEmail reports whether two e-mail addresses are the same under
+// FoldEmail.
+func EqualEmail(a, b string) bool {
+	return len(a) == len(b) && FoldEmail(a) == FoldEmail(b)
+}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -202,7 +201,7 @@ func (b *inputBuilder) current(u *User, email string) *User {
 	}
 	b.rec.track(FactUser, u.ID)
 	again, err := b.facts.User(b.ctx, u.ID)
-	if err != nil || again == nil || again.ID != u.ID || (email != "" && !strings.EqualFold(again.Email, email)) {
+	if err != nil || again == nil || again.ID != u.ID || (email != "" && !EqualEmail(again.Email, email)) {
 		b.rec.spoil()
 		return u
 	}

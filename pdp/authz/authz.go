@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 
 	"github.com/metalsoft-io/pdp/pdp"
@@ -109,7 +110,13 @@ func (a *Authorizer) Authorize(ctx context.Context, r ForwardRequest) Result {
 	}
 	m, ok := a.routes.lookup(method, segs)
 	if !ok {
-		return a.deny(403, nil, pdp.ReasonNoRoute, fmt.Errorf("no route for %s %s", method, uri))
+		// The path only: a query may carry a token (?access_token=).
+		return a.deny(403, nil, pdp.ReasonNoRoute, fmt.Errorf("no route for %s %s", method, pathOf(uri)))
+	}
+	if !a.overrideIgnored(m.route) {
+		if err := methodOverride(r.Header, query); err != nil {
+			return a.deny(403, nil, pdp.ReasonInvalidRequest, err)
+		}
 	}
 	id, attr, err := m.resolve(query)
 	if err != nil {
@@ -148,47 +155,170 @@ func Unconfigured() Result {
 	return a.denyDecision(403, pdp.Decision{Reasons: []string{pdp.ReasonNoRoute}, DecisionID: newDecisionID()}, nil)
 }
 
-// original recovers the original method and request target: Envoy's path
-// form, then X-Forwarded-Method/-Uri, then X-Original-Method/-URI/-URL.
-// Forwarded headers count only from a trusted proxy.
+// A proxy kind names the header family a kind of proxy sends the original
+// request in (Config.ProxyKinds).
+const (
+	KindEnvoy   = "envoy"   // the path after EnvoyPrefix and the request's own method
+	KindTraefik = "traefik" // X-Forwarded-Method and X-Forwarded-Uri
+	KindCaddy   = "caddy"   // the same family as Traefik
+	KindNginx   = "nginx"   // X-Original-Method and X-Original-URI or X-Original-URL
+)
+
+// family is one source of the original request.
+type family int
+
+const (
+	familyEnvoy     family = iota // EnvoyPrefix form
+	familyForwarded               // X-Forwarded-Method, X-Forwarded-Uri
+	familyOriginal                // X-Original-Method, X-Original-URI, X-Original-URL
+)
+
+// familyOf is the family each proxy kind sends.
+var familyOf = map[string]family{KindEnvoy: familyEnvoy, KindTraefik: familyForwarded, KindCaddy: familyForwarded, KindNginx: familyOriginal}
+
+// familyNames names the families in messages.
+var familyNames = [...]string{familyEnvoy: "the " + EnvoyPrefix + " form", familyForwarded: "X-Forwarded-Method/-Uri", familyOriginal: "X-Original-Method/-URI/-URL"}
+
+// origin is the original method and request target as one family gives it.
+type origin struct {
+	fam         family
+	method, uri string
+}
+
+// original recovers the original method and request target from exactly
+// one family: Envoy's path form, X-Forwarded-Method/-Uri (Traefik, Caddy)
+// or X-Original-Method/-URI/-URL (nginx), method and target from the same
+// family. A proxy sets its own family and may pass a client's copy of
+// another through, so a request carrying two families that disagree is
+// refused, and a peer pinned to a kind (Config.ProxyKinds) is refused any
+// family but its kind's. Header families count only from a trusted proxy.
 func (a *Authorizer) original(r ForwardRequest, trusted bool) (string, string, error) {
+	var found []origin
 	if rest, ok := strings.CutPrefix(r.URI, EnvoyPrefix); ok && (rest == "" || rest[0] == '/' || rest[0] == '?') {
 		if rest == "" || rest[0] == '?' {
 			rest = "/" + rest
 		}
-		return normMethod(r.Method, rest)
+		found = append(found, origin{familyEnvoy, r.Method, rest})
 	}
-	if !trusted {
-		return "", "", errors.New("forwarded headers from an untrusted address")
-	}
-	for _, names := range [][3]string{
-		{"X-Forwarded-Method", "X-Forwarded-Uri", ""},
-		{"X-Original-Method", "X-Original-URI", "X-Original-URL"},
-	} {
-		method, err1 := single(r.Header, names[0])
-		uri, err2 := single(r.Header, names[1])
-		if err := errors.Join(err1, err2); err != nil {
+	for _, f := range []family{familyForwarded, familyOriginal} {
+		o, ok, err := headerFamily(r.Header, f)
+		if err != nil {
 			return "", "", err
 		}
-		if uri == "" && names[2] != "" {
-			u, err := single(r.Header, names[2])
-			if err != nil {
-				return "", "", err
-			}
-			if u != "" {
-				if uri, err = originForm(u); err != nil {
-					return "", "", err
-				}
-			}
-		}
-		if method != "" || uri != "" {
-			if method == "" || uri == "" {
-				return "", "", fmt.Errorf("%s needs both the method and the URI", names[0])
-			}
-			return normMethod(method, uri)
+		if ok {
+			found = append(found, o)
 		}
 	}
-	return "", "", errors.New("no original request: send X-Forwarded-Method and X-Forwarded-Uri, X-Original-Method and X-Original-URI, or use " + EnvoyPrefix)
+	if len(found) == 0 {
+		return "", "", errors.New("no original request: send X-Forwarded-Method and X-Forwarded-Uri, X-Original-Method and X-Original-URI, or use " + EnvoyPrefix)
+	}
+	if kind, ok := a.cfg.pinned(r.RemoteAddr); ok {
+		for _, o := range found {
+			if o.fam != familyOf[kind] {
+				return "", "", fmt.Errorf("%s from a proxy pinned to %s", familyNames[o.fam], kind)
+			}
+		}
+	}
+	var first origin
+	for i, o := range found {
+		method, uri, err := normMethod(o.method, o.uri)
+		if err != nil {
+			return "", "", err
+		}
+		if found[0].fam != familyEnvoy && !trusted {
+			// Only compared to the Envoy form, never read, from anyone else.
+			return "", "", fmt.Errorf("%s from an untrusted address", familyNames[o.fam])
+		}
+		if i == 0 {
+			first = origin{o.fam, method, uri}
+		} else if method != first.method || uri != first.uri {
+			return "", "", fmt.Errorf("%s and %s disagree", familyNames[first.fam], familyNames[o.fam])
+		}
+	}
+	return first.method, first.uri, nil
+}
+
+// headerFamily reads the forwarded or original header family: ok is false
+// when none of its headers is present; a family given in part, a repeated
+// header or X-Original-URI and X-Original-URL that disagree is an error.
+func headerFamily(h Headers, f family) (o origin, ok bool, err error) {
+	names := [3]string{"X-Forwarded-Method", "X-Forwarded-Uri", ""}
+	if f == familyOriginal {
+		names = [3]string{"X-Original-Method", "X-Original-URI", "X-Original-URL"}
+	}
+	method, err1 := single(h, names[0])
+	uri, err2 := single(h, names[1])
+	if err := errors.Join(err1, err2); err != nil {
+		return origin{}, false, err
+	}
+	if names[2] != "" {
+		u, err := single(h, names[2])
+		if err != nil {
+			return origin{}, false, err
+		}
+		if u != "" {
+			target, err := originForm(u)
+			if err != nil {
+				return origin{}, false, err
+			}
+			if uri != "" && uri != target {
+				return origin{}, false, errors.New("X-Original-URI and X-Original-URL disagree")
+			}
+			uri = target
+		}
+	}
+	if method == "" && uri == "" {
+		return origin{}, false, nil
+	}
+	if method == "" || uri == "" {
+		return origin{}, false, fmt.Errorf("%s needs both the method and the URI", familyNames[f])
+	}
+	return origin{f, method, uri}, true, nil
+}
+
+// pathOf is uri without its query.
+func pathOf(uri string) string {
+	path, _, _ := strings.Cut(uri, "?")
+	return path
+}
+
+// overrideHeaders carry a method that frameworks put in place of the
+// request's own.
+var overrideHeaders = []string{"X-HTTP-Method-Override", "X-Method-Override", "X-HTTP-Method"}
+
+// overrideIgnored reports whether the upstream of route r ignores method
+// overrides, by the route's setting or else the global one.
+func (a *Authorizer) overrideIgnored(r *route) bool {
+	switch r.methodOverride {
+	case MethodOverrideIgnored:
+		return true
+	case MethodOverrideRefused:
+		return false
+	}
+	return a.cfg.overrideIgnored
+}
+
+// methodOverride refuses a request that asks the upstream to run another
+// method than the one judged: an override header or a _method query
+// parameter (its name compared decoded and case-insensitively).
+func methodOverride(h Headers, rawQuery string) error {
+	if h != nil {
+		for _, name := range overrideHeaders {
+			if len(h.PeekAll(name)) > 0 {
+				return fmt.Errorf("method override header %s", name)
+			}
+		}
+	}
+	for _, pair := range strings.FieldsFunc(rawQuery, func(r rune) bool { return r == '&' || r == ';' }) {
+		name, _, _ := strings.Cut(pair, "=")
+		if dec, err := url.QueryUnescape(name); err == nil {
+			name = dec
+		}
+		if strings.EqualFold(strings.TrimSpace(name), "_method") {
+			return errors.New("method override query parameter _method")
+		}
+	}
+	return nil
 }
 
 // normMethod upper-cases and checks a method.

@@ -21,7 +21,9 @@ import (
 var (
 	loopback  = netip.MustParseAddr("127.0.0.1")
 	outsider  = netip.MustParseAddr("192.0.2.7")
-	innerNet  = netip.MustParseAddr("10.1.2.3")
+	innerNet  = netip.MustParseAddr("10.1.3.3")
+	nginxNet  = netip.MustParseAddr("10.1.2.9") // pinned to nginx
+	envoyPeer = netip.MustParseAddr("10.1.2.3") // pinned to envoy
 	mappedV4  = netip.MustParseAddr("::ffff:127.0.0.1")
 	loopback6 = netip.MustParseAddr("::1")
 )
@@ -184,7 +186,19 @@ func TestForwardForms(t *testing.T) {
 		{"nginx url no path", "GET", "/v1/authz", loopback, append([]string{"X-Original-Method", "GET", "X-Original-URL", "https://api.example.com"}, key...), 200, "", "access", ""},
 		{"nginx url bad scheme", "GET", "/v1/authz", loopback, append([]string{"X-Original-Method", "GET", "X-Original-URL", "ftp://x/api"}, key...), 403, "invalid_request", "", ""},
 		{"trusted cidr", "GET", "/v1/authz", innerNet, append([]string{"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/api/v2/users/u-ops"}, key...), 200, "", "read", "u-ops"},
-		{"forwarded wins over original", "GET", "/v1/authz", loopback, append([]string{"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/api/v2/users/u-ops", "X-Original-Method", "DELETE", "X-Original-URI", "/api/v2/infrastructures/inf-web"}, key...), 200, "", "read", "u-ops"},
+		// A proxy sets its own family and may pass a client's other one through.
+		{"families disagree", "GET", "/v1/authz", loopback, append([]string{"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/api/v2/users/u-ops", "X-Original-Method", "DELETE", "X-Original-URI", "/api/v2/infrastructures/inf-web"}, key...), 403, "invalid_request", "", ""},
+		{"families disagree on the method", "GET", "/v1/authz", loopback, append([]string{"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/api/v2/infrastructures/inf-web", "X-Original-Method", "DELETE", "X-Original-URI", "/api/v2/infrastructures/inf-web"}, key...), 403, "invalid_request", "", ""},
+		{"families agree", "GET", "/v1/authz", loopback, append([]string{"X-Forwarded-Method", "delete", "X-Forwarded-Uri", "/api/v2/infrastructures/inf-web", "X-Original-Method", "DELETE", "X-Original-URI", "/api/v2/infrastructures/inf-web"}, key...), 200, "", "delete", "inf-web"},
+		{"method of one family, uri of another", "GET", "/v1/authz", loopback, append([]string{"X-Forwarded-Method", "GET", "X-Original-URI", "/api/v2/infrastructures/inf-web"}, key...), 403, "invalid_request", "", ""},
+		{"original uri and url disagree", "GET", "/v1/authz", loopback, append([]string{"X-Original-Method", "GET", "X-Original-URI", "/api/v2/infrastructures/inf-web", "X-Original-URL", "https://api/api/v2/infrastructures/inf-erp"}, key...), 403, "invalid_request", "", ""},
+		{"envoy form and a forwarded family disagree", "DELETE", "/v1/authz/envoy/api/v2/infrastructures/inf-web", loopback, append([]string{"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/api/v2/infrastructures/inf-web"}, key...), 403, "invalid_request", "", ""},
+		{"pinned nginx", "GET", "/v1/authz", nginxNet, append([]string{"X-Original-Method", "DELETE", "X-Original-URI", "/api/v2/infrastructures/inf-web"}, key...), 200, "", "delete", "inf-web"},
+		{"pinned nginx, forwarded family", "GET", "/v1/authz", nginxNet, append([]string{"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/api/v2/users/u-ops"}, key...), 403, "invalid_request", "", ""},
+		{"pinned nginx, both families agreeing", "GET", "/v1/authz", nginxNet, append([]string{"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/api/v2/users/u-ops", "X-Original-Method", "GET", "X-Original-URI", "/api/v2/users/u-ops"}, key...), 403, "invalid_request", "", ""},
+		{"pinned nginx, envoy form", "GET", "/v1/authz/envoy/api/v2/users/u-ops", nginxNet, key, 403, "invalid_request", "", ""},
+		{"pinned envoy", "GET", "/v1/authz/envoy/api/v2/users/u-ops", envoyPeer, key, 200, "", "read", "u-ops"},
+		{"pinned envoy, original family", "GET", "/v1/authz", envoyPeer, append([]string{"X-Original-Method", "GET", "X-Original-URI", "/api/v2/users/u-ops"}, key...), 403, "invalid_request", "", ""},
 		{"untrusted forwarded", "GET", "/v1/authz", outsider, append([]string{"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/api/v2/users/u-ops"}, key...), 403, "invalid_request", "", ""},
 		{"no original", "GET", "/v1/authz", loopback, key, 403, "invalid_request", "", ""},
 		{"method without uri", "GET", "/v1/authz", loopback, append([]string{"X-Forwarded-Method", "GET"}, key...), 403, "invalid_request", "", ""},
@@ -230,6 +244,8 @@ func TestIdentity(t *testing.T) {
 		{"repeated api key", loopback, []string{"X-API-Key", "ops-demo-key", "X-API-Key", "root-demo-key"}, 401, "unknown_principal", "", ""},
 		{"trusted header id", loopback, []string{"X-Auth-Request-User", "u-mktg"}, 200, "", "u-mktg", "mktg@company.com"},
 		{"trusted header email", loopback, []string{"X-Auth-Request-User", "MKTG@company.com"}, 200, "", "u-mktg", "mktg@company.com"},
+		{"trusted header email, Kelvin sign", loopback, []string{"X-Auth-Request-User", "m\u212Atg@company.com"}, 401, "unknown_principal", "", ""},
+		{"trusted header email, dotted capital I", loopback, []string{"X-Auth-Request-User", "bİ@company.com"}, 401, "unknown_principal", "", ""},
 		{"trusted header unknown", loopback, []string{"X-Auth-Request-User", "u-nobody"}, 401, "unknown_principal", "", ""},
 		{"trusted header denied by engine", loopback, []string{"X-Auth-Request-User", "u-bi"}, 403, "no_permission", "", ""},
 		{"no credential", loopback, nil, 401, "unknown_principal", "", ""},
@@ -321,4 +337,69 @@ func TestDisableTrustedHeader(t *testing.T) {
 func TestUnconfigured(t *testing.T) {
 	res := authz.Unconfigured()
 	checkResult(t, res, 403, "no_route", "", "")
+}
+
+// TestMethodOverride: a forwarded request asking the upstream for another
+// method than the one judged is refused, unless its route says the
+// upstream ignores overrides (/ui in testdata/config.yaml).
+func TestMethodOverride(t *testing.T) {
+	a, rec := newAuthorizer(t, "testdata/config.yaml")
+	cases := []struct {
+		name   string
+		uri    string
+		header []string
+		status int
+	}{
+		{"none", "/api/v2/infrastructures/inf-web", nil, 200},
+		{"X-HTTP-Method-Override", "/api/v2/infrastructures/inf-web", []string{"X-HTTP-Method-Override", "DELETE"}, 403},
+		{"X-Method-Override", "/api/v2/infrastructures/inf-web", []string{"x-method-override", "DELETE"}, 403},
+		{"X-HTTP-Method", "/api/v2/infrastructures/inf-web", []string{"X-HTTP-Method", "DELETE"}, 403},
+		{"empty header", "/api/v2/infrastructures/inf-web", []string{"X-HTTP-Method-Override", ""}, 403},
+		{"_method", "/api/v2/infrastructures/inf-web?_method=DELETE", nil, 403},
+		{"_method encoded", "/api/v2/infrastructures/inf-web?a=1&%5Fmethod=DELETE", nil, 403},
+		{"_method after a semicolon", "/api/v2/infrastructures/inf-web?a=1;_METHOD=DELETE", nil, 403},
+		{"_method without a value", "/api/v2/infrastructures/inf-web?_method", nil, 403},
+		{"another parameter", "/api/v2/infrastructures/inf-web?method=DELETE&x_method=1", nil, 200},
+		{"route ignores overrides", "/ui?_method=DELETE", []string{"X-HTTP-Method-Override", "DELETE"}, 200},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := append([]string{"X-API-Key", "ops-demo-key", "X-Original-Method", "GET", "X-Original-URI", c.uri}, c.header...)
+			res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz", RemoteAddr: loopback, Header: header(h...)})
+			req := rec.take()
+			if c.status == 200 {
+				checkResult(t, res, 200, "", "u-ops", "ops@company.com")
+				return
+			}
+			checkResult(t, res, 403, "invalid_request", "", "")
+			if req != nil {
+				t.Fatal("engine asked")
+			}
+		})
+	}
+	t.Run("ignored globally", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "c.yaml")
+		conf := "method_override: ignored\nroutes:\n  - {method: GET, path: /a, action: access, kind: ui}\n  - {method: GET, path: /b, action: access, kind: ui, method_override: refused}\n"
+		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		a, _ := newAuthorizer(t, path)
+		for uri, status := range map[string]int{"/a?_method=DELETE": 200, "/b?_method=DELETE": 403} {
+			res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz/envoy" + uri, RemoteAddr: loopback, Header: header("X-API-Key", "ops-demo-key")})
+			if res.Status != status {
+				t.Fatalf("%s: %d (%v), want %d", uri, res.Status, res.Err, status)
+			}
+		}
+	})
+}
+
+// TestNoRouteErrorHasNoQuery: the reason logged for a request without a
+// route names its path, never its query, which may hold a token.
+func TestNoRouteErrorHasNoQuery(t *testing.T) {
+	a, _ := newAuthorizer(t, "testdata/config.yaml")
+	res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz/envoy/nothing/here?access_token=s3cr3t", RemoteAddr: loopback, Header: header("X-API-Key", "ops-demo-key")})
+	if reason(res) != "no_route" || res.Err == nil || strings.Contains(res.Err.Error(), "s3cr3t") || !strings.Contains(res.Err.Error(), "/nothing/here") {
+		t.Fatalf("%s: %v", reason(res), res.Err)
+	}
 }

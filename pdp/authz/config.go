@@ -45,12 +45,41 @@ type Config struct {
 	// headers and trusted identity header are believed. Absent: loopback;
 	// an empty list ([]) trusts no address (only Envoy's form is read).
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ProxyKinds pin proxy addresses to one kind of proxy: from an address
+	// in one, only that kind's header family is read and any other family
+	// is refused. The most specific matching entry counts. Unpinned
+	// addresses may use any family, but two families that disagree are
+	// refused.
+	ProxyKinds []ProxyKind `yaml:"proxy_kinds"`
+	// MethodOverride says what a forwarded request carrying a method
+	// override (X-HTTP-Method-Override, X-Method-Override, X-HTTP-Method
+	// or a _method query parameter) gets: "refused" (the default, 403
+	// invalid_request) or "ignored" (judged by its own method, for upstreams
+	// that ignore overrides). A route may say otherwise for itself.
+	MethodOverride string `yaml:"method_override"`
 
 	// lines holds the YAML line of each route, for error messages.
 	lines []int
 	// proxies is TrustedProxies parsed.
 	proxies []netip.Prefix
+	// overrideIgnored is MethodOverride == "ignored".
+	overrideIgnored bool
 }
+
+// ProxyKind pins the proxies at Address (a CIDR or a single address) to
+// Kind: envoy, traefik, caddy or nginx.
+type ProxyKind struct {
+	Address string `yaml:"address"`
+	Kind    string `yaml:"kind"`
+
+	prefix netip.Prefix
+}
+
+// Method override settings (Config.MethodOverride, Route.MethodOverride).
+const (
+	MethodOverrideRefused = "refused"
+	MethodOverrideIgnored = "ignored"
+)
 
 // Route is one entry of the route table.
 type Route struct {
@@ -69,6 +98,10 @@ type Route struct {
 	// Attr are resource attributes, each value a literal, "{param}" or
 	// "{query.name}". An absent query parameter leaves the attribute out.
 	Attr map[string]string `yaml:"attr"`
+	// MethodOverride overrides Config.MethodOverride for this route:
+	// "ignored" when its upstream ignores method override headers and
+	// _method, "refused" otherwise; empty keeps the global setting.
+	MethodOverride string `yaml:"method_override"`
 }
 
 // Identity holds the identity settings.
@@ -102,6 +135,14 @@ type JWT struct {
 	Algorithms []string `yaml:"algorithms"`
 	// Leeway for "exp", "nbf" and "iat", a Go duration (default 30s).
 	Leeway string `yaml:"leeway"`
+	// EmailVerifiedOptional counts an "email" claim without an
+	// "email_verified" claim as verified. By default only
+	// "email_verified": true makes the address name a user.
+	EmailVerifiedOptional bool `yaml:"email_verified_optional"`
+	// SubjectAsEmail looks up an e-mail-shaped "sub" that is no user's id as
+	// an e-mail address. Off by default: nothing says the identity provider
+	// verified an address in "sub".
+	SubjectAsEmail bool `yaml:"sub_as_email"`
 
 	leeway time.Duration
 }
@@ -155,6 +196,16 @@ func ParseConfig(data []byte) (*Config, error) {
 	}
 	if err := c.setDefaults(sectionLine(&root, "identity"), sectionLine(&root, "trusted_proxies")); err != nil {
 		return nil, err
+	}
+	if err := c.checkProxyKinds(sectionLine(&root, "proxy_kinds")); err != nil {
+		return nil, err
+	}
+	switch c.MethodOverride {
+	case "", MethodOverrideRefused:
+	case MethodOverrideIgnored:
+		c.overrideIgnored = true
+	default:
+		return nil, fmt.Errorf("config: line %d: method_override %q: want %q or %q", sectionLine(&root, "method_override"), c.MethodOverride, MethodOverrideRefused, MethodOverrideIgnored)
 	}
 	if _, err := compileRoutes(&c); err != nil {
 		return nil, err
@@ -257,6 +308,36 @@ func (c *Config) trusted(addr netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// checkProxyKinds parses the addresses and checks the kinds of ProxyKinds.
+func (c *Config) checkProxyKinds(line int) error {
+	for i := range c.ProxyKinds {
+		pk := &c.ProxyKinds[i]
+		if _, ok := familyOf[pk.Kind]; !ok {
+			return fmt.Errorf("config: line %d: proxy_kinds[%d]: kind %q: want envoy, traefik, caddy or nginx", line, i, pk.Kind)
+		}
+		p, err := parsePrefix(pk.Address)
+		if err != nil {
+			return fmt.Errorf("config: line %d: proxy_kinds[%d]: address: %w", line, i, err)
+		}
+		pk.prefix = p
+	}
+	return nil
+}
+
+// pinned returns the kind addr is pinned to by the most specific entry of
+// ProxyKinds that holds it.
+func (c *Config) pinned(addr netip.Addr) (string, bool) {
+	addr = addr.Unmap()
+	best := -1
+	kind := ""
+	for _, pk := range c.ProxyKinds {
+		if pk.prefix.Contains(addr) && pk.prefix.Bits() > best {
+			best, kind = pk.prefix.Bits(), pk.Kind
+		}
+	}
+	return kind, best >= 0
 }
 
 // routeLine is the YAML line of route i, 0 when unknown.

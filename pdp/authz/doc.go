@@ -12,13 +12,19 @@
 //
 // # Original request
 //
-// In this order: Envoy's ext_authz path form (EnvoyPrefix followed by the
-// original path; the method is the request's own), then X-Forwarded-Method
-// and X-Forwarded-Uri (Traefik, Caddy), then X-Original-Method and
-// X-Original-URI or X-Original-URL (nginx). The forwarded headers are
+// From exactly one header family, the method and the URI alike: Envoy's
+// ext_authz path form (EnvoyPrefix followed by the original path; the
+// method is the request's own), X-Forwarded-Method and X-Forwarded-Uri
+// (Traefik, Caddy), or X-Original-Method and X-Original-URI or
+// X-Original-URL (nginx). A proxy sets its own family and may pass a
+// client's copy of another through, so no family is preferred: two that
+// disagree are refused, and a proxy address pinned to a kind
+// (Config.ProxyKinds) is refused any other family. The header families are
 // believed only from a trusted proxy address (Config.TrustedProxies, default
 // loopback); from another address only the Envoy form is read, and it
-// carries no identity of its own. A header given twice is refused.
+// carries no identity of its own. A header given twice is refused, and so
+// is a method override (X-HTTP-Method-Override, X-Method-Override,
+// X-HTTP-Method, _method) unless the route says its upstream ignores them.
 //
 // # Identity
 //
@@ -27,9 +33,11 @@
 // X-API-Key) or as "Authorization: Bearer <key>", looked up by its SHA-256;
 // a JWT bearer token verified against the configured JWKS file (asymmetric
 // algorithms only, "kid" chosen key, "exp" required, "nbf", "iat", "iss" and
-// "aud" checked), its "sub" claim a user id (or an e-mail address), else its
-// "email" claim (unless "email_verified" is false); the trusted identity header (default X-Auth-Request-User,
-// a user id or an e-mail address), honoured only from a trusted proxy
+// "aud" checked), its "sub" claim a user id (an e-mail address too with
+// JWT.SubjectAsEmail), else its "email" claim if "email_verified" is true
+// (or absent, with JWT.EmailVerifiedOptional); the trusted identity header
+// (default X-Auth-Request-User, a user id or an e-mail address), honoured
+// only from a trusted proxy
 // address. An Authorization header of another scheme than Bearer (Basic,
 // say) belongs to an authenticating proxy in front and is ignored. Proxies
 // copy client headers into the auth request, so every

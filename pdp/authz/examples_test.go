@@ -12,10 +12,16 @@ import (
 
 // TestTraefikAndEnvoyExamples checks what matters in the examples of the
 // proxies that are not installed here: they parse, ask pdp the way the
-// Authorizer reads, keep client identity headers from pdp and hand the
-// identity headers to the upstream.
+// Authorizer reads, keep client identity headers and other proxies' header
+// families from pdp, pass the method override headers pdp refuses, and
+// hand the identity headers to the upstream.
 func TestTraefikAndEnvoyExamples(t *testing.T) {
 	identity := []string{"x-auth-request-user", "x-auth-request-email", "x-pdp-decision-id"}
+	// notToPDP are headers a client's copy of which must not reach pdp: the
+	// trusted identity header and the header families of other proxies.
+	notToPDP := func(h string) bool {
+		return h == "x-auth-request-user" || strings.HasPrefix(h, "x-forwarded-") || strings.HasPrefix(h, "x-original-")
+	}
 	read := func(path string) map[string]any {
 		t.Helper()
 		data, err := os.ReadFile(path)
@@ -40,7 +46,7 @@ func TestTraefikAndEnvoyExamples(t *testing.T) {
 		if fa["address"] != "http://127.0.0.1:8181/v1/authz" || fa["trustForwardHeader"] != false {
 			t.Fatalf("forwardAuth %v", fa)
 		}
-		if req := lower(fa["authRequestHeaders"]); slices.Contains(req, "x-auth-request-user") || !slices.Contains(req, "authorization") {
+		if req := lower(fa["authRequestHeaders"]); slices.ContainsFunc(req, notToPDP) || !slices.Contains(req, "authorization") || !slices.Contains(req, "x-http-method-override") {
 			t.Fatalf("authRequestHeaders %q", req)
 		}
 		if resp := lower(fa["authResponseHeaders"]); !slices.Equal(resp, identity) {
@@ -65,7 +71,7 @@ func TestTraefikAndEnvoyExamples(t *testing.T) {
 			}
 			return out
 		}
-		if req := patterns("authorization_request", "allowed_headers", "patterns"); slices.Contains(req, "x-auth-request-user") {
+		if req := patterns("authorization_request", "allowed_headers", "patterns"); slices.ContainsFunc(req, notToPDP) || !slices.Contains(req, "x-http-method-override") {
 			t.Fatalf("allowed_headers %q", req)
 		}
 		if up := patterns("authorization_response", "allowed_upstream_headers", "patterns"); !slices.Equal(up, identity) {

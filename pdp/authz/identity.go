@@ -30,7 +30,9 @@ type verifier struct {
 	algs     []jose.SignatureAlgorithm
 	expected jwt.Expected
 	leeway   time.Duration
-	now      func() time.Time
+	// emailVerifiedOptional is JWT.EmailVerifiedOptional.
+	emailVerifiedOptional bool
+	now                   func() time.Time
 }
 
 // claims are the JWT claims read besides the registered ones.
@@ -49,6 +51,8 @@ func newVerifier(j *JWT) (*verifier, error) {
 		expected: jwt.Expected{Issuer: j.Issuer, AnyAudience: jwt.Audience(j.Audiences)},
 		leeway:   j.leeway,
 		now:      time.Now,
+
+		emailVerifiedOptional: j.EmailVerifiedOptional,
 	}
 	if err := json.Unmarshal(data, &v.keys); err != nil {
 		return nil, fmt.Errorf("JWKS %s: %w", j.JWKSFile, err)
@@ -114,7 +118,7 @@ func (v *verifier) verify(token string) (sub, email string, err error) {
 	if err := std.ValidateWithLeeway(v.expected.WithTime(v.now()), v.leeway); err != nil {
 		return "", "", fmt.Errorf("%w: %w", errInvalidToken, err)
 	}
-	if extra.EmailVerified != nil && !*extra.EmailVerified {
+	if verified := extra.EmailVerified; verified == nil && !v.emailVerifiedOptional || verified != nil && !*verified {
 		extra.Email = "" // an address the identity provider did not verify names nobody
 	}
 	if std.Subject == "" && extra.Email == "" {
@@ -165,7 +169,7 @@ func (a *Authorizer) identifyBy(ctx context.Context, h Headers, trusted bool) (*
 	if name == "" {
 		return nil, errNoCredential
 	}
-	return a.userByIDOrEmail(ctx, name, "")
+	return a.userByIDOrEmail(ctx, name, true, "")
 }
 
 // bearer identifies a bearer token: an API key first, then a JWT.
@@ -181,17 +185,18 @@ func (a *Authorizer) bearer(ctx context.Context, token string) (*pdp.User, error
 	if err != nil {
 		return nil, err
 	}
-	return a.userByIDOrEmail(ctx, sub, email)
+	return a.userByIDOrEmail(ctx, sub, a.cfg.Identity.JWT.SubjectAsEmail, email)
 }
 
-// userByIDOrEmail finds a user by id, else by e-mail: first, then email.
-func (a *Authorizer) userByIDOrEmail(ctx context.Context, first, email string) (*pdp.User, error) {
+// userByIDOrEmail finds a user by id, else by e-mail: first (as an e-mail
+// address too when firstEmail and it has an @), then email.
+func (a *Authorizer) userByIDOrEmail(ctx context.Context, first string, firstEmail bool, email string) (*pdp.User, error) {
 	if first != "" {
 		u, err := a.facts.User(ctx, first)
 		if err != nil || u != nil {
 			return u, err
 		}
-		if strings.Contains(first, "@") {
+		if firstEmail && strings.Contains(first, "@") {
 			if u, err = a.facts.UserByEmail(ctx, first); err != nil || u != nil {
 				return u, err
 			}

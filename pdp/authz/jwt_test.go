@@ -49,7 +49,9 @@ func newTestKeys(t testing.TB) testKeys {
 
 // writeJWTConfig writes a JWKS with the public keys and a config using it
 // into a temporary directory and returns the config path.
-func writeJWTConfig(t testing.TB, k testKeys) string {
+// writeJWTConfig writes a config verifying tokens by the keys of k, with
+// more settings of the jwt section, one per line.
+func writeJWTConfig(t testing.TB, k testKeys, more ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
@@ -73,6 +75,9 @@ identity:
     audiences: [pdp, metalsoft-api]
     leeway: 30s
 `
+	for _, m := range more {
+		conf += "    " + m + "\n"
+	}
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -170,11 +175,14 @@ func TestJWT(t *testing.T) {
 		{"ES256", sign(t, jose.ES256, k.ec, "ec-1", std(nil)), "u-ops"},
 		{"EdDSA", sign(t, jose.EdDSA, k.ed, "ed-1", std(nil)), "u-ops"},
 		{"second audience", sign(t, jose.RS256, k.rsa, "rsa-1", std(func(c *jwt.Claims) { c.Audience = jwt.Audience{"x", "pdp"} })), "u-ops"},
-		{"sub is an email", sign(t, jose.RS256, k.rsa, "rsa-1", std(func(c *jwt.Claims) { c.Subject = "Finance@Company.com" })), "u-finance"},
-		{"email claim", sign(t, jose.ES256, k.ec, "ec-1", std(func(c *jwt.Claims) { c.Subject = "" }), email), "u-finance"},
+		{"sub is an email", sign(t, jose.RS256, k.rsa, "rsa-1", std(func(c *jwt.Claims) { c.Subject = "Finance@Company.com" })), ""},
+		{"email claim without email_verified", sign(t, jose.ES256, k.ec, "ec-1", std(func(c *jwt.Claims) { c.Subject = "" }), email), ""},
 		{"unverified email", sign(t, jose.ES256, k.ec, "ec-1", std(func(c *jwt.Claims) { c.Subject = "idp|42" }), unverified), ""},
 		{"verified email", sign(t, jose.ES256, k.ec, "ec-1", std(func(c *jwt.Claims) { c.Subject = "idp|42" }), verified), "u-finance"},
-		{"unknown sub, known email", sign(t, jose.ES256, k.ec, "ec-1", std(func(c *jwt.Claims) { c.Subject = "idp|42" }), email), "u-finance"},
+		{"verified email, ASCII case", sign(t, jose.ES256, k.ec, "ec-1", std(func(c *jwt.Claims) { c.Subject = "" }), emailClaims{"FINANCE@Company.COM", true}), "u-finance"},
+		{"verified email, dotted capital I", sign(t, jose.ES256, k.ec, "ec-1", std(func(c *jwt.Claims) { c.Subject = "" }), emailClaims{"fİnance@company.com", true}), ""},
+		{"verified email, Kelvin sign", sign(t, jose.ES256, k.ec, "ec-1", std(func(c *jwt.Claims) { c.Subject = "" }), emailClaims{"m\u212Atg@company.com", true}), ""},
+		{"unknown sub, known email without email_verified", sign(t, jose.ES256, k.ec, "ec-1", std(func(c *jwt.Claims) { c.Subject = "idp|42" }), email), ""},
 		{"within leeway", sign(t, jose.RS256, k.rsa, "rsa-1", std(func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(now.Add(-10 * time.Second)) })), "u-ops"},
 		{"unknown sub", sign(t, jose.RS256, k.rsa, "rsa-1", std(func(c *jwt.Claims) { c.Subject = "u-nobody" })), ""},
 		{"no sub or email", sign(t, jose.RS256, k.rsa, "rsa-1", std(func(c *jwt.Claims) { c.Subject = "" })), ""},
@@ -267,6 +275,47 @@ func TestJWKSErrors(t *testing.T) {
 			}
 			if _, err := authz.New(cfg, &recorder{}, exampleFacts(t)); err == nil {
 				t.Fatal("JWKS accepted")
+			}
+		})
+	}
+}
+
+// TestJWTEmailSettings: email_verified_optional and sub_as_email turn on
+// the readings that are off by default.
+func TestJWTEmailSettings(t *testing.T) {
+	k := newTestKeys(t)
+	a, rec := newAuthorizer(t, writeJWTConfig(t, k, "email_verified_optional: true", "sub_as_email: true"))
+	now := time.Now()
+	claims := func(sub string) jwt.Claims {
+		return jwt.Claims{Issuer: "https://idp.example.com", Subject: sub, Audience: jwt.Audience{"pdp"},
+			Expiry: jwt.NewNumericDate(now.Add(time.Hour)), IssuedAt: jwt.NewNumericDate(now)}
+	}
+	type emailClaim struct {
+		Email    string `json:"email"`
+		Verified *bool  `json:"email_verified,omitempty"`
+	}
+	no := false
+	cases := []struct {
+		name  string
+		token string
+		user  string // "" for 401
+	}{
+		{"sub is an email", sign(t, jose.RS256, k.rsa, "rsa-1", claims("Finance@Company.com")), "u-finance"},
+		{"sub is a look-alike email", sign(t, jose.RS256, k.rsa, "rsa-1", claims("fİnance@company.com")), ""},
+		{"email without email_verified", sign(t, jose.ES256, k.ec, "ec-1", claims("idp|42"), emailClaim{Email: "finance@company.com"}), "u-finance"},
+		{"email_verified false", sign(t, jose.ES256, k.ec, "ec-1", claims("idp|42"), emailClaim{"finance@company.com", &no}), ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz/envoy/api/v2/infrastructures/inf-web",
+				RemoteAddr: loopback, Header: header("Authorization", "Bearer "+c.token)})
+			req := rec.take()
+			if c.user == "" {
+				checkResult(t, res, 401, "unknown_principal", "", "")
+				return
+			}
+			if res.Status != 200 || req == nil || req.Principal.ID != c.user {
+				t.Fatalf("got %d %v (%v), want %s allowed", res.Status, res.Decision.Reasons, res.Err, c.user)
 			}
 		})
 	}

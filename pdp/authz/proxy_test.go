@@ -1,9 +1,12 @@
 package authz_test
 
 import (
+	"io/fs"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -45,6 +48,11 @@ func TestProxies(t *testing.T) {
 		"caddy": proxytest.StartCaddyExample(t, pdpAddr, up.Addr),
 	}
 	ops := map[string]string{"X-API-Key": "ops-demo-key"}
+	// forged is ops with a client's own copy of both header families.
+	forged := func(method, uri string) map[string]string {
+		return map[string]string{"X-API-Key": "ops-demo-key", "X-Forwarded-Method": method, "X-Forwarded-Uri": uri,
+			"X-Original-Method": method, "X-Original-URI": uri, "X-Original-URL": "http://api" + uri}
+	}
 	cases := []struct {
 		name   string
 		method string
@@ -66,6 +74,14 @@ func TestProxies(t *testing.T) {
 		{"forged identity with a key", "GET", "/api/v2/infrastructures/inf-web",
 			map[string]string{"X-API-Key": "ops-demo-key", "X-Auth-Request-User": "u-root", "X-Auth-Request-Email": "root@metalsoft.example", "X-PDP-Decision-Id": "forged"},
 			200, "u-ops", "ops@company.com"},
+		// The attack of a client's own header family: pdp would judge the
+		// forged request while the proxy passes on the real one.
+		{"forged families", "DELETE", "/api/v2/infrastructures/inf-hadoop", forged("GET", "/api/v2/infrastructures/inf-web"), 403, "", ""},
+		// Each proxy clears the family it does not set, so a client's copy
+		// of it never makes pdp refuse the request actually passed on.
+		{"client families cleared", "GET", "/api/v2/infrastructures/inf-web", forged("DELETE", "/api/v2/infrastructures/inf-hadoop"), 200, "u-ops", "ops@company.com"},
+		{"method override header", "GET", "/api/v2/infrastructures/inf-web", map[string]string{"X-API-Key": "ops-demo-key", "X-HTTP-Method-Override": "DELETE"}, 403, "", ""},
+		{"method override query", "POST", "/api/v2/infrastructures/inf-web/revert?_method=DELETE", ops, 403, "", ""},
 	}
 	for name, addr := range proxies {
 		for _, c := range cases {
@@ -109,30 +125,52 @@ func TestProxies(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer realm=") {
-			t.Fatalf("%d WWW-Authenticate %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		if ch := resp.Header.Values("WWW-Authenticate"); resp.StatusCode != 401 || len(ch) != 1 || !strings.HasPrefix(ch[0], "Bearer realm=") {
+			t.Fatalf("%d WWW-Authenticate %q, want one challenge", resp.StatusCode, ch)
 		}
 	})
-	t.Run("nginx/decision cache", func(t *testing.T) {
+	t.Run("nginx/no decision cache, no credential on disk", func(t *testing.T) {
+		// The example caches no decision: nginx could key a cache only on
+		// the credentials as sent, written into its cache files.
+		addr, dir := proxytest.StartNginxMain(t, proxytest.NginxExample(t, pdpAddr, up.Addr))
 		uri := "/api/v2/servers/srv-cache"
 		before := rec.asked()
-		for range 3 {
-			if status, _ := proxytest.Do(t, "GET", proxies["nginx"], uri, ops); status != 200 {
+		for _, h := range []map[string]string{ops, ops, {"Authorization": "Bearer root-demo-key"}, ops} {
+			if status, _ := proxytest.Do(t, "GET", addr, uri, h); status != 200 {
 				t.Fatalf("status %d", status)
 			}
 		}
-		if n := rec.asked() - before; n != 1 {
-			t.Fatalf("engine asked %d times for one cached decision", n)
+		if status, _ := proxytest.Do(t, "GET", addr, uri, nil); status != 401 {
+			t.Fatalf("allow served without a credential: %d", status)
 		}
-		// The credential is part of the key: another caller is asked about.
-		if status, _ := proxytest.Do(t, "GET", proxies["nginx"], uri, map[string]string{"X-API-Key": "root-demo-key"}); status != 200 {
-			t.Fatalf("status %d", status)
+		if n := rec.asked() - before; n != 4 {
+			t.Fatalf("engine asked %d times for 4 requests with a credential", n)
 		}
-		if status, _ := proxytest.Do(t, "GET", proxies["nginx"], uri, nil); status != 401 {
-			t.Fatalf("cached allow served without a credential: %d", status)
-		}
-		if n := rec.asked() - before; n != 2 {
-			t.Fatalf("engine asked %d times, want 2", n)
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			for _, secret := range []string{"ops-demo-key", "root-demo-key"} {
+				if strings.Contains(string(data), secret) && !strings.HasSuffix(path, "nginx.conf") {
+					t.Errorf("%s holds the credential %s", path, secret)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	})
+}
+
+// TestNginxExampleConfig: `nginx -t` accepts examples/nginx/pdp.conf, a
+// complete nginx.conf, with only its ports and Debian paths moved.
+func TestNginxExampleConfig(t *testing.T) {
+	if out, ok := proxytest.CheckNginxConf(t, proxytest.NginxExample(t, "127.0.0.1:8181", "127.0.0.1:9000")); !ok {
+		t.Fatalf("nginx -t:\n%s", out)
+	}
 }

@@ -32,6 +32,9 @@ type route struct {
 	id     value
 	attr   map[string]value
 	query  bool // some value reads the query
+	// methodOverride is Route.MethodOverride: "" (the global setting),
+	// MethodOverrideRefused or MethodOverrideIgnored.
+	methodOverride string
 }
 
 // value is an id or attribute template: a literal, a path parameter (by
@@ -72,7 +75,12 @@ func (rt *router) add(i int, r *Route) error {
 	if err != nil {
 		return fmt.Errorf("path %q: %w", r.Path, err)
 	}
-	cr := &route{index: i, action: r.Action, kind: r.Kind}
+	switch r.MethodOverride {
+	case "", MethodOverrideRefused, MethodOverrideIgnored:
+	default:
+		return fmt.Errorf("method_override %q: want %q or %q", r.MethodOverride, MethodOverrideRefused, MethodOverrideIgnored)
+	}
+	cr := &route{index: i, action: r.Action, kind: r.Kind, methodOverride: r.MethodOverride}
 	n := rt.methods[method]
 	if n == nil {
 		n = &node{}

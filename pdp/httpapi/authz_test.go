@@ -114,7 +114,7 @@ const authCaddyfile = `http://{{addr}} {
 func TestForwardAuthEndToEnd(t *testing.T) {
 	bin := buildPDP(t)
 	config, key := jwtConfig(t)
-	p := runPDP(t, bin, "--state", exampleState(t), "--config", config)
+	p := runPDP(t, bin, "--state", exampleState(t), "--config", config, "--log-level", "debug")
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("pdp output:\n%s", p.output.String())
@@ -142,7 +142,8 @@ func TestForwardAuthEndToEnd(t *testing.T) {
 		{"bearer api key: root", "PATCH", "/api/v2/servers/srv-1", bearer("root-demo-key"), 200, "u-root", "root@metalsoft.example"},
 		{"jwt: infrastructure delegate", "GET", "/api/v2/infrastructures/inf-web", bearer(token(t, key, "u-mktg", time.Hour)), 200, "u-mktg", "mktg@company.com"},
 		{"jwt: other department", "GET", "/api/v2/infrastructures/inf-erp", bearer(token(t, key, "u-mktg", time.Hour)), 403, "", ""},
-		{"jwt: by email", "GET", "/api/v2/users/u-bi/billing", bearer(token(t, key, "bi@company.com", time.Hour)), 200, "u-bi", "bi@company.com"},
+		// Nothing says the identity provider verified an address in sub.
+		{"jwt: an e-mail-shaped sub is no e-mail", "GET", "/api/v2/users/u-bi/billing", bearer(token(t, key, "bi@company.com", time.Hour)), 401, "", ""},
 		{"jwt: expired", "GET", "/api/v2/infrastructures/inf-web", bearer(token(t, key, "u-mktg", -time.Hour)), 401, "", ""},
 		{"no credential", "GET", "/api/v2/infrastructures/inf-web", nil, 401, "", ""},
 		{"unknown key", "GET", "/api/v2/infrastructures/inf-web", map[string]string{"X-API-Key": "guess"}, 401, "", ""},
@@ -151,6 +152,14 @@ func TestForwardAuthEndToEnd(t *testing.T) {
 		{"forged identity alone", "DELETE", "/api/v2/servers/srv-1", map[string]string{"X-Auth-Request-User": "u-root"}, 401, "", ""},
 		{"forged identity with a key", "GET", "/api/v2/infrastructures/inf-web",
 			map[string]string{"X-API-Key": "ops-demo-key", "X-Auth-Request-User": "u-root", "X-Auth-Request-Email": "root@metalsoft.example"}, 200, "u-ops", "ops@company.com"},
+		// The attack of issue 12: the client's own X-Forwarded-* made pdp
+		// judge a read of inf-web while nginx passed the DELETE on.
+		{"forged forwarded family", "DELETE", "/api/v2/servers/srv-1",
+			map[string]string{"X-API-Key": "ops-demo-key", "X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/api/v2/infrastructures/inf-web"}, 403, "", ""},
+		{"forged original family", "DELETE", "/api/v2/servers/srv-1",
+			map[string]string{"X-API-Key": "ops-demo-key", "X-Original-Method": "GET", "X-Original-URI": "/api/v2/infrastructures/inf-web"}, 403, "", ""},
+		{"method override header", "GET", "/api/v2/infrastructures/inf-web", map[string]string{"X-API-Key": "ops-demo-key", "X-HTTP-Method-Override": "DELETE"}, 403, "", ""},
+		{"method override query", "GET", "/api/v2/infrastructures/inf-web?_method=DELETE", opsKey, 403, "", ""},
 	}
 	for _, p := range proxies {
 		for _, c := range cases {
@@ -202,6 +211,14 @@ func TestForwardAuthEndToEnd(t *testing.T) {
 		checkForward(t, forward(t, "GET", "http://"+pdpAddr+"/v1/authz", h), 403, "", "")
 		h["X-Forwarded-Uri"] = "/api/v2/infrastructures/inf-web/../inf-hadoop"
 		checkForward(t, forward(t, "GET", "http://"+pdpAddr+"/v1/authz", h), 403, "", "")
+	})
+	t.Run("no query in the no-route log", func(t *testing.T) {
+		a := forward(t, "GET", "http://"+pdpAddr+"/v1/authz/envoy/api/v2/nothing-here?access_token=tok-in-the-query", opsKey)
+		checkForward(t, a, 403, "", "")
+		out := p.output.String()
+		if !strings.Contains(out, "no route for GET /api/v2/nothing-here") || strings.Contains(out, "tok-in-the-query") {
+			t.Fatalf("pdp's log:\n%s", out)
+		}
 	})
 	t.Run("trusted header from loopback", func(t *testing.T) {
 		h := map[string]string{"X-Original-Method": "GET", "X-Original-URI": "/api/v2/infrastructures/inf-web", "X-Auth-Request-User": "mktg@company.com"}

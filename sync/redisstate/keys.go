@@ -14,7 +14,7 @@ const (
 	KindInfra    = "infra"
 	KindResource = "resource" // id is "{kind}:{id}"
 	KindAPIKey   = "apikey"   // id is the SHA-256 hex of the key
-	KindEmail    = "email"    // id is the lower-cased email
+	KindEmail    = "email"    // id is the email, ASCII letters lower-cased (pdp.FoldEmail)
 	KindGlobal   = "global"   // no id
 	KindAll      = "all"      // everything may have changed
 )

@@ -129,7 +129,7 @@ func (s *Source) indexEntry(seq uint64, r Ref, cmd *redis.Cmd) *entry {
 		}
 		s.cache.put(userKey, s.cache.gen.newEntry(seq, val, err, userKey), len(raw))
 	}
-	if u, ok := val.(*pdp.User); ok && r.Kind == KindEmail && u.Email != "" && !strings.EqualFold(u.Email, r.ID) {
+	if u, ok := val.(*pdp.User); ok && r.Kind == KindEmail && u.Email != "" && !pdp.EqualEmail(u.Email, r.ID) {
 		val = nil // stale index entry
 	}
 	e := s.cache.gen.newEntry(seq, val, err, key, userKey)

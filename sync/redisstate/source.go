@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -255,10 +254,12 @@ func lookup[T any](ctx context.Context, s *Source, r Ref) (T, error) {
 	return e.val.(T), nil
 }
 
-// normalize lower-cases the ids compared case-insensitively.
+// normalize lower-cases the ASCII letters of the ids compared
+// case-insensitively (pdp.FoldEmail: never Unicode folding, under which a
+// look-alike address would name another user's).
 func (r Ref) normalize() Ref {
 	if r.Kind == KindEmail || r.Kind == KindAPIKey {
-		r.ID = strings.ToLower(r.ID)
+		r.ID = pdp.FoldEmail(r.ID)
 	}
 	if r.Kind == KindGlobal {
 		r.ID = ""

@@ -146,3 +146,34 @@ func TestPrefetch(t *testing.T) {
 		t.Error("Prefetch of an unknown kind accepted")
 	}
 }
+
+// TestLookAlikeEmails: e-mail addresses match with ASCII letters folded
+// only, in Redis and in the state file alike, so that a dotted capital I
+// (U+0130) or a Kelvin sign (U+212A), which Unicode folds to i and k,
+// names nobody.
+func TestLookAlikeEmails(t *testing.T) {
+	srv := redistest.Start(t)
+	st := exampleState(t)
+	importState(t, openWriter(t, srv.URL(), ""), st)
+	ctx := context.Background()
+	for name, f := range map[string]pdp.Facts{"redis": openSource(t, srv.URL(), Options{}), "file": statefile.NewFacts(st, "file")} {
+		for email, want := range map[string]string{
+			"BI@Company.COM":        "u-bi",
+			"bİ@company.com":        "",
+			"m\u212Atg@company.com": "",
+			"MKTG@company.com":      "u-mktg",
+		} {
+			u, err := f.UserByEmail(ctx, email)
+			if err != nil {
+				t.Fatalf("%s: %s: %v", name, email, err)
+			}
+			got := ""
+			if u != nil {
+				got = u.ID
+			}
+			if got != want {
+				t.Fatalf("%s: %s names %q, want %q", name, email, got, want)
+			}
+		}
+	}
+}

@@ -125,7 +125,7 @@ func userChanges(u *pdp.User, oldEmail string) ([]change, error) {
 		return nil, err
 	}
 	out := []change{{kind: KindUser, id: u.ID, val: b}}
-	oldEmail, newEmail := strings.ToLower(oldEmail), strings.ToLower(u.Email)
+	oldEmail, newEmail := pdp.FoldEmail(oldEmail), pdp.FoldEmail(u.Email)
 	if oldEmail != "" && oldEmail != newEmail {
 		out = append(out, change{kind: KindEmail, id: oldEmail, del: true})
 	}

@@ -44,7 +44,7 @@ func NewFacts(s *pdp.State, revision string) *Facts {
 		u := &s.Users[i]
 		f.users[u.ID] = u
 		if u.Email != "" {
-			f.emails[strings.ToLower(u.Email)] = u
+			f.emails[pdp.FoldEmail(u.Email)] = u
 		}
 	}
 	for i := range s.APIKeys {
@@ -85,7 +85,7 @@ func (f *Facts) User(_ context.Context, id string) (*pdp.User, error) { return f
 
 // UserByEmail implements pdp.Facts.
 func (f *Facts) UserByEmail(_ context.Context, email string) (*pdp.User, error) {
-	return f.emails[strings.ToLower(email)], nil
+	return f.emails[pdp.FoldEmail(email)], nil
 }
 
 // UserByAPIKey implements pdp.Facts.

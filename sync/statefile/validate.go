@@ -98,7 +98,7 @@ func (v *validator) indexes(s *pdp.State) {
 		if u.Email == "" {
 			continue
 		}
-		if e := strings.ToLower(u.Email); emails[e] {
+		if e := pdp.FoldEmail(u.Email); emails[e] {
 			v.warn("users", i, u.ID, "duplicate email %q: only the last user with it is found by email", u.Email)
 		} else {
 			emails[e] = true

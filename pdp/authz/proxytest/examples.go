@@ -50,15 +50,26 @@ func example(t testing.TB, name, pdpAddr, upstreamAddr string, more ...string) s
 	return conf
 }
 
-// StartNginxExample runs nginx on examples/nginx/pdp.conf, asking the pdp at
-// pdpAddr and proxying to upstreamAddr, with its decision cache in a
-// temporary directory. It returns nginx's address.
+// StartNginxExample runs nginx on examples/nginx/pdp.conf as written, but
+// for its addresses (asking the pdp at pdpAddr, proxying to upstreamAddr,
+// listening on a free port) and the Debian paths of its pid file, logs and
+// temporary files (moved to a temporary directory). It returns nginx's
+// address.
 func StartNginxExample(t testing.TB, pdpAddr, upstreamAddr string) string {
 	t.Helper()
-	conf := example(t, "nginx/pdp.conf", pdpAddr, upstreamAddr,
+	addr, _ := StartNginxMain(t, NginxExample(t, pdpAddr, upstreamAddr))
+	return addr
+}
+
+// NginxExample is examples/nginx/pdp.conf with the substitutions of
+// StartNginxExample, for StartNginxMain or CheckNginxConf.
+func NginxExample(t testing.TB, pdpAddr, upstreamAddr string) string {
+	t.Helper()
+	return example(t, "nginx/pdp.conf", pdpAddr, upstreamAddr,
 		"listen 8080;", "listen "+AddrPlaceholder+";",
-		"/var/cache/nginx/pdp", filepath.Join(t.TempDir(), "cache"))
-	return StartNginx(t, conf)
+		"/run/nginx.pid", NginxDirPlaceholder+"/nginx.pid",
+		"/var/log/nginx/", NginxDirPlaceholder+"/",
+		"/var/lib/nginx/", NginxDirPlaceholder+"/tmp/")
 }
 
 // StartCaddyExample runs Caddy on examples/caddy/Caddyfile, asking the pdp

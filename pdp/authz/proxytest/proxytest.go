@@ -55,16 +55,7 @@ func FreeAddr(t testing.TB) string {
 // AddrPlaceholder in httpConf, once nginx accepts connections on it.
 func StartNginx(t testing.TB, httpConf string) string {
 	t.Helper()
-	need(t, NginxBin, "nginx")
-	dir := t.TempDir()
-	addr := FreeAddr(t)
-	user := ""
-	if os.Geteuid() == 0 {
-		// Workers would run as nobody, unable to enter the test's
-		// private temporary directory.
-		user = "user root root;\n"
-	}
-	conf := user + `worker_processes 1;
+	addr, _ := StartNginxMain(t, `worker_processes 1;
 error_log error.log info;
 pid nginx.pid;
 events { worker_connections 256; }
@@ -75,17 +66,59 @@ http {
   fastcgi_temp_path tmp/fastcgi;
   uwsgi_temp_path tmp/uwsgi;
   scgi_temp_path tmp/scgi;
-` + strings.ReplaceAll(httpConf, AddrPlaceholder, addr) + "\n}\n"
+`+httpConf+"\n}\n")
+	return addr
+}
+
+// StartNginxMain runs nginx in the foreground on a complete main
+// configuration (nginx.conf), its relative paths resolved in a temporary
+// directory (NginxDirPlaceholder in conf names it), with "daemon off" and,
+// when the test runs as root, workers running as root: as nobody they
+// could not enter the test's private temporary directory. It returns the
+// address that replaced AddrPlaceholder in conf, once nginx accepts
+// connections on it, and the directory.
+func StartNginxMain(t testing.TB, conf string) (addr, dir string) {
+	t.Helper()
+	dir, path, addr := writeNginxConf(t, conf)
+	globals := "daemon off;"
+	if os.Geteuid() == 0 {
+		globals += " user root root;"
+	}
+	cmd := exec.Command(NginxBin, "-p", dir+"/", "-c", path, "-e", filepath.Join(dir, "error.log"), "-g", globals)
+	start(t, cmd, addr, filepath.Join(dir, "error.log"))
+	return addr, dir
+}
+
+// NginxDirPlaceholder in a configuration given to StartNginxMain or
+// CheckNginxConf is replaced by nginx's temporary directory.
+const NginxDirPlaceholder = "{{dir}}"
+
+// CheckNginxConf runs "nginx -t" on a complete main configuration, with the
+// placeholders replaced as StartNginxMain does, and returns its output and
+// whether nginx accepted the configuration.
+func CheckNginxConf(t testing.TB, conf string) (string, bool) {
+	t.Helper()
+	dir, path, _ := writeNginxConf(t, conf)
+	out, err := exec.Command(NginxBin, "-t", "-p", dir+"/", "-c", path, "-e", filepath.Join(dir, "error.log")).CombinedOutput()
+	return string(out), err == nil
+}
+
+// writeNginxConf writes conf, placeholders replaced, to nginx.conf in a new
+// temporary directory that also holds a tmp directory.
+func writeNginxConf(t testing.TB, conf string) (dir, path, addr string) {
+	t.Helper()
+	need(t, NginxBin, "nginx")
+	dir = t.TempDir()
+	addr = FreeAddr(t)
+	conf = strings.NewReplacer(AddrPlaceholder, addr, NginxDirPlaceholder, dir).Replace(conf)
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "nginx.conf")
+	path = filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(NginxBin, "-p", dir+"/", "-c", path, "-g", "daemon off;")
-	start(t, cmd, addr, filepath.Join(dir, "error.log"))
-	return addr
+	return dir, path, addr
 }
 
 // StartCaddy runs `caddy run` on caddyfile with the admin endpoint and
