@@ -487,7 +487,7 @@ func percentiles(d []time.Duration) string {
 }
 
 // loadRedis writes n users and infrastructures the way the control plane
-// does (STATE.md keys), pipelined.
+// does (docs/redis.md keys), pipelined.
 func loadRedis(ctx context.Context, c *redis.Client, n int) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for c.Ping(ctx).Err() != nil {

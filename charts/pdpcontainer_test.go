@@ -13,7 +13,7 @@ import (
 	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
-// pdpFlags are pdp's command-line flags (API.md, "Configuration"); each is
+// pdpFlags are pdp's command-line flags (docs/api.md, "Flags"); each is
 // also the environment variable PDP_<FLAG>.
 var pdpFlags = []string{"addr", "admin-addr", "state", "redis", "prefix", "config"}
 

@@ -12,7 +12,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
-// maxAttrDepth bounds the nesting of request attributes (API.md's default).
+// maxAttrDepth bounds the nesting of request attributes (docs/api.md's default).
 const maxAttrDepth = 32
 
 // errInvalidRequest marks a request the engine refuses to evaluate.

@@ -1,7 +1,7 @@
 package pdp
 
 // Request asks whether a principal may take an action on a resource. Its JSON
-// form is the body of POST /v1/check (../shared/spec/API.md).
+// form is the body of POST /v1/check (docs/api.md).
 type Request struct {
 	Principal Principal   `json:"principal"`
 	ActingAs  string      `json:"acting_as,omitempty"` // impersonation target, a user id
@@ -33,8 +33,8 @@ type Decision struct {
 	Explain    map[string]any `json:"explain,omitempty"` // only when asked for
 }
 
-// Reason codes: the closed set of ../shared/spec/MODEL.md, plus NoRoute, the
-// forward-auth answer for a request that matches no route (API.md).
+// Reason codes: the closed set of docs/model.md, plus NoRoute, the
+// forward-auth answer for a request that matches no route (docs/api.md).
 const (
 	// Grants.
 	ReasonOwner                  = "owner"

@@ -2,7 +2,7 @@ package pdp
 
 // The documents below are the facts the decision point reads. Field names are
 // the same in Redis (JSON), in the YAML state file and here
-// (../shared/spec/STATE.md). Every field is optional unless noted.
+// (docs/redis.md, "The documents"). Every field is optional unless noted.
 
 // User is a person or machine that asks for decisions.
 type User struct {

@@ -1,5 +1,5 @@
 // Command pdp is the policy decision point: it serves decisions over HTTP
-// (../../../shared/spec/API.md) on facts read from a YAML state file
+// (docs/api.md) on facts read from a YAML state file
 // (--state, reloaded when it changes) or from Redis (--redis).
 //
 // Every flag can also be set by an environment variable PDP_<FLAG>

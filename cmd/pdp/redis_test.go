@@ -69,8 +69,10 @@ func TestRedisChange(t *testing.T) {
 	if ok, err := w.SetBlocked(context.Background(), "u-mktg", true); err != nil || !ok {
 		t.Fatalf("block: %v %v", ok, err)
 	}
-	after := waitDecision(t, p, req, func(d pdp.Decision) bool { return !d.Allow })
-	if !slices.Contains(after.Reasons, pdp.ReasonPrincipalBlocked) || after.Revision == before.Revision {
+	// The revision is read before the facts, so the first deny may still
+	// carry the old one: wait for the entry to be applied as well.
+	after := waitDecision(t, p, req, func(d pdp.Decision) bool { return !d.Allow && d.Revision != before.Revision })
+	if !slices.Contains(after.Reasons, pdp.ReasonPrincipalBlocked) {
 		t.Errorf("after blocking: %+v (before %+v)", after, before)
 	}
 }

@@ -1,6 +1,6 @@
 // Command pdpctl writes the decision point's state into Redis the way
-// STATE.md says (each write atomic with its change-stream entry) and asks a
-// running pdp for decisions (../../../shared/spec/API.md, "Admin command").
+// docs/redis.md says (each write atomic with its change-stream entry) and asks a
+// running pdp for decisions (docs/api.md, "pdpctl").
 //
 //	pdpctl import FILE.yaml            validate, then write every document, one stream entry each
 //	pdpctl export                      the whole state as the YAML state file, to stdout

@@ -1,5 +1,5 @@
 // Package authz is forward authentication for reverse proxies: the
-// /v1/authz decision of ../../../shared/spec/API.md, independent of the HTTP
+// /v1/authz decision (docs/forward-auth.md, docs/api.md), independent of the HTTP
 // server that carries it.
 //
 // A proxy (nginx auth_request, Caddy forward_auth, Traefik ForwardAuth, Envoy

@@ -1,4 +1,4 @@
-// Package decisionlog writes one JSON line per decision (API.md "Decision
+// Package decisionlog writes one JSON line per decision (docs/api.md "Decision
 // log") without slowing the hot path: Log hands the entry to a bounded
 // buffer and returns at once; one goroutine encodes and writes. When the
 // buffer is full the entry is dropped and counted, never waited for.

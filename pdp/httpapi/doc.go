@@ -1,4 +1,4 @@
-// Package httpapi is the decision point's HTTP API (../shared/spec/API.md),
+// Package httpapi is the decision point's HTTP API (docs/api.md, docs/openapi.yaml),
 // served with fasthttp on two ports: the decision port (POST /v1/check,
 // POST /v1/check/batch) and the admin port (GET /health/live,
 // /health/ready, /health).

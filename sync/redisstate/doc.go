@@ -1,5 +1,5 @@
 // Package redisstate serves the decision point's facts from Redis, the source
-// of truth written by the control plane (../../../shared/spec/STATE.md).
+// of truth written by the control plane (docs/redis.md, "The contract").
 //
 // A Source loads facts on demand (one pipelined round trip per lookup or per
 // Prefetch) into a ristretto cache bounded by a memory budget, and follows the
@@ -33,7 +33,7 @@
 //
 // # Writing
 //
-// A Writer writes documents the way STATE.md says: every change to a key and
+// A Writer writes documents the way docs/redis.md says: every change to a key and
 // its stream entry in one MULTI/EXEC, and an edit of an entity that does not
 // exist fails and writes nothing. pdpctl is built on it.
 //

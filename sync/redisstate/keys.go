@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Kinds of stream entries and of cached facts (STATE.md, "The change stream").
+// Kinds of stream entries and of cached facts (docs/redis.md, "The change stream").
 const (
 	KindUser     = "user"
 	KindAccount  = "account"

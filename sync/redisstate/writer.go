@@ -27,7 +27,7 @@ var (
 // race with another writer.
 const maxTxAttempts = 50
 
-// Writer writes state into Redis the way STATE.md says: every change of a
+// Writer writes state into Redis the way docs/redis.md says: every change of a
 // key goes with its stream entry in one MULTI/EXEC, guarded by WATCH on the
 // keys it read. It is safe for concurrent use.
 type Writer struct {

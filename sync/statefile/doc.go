@@ -1,5 +1,5 @@
 // Package statefile serves the decision point's facts from a YAML state file
-// (../shared/spec/STATE.md): strict parsing with positions, validation
+// (docs/redis.md, "The YAML state file"): strict parsing with positions, validation
 // warnings, and reload on change keeping the last good state.
 //
 // Parse rejects a structurally bad file (malformed YAML, a wrong type, an

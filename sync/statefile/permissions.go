@@ -1,7 +1,7 @@
 package statefile
 
 // Permission names a custom role may list (seed "Managing users and
-// permissions", MODEL.md "Admin resources"). The policy package in policy/
+// permissions", docs/model.md "Admin resources"). The policy package in policy/
 // is the authority on what each grants; these lists only let the state file
 // warn about a name the policy will treat as unknown (role_invalid). They
 // are kept here because the policy package exports no list of its own.

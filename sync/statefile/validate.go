@@ -10,7 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Warning is a problem in a state file that does not reject it (STATE.md
+// Warning is a problem in a state file that does not reject it (docs/redis.md
 // "Validation"): the decision point handles the same at decision time, for
 // example by denying role_invalid or unknown_resource, so a file and Redis
 // holding the same documents behave the same.
