@@ -1,4 +1,4 @@
-# The admin RBAC table of MODEL.md: which permission an action on a kind
+# The admin RBAC table of docs/model.md: which permission an action on a kind
 # needs. <name>_read grants read and list, <name>_write create, update,
 # delete and the kind's other mutating actions.
 package metalsoft.authz

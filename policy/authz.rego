@@ -1,7 +1,7 @@
 # METADATA
 # title: MetalSoft / MetalCloud authorization
 # description: |
-#   The decision of the policy decision point (the spec's MODEL.md).
+#   The decision of the policy decision point (docs/model.md).
 #   input is the check request with the principal resolved to a stored user
 #   id, plus input.facts: the documents the decision reads (docs/decisions.md
 #   describes the shape). The entry point is decision.
@@ -14,7 +14,7 @@ decision := {"allow": outcome.allow, "reasons": sort(outcome.reasons)}
 # allow is decision.allow, for clients of OPA's data API.
 allow := decision.allow
 
-# outcome walks the steps of MODEL.md's "Order of evaluation": the first
+# outcome walks the steps of docs/model.md's "Order of evaluation": the first
 # step that denies decides, with every reason of that step.
 outcome := {"step": "identity", "allow": false, "reasons": {"unknown_principal"}} if {
 	not principal

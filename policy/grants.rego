@@ -4,7 +4,7 @@ package metalsoft.authz
 
 # grants are the reasons of every grant that applies.
 
-# Infrastructures (MODEL.md "Infrastructures").
+# Infrastructures (docs/model.md "Infrastructures").
 grants contains r if {
 	input.resource.kind == "infrastructure"
 	some r in user_infra_rights(input.facts.infrastructures[resource_id], input.action)
@@ -131,7 +131,7 @@ owner_rights(x) := {"owner"} if {
 	effective.id in input.facts.users[x].account_delegates
 } else := set()
 
-# infra_rights_class groups the actions of MODEL.md's infrastructure table.
+# infra_rights_class groups the actions of docs/model.md's infrastructure table.
 infra_rights_class := {
 	"read": "use", "list": "use", "update": "use", "deploy": "use", "delete": "use", "console": "use",
 	"share": "share", "unshare": "share",

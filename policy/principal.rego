@@ -1,5 +1,5 @@
 # Who asks: the principal, the impersonation target, the effective
-# principal, their status and their role (steps 1 to 3 of MODEL.md).
+# principal, their status and their role (steps 1 to 3 of docs/model.md).
 package metalsoft.authz
 
 # principal is the stored user who asks; undefined when unknown (step 1).
@@ -59,7 +59,7 @@ suspended(u) if count(object.get(u, "suspend_reasons", [])) > 0
 
 # Roles and permissions.
 
-# builtin_roles maps each built-in role to its permissions (MODEL.md
+# builtin_roles maps each built-in role to its permissions (docs/model.md
 # "Built-in roles"), written out so that the compiler keeps them constant:
 # root holds every permission of the table, deprecated-but-listed ones
 # included; full_admin all but maintenance_write, admin_maintenance_write and

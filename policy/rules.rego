@@ -1,4 +1,4 @@
-# ABAC rules of custom roles (MODEL.md "ABAC rules"). Conditions are
+# ABAC rules of custom roles (docs/model.md "ABAC rules"). Conditions are
 # matched by the Go built-ins metalsoft.conditions_match and
 # metalsoft.conditions_valid (package policy/conditions).
 package metalsoft.authz
@@ -68,7 +68,7 @@ fields_touched(r) if {
 	f in r.fields
 }
 
-# rule_may_grant is false where MODEL.md reserves the grant: billing (the
+# rule_may_grant is false where docs/model.md reserves the grant: billing (the
 # user itself), a secret's value and changes (owner or root), any change of
 # a credential (nobody), deleting a user (nobody) and block, unblock,
 # archive, unarchive (root and full_admin).
