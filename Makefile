@@ -23,7 +23,7 @@ run: build ## serve the example state (examples/metalcloud.yaml) on :8181, admin
 test: test-deps vet fmt-check policy-check chart-test ## install missing test servers, then run every test
 	$(GO) test -race -count=1 -timeout 15m $(TEST_PKGS)
 
-test-deps: ## install the servers the tests start, when missing (Debian, as root)
+test-deps: ## install the servers the tests start, when missing (Debian, as root), and the npm OPA client
 	@missing=""; for pair in $(TEST_SERVERS); do \
 		cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 		command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
@@ -33,6 +33,9 @@ test-deps: ## install the servers the tests start, when missing (Debian, as root
 		if [ "$$(id -u)" != 0 ]; then echo "run as root or: sudo apt-get install -y$$missing" >&2; exit 1; fi; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+	@# Styra's OPA SDK, pinned by e2e/opaclient/package-lock.json (TestStyraOPAClient).
+	@command -v npm >/dev/null 2>&1 || { echo "npm is missing: apt-get install -y nodejs npm" >&2; exit 1; }
+	@test -f e2e/opaclient/node_modules/@styra/opa/package.json || npm ci --prefix e2e/opaclient --no-audit --no-fund
 
 vet: ## go vet
 	$(GO) vet ./...
