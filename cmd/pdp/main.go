@@ -296,6 +296,10 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout, stderr io.W
 	if err != nil {
 		return fmt.Errorf("forward auth: %w", err)
 	}
+	defer forwardAuth.Close()
+	if forwardAuth.KeyStats().Remote {
+		reg.MustRegister(metrics.NewJWKSCollector(func() metrics.JWKSStats { return jwksStats(forwardAuth.KeyStats()) }))
+	}
 	lister, _ := src.facts.(pdp.InfrastructureLister) // lookups need it
 	obs := &observer{metrics: reg, log: decisions}
 	srv, err := httpapi.New(engine, httpapi.Options{
