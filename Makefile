@@ -4,6 +4,7 @@ BIN       ?= bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 OPA       := github.com/open-policy-agent/opa@v1.22.3
+OAUTH2_PROXY := github.com/oauth2-proxy/oauth2-proxy/v7@v7.8.1
 # Every package but the chart, whose tests chart-test runs.
 TEST_PKGS ?= $(shell $(GO) list ./... | grep -v /charts$$)
 # Debian packages of the servers the tests start.
@@ -36,6 +37,10 @@ test-deps: ## install the servers the tests start, when missing (Debian, as root
 	@# Styra's OPA SDK, pinned by e2e/opaclient/package-lock.json (TestStyraOPAClient).
 	@command -v npm >/dev/null 2>&1 || { echo "npm is missing: apt-get install -y nodejs npm" >&2; exit 1; }
 	@test -f e2e/opaclient/node_modules/@styra/opa/package.json || npm ci --prefix e2e/opaclient --no-audit --no-fund
+	@# oauth2-proxy for TestIdentityProxyEndToEnd (the version of oauth2ProxyModule in
+	@# pdp/httpapi/identityproxy_test.go): built once here so that the build cache
+	@# spares the test the long first compile.
+	@d=$$(mktemp -d) && GOBIN=$$d GOFLAGS= $(GO) install $(OAUTH2_PROXY) && rm -rf "$$d"
 
 vet: ## go vet
 	$(GO) vet ./...

@@ -18,7 +18,8 @@ import (
 )
 
 // oauth2ProxyModule is the oauth2-proxy release the identity proxy test
-// builds, outside pdp's go.mod (as the Makefile runs helm).
+// builds, outside pdp's go.mod (as the Makefile runs helm); make test-deps
+// builds the same version (OAUTH2_PROXY) to warm the build cache.
 const oauth2ProxyModule = "github.com/oauth2-proxy/oauth2-proxy/v7@v7.8.1"
 
 // goBuild builds a command into dir with the go tool: `go install
