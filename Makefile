@@ -4,6 +4,7 @@ BIN       ?= bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 OPA       := github.com/open-policy-agent/opa@v1.22.3
+OAUTH2_PROXY := github.com/oauth2-proxy/oauth2-proxy/v7@v7.8.1
 # Every package but the chart, whose tests chart-test runs.
 TEST_PKGS ?= $(shell $(GO) list ./... | grep -v /charts$$)
 # Debian packages of the servers the tests start.
@@ -23,7 +24,7 @@ run: build ## serve the example state (examples/metalcloud.yaml) on :8181, admin
 test: test-deps vet fmt-check policy-check chart-test ## install missing test servers, then run every test
 	$(GO) test -race -count=1 -timeout 15m $(TEST_PKGS)
 
-test-deps: ## install the servers the tests start, when missing (Debian, as root)
+test-deps: ## install the servers the tests start, when missing (Debian, as root), and the npm OPA client
 	@missing=""; for pair in $(TEST_SERVERS); do \
 		cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 		command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
@@ -33,6 +34,13 @@ test-deps: ## install the servers the tests start, when missing (Debian, as root
 		if [ "$$(id -u)" != 0 ]; then echo "run as root or: sudo apt-get install -y$$missing" >&2; exit 1; fi; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+	@# Styra's OPA SDK, pinned by e2e/opaclient/package-lock.json (TestStyraOPAClient).
+	@command -v npm >/dev/null 2>&1 || { echo "npm is missing: apt-get install -y nodejs npm" >&2; exit 1; }
+	@test -f e2e/opaclient/node_modules/@styra/opa/package.json || npm ci --prefix e2e/opaclient --no-audit --no-fund
+	@# oauth2-proxy for TestIdentityProxyEndToEnd (the version of oauth2ProxyModule in
+	@# pdp/httpapi/identityproxy_test.go): built once here so that the build cache
+	@# spares the test the long first compile.
+	@d=$$(mktemp -d) && GOBIN=$$d GOFLAGS= $(GO) install $(OAUTH2_PROXY) && rm -rf "$$d"
 
 vet: ## go vet
 	$(GO) vet ./...

@@ -35,6 +35,7 @@ import (
 
 	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/pdp/extauthz"
 	"github.com/metalsoft-io/pdp/pdp/httpapi"
 	"github.com/metalsoft-io/pdp/pdp/metrics"
 	"github.com/metalsoft-io/pdp/policy"
@@ -61,6 +62,7 @@ func main() {
 // config holds the flags.
 type config struct {
 	addr, adminAddr string
+	grpcAddr        string
 	state, redis    string
 	prefix          string
 	configFile      string
@@ -92,6 +94,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", ":8181", "`ADDRESS` of the decision port")
 	fs.StringVar(&c.adminAddr, "admin-addr", ":9181", "`ADDRESS` of the admin port: health and metrics")
+	fs.StringVar(&c.grpcAddr, "grpc-addr", "", "`ADDRESS` of the gRPC port serving Envoy's ext_authz check and gRPC health (off when empty)")
 	fs.StringVar(&c.state, "state", "", "serve the YAML state `FILE`, reloaded when it changes")
 	fs.StringVar(&c.redis, "redis", "", "read state from Redis at `URL`: redis://, rediss://, redis+sentinel://, redis+cluster:// (docs/redis.md)")
 	fs.StringVar(&c.prefix, "prefix", "", "Redis key `PREFIX` (default "+redisstate.DefaultPrefix+", "+redisstate.DefaultClusterPrefix+" for a cluster)")
@@ -293,7 +296,12 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout, stderr io.W
 	if err != nil {
 		return fmt.Errorf("forward auth: %w", err)
 	}
+	defer forwardAuth.Close()
+	if forwardAuth.KeyStats().Remote {
+		reg.MustRegister(metrics.NewJWKSCollector(func() metrics.JWKSStats { return jwksStats(forwardAuth.KeyStats()) }))
+	}
 	lister, _ := src.facts.(pdp.InfrastructureLister) // lookups need it
+	obs := &observer{metrics: reg, log: decisions}
 	srv, err := httpapi.New(engine, httpapi.Options{
 		Authz:           forwardAuth,
 		Infrastructures: lister,
@@ -307,7 +315,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout, stderr io.W
 		Ready:           src.ready, // the policy compiled above
 		ShutdownTimeout: c.shutdownTimeout,
 		Logger:          log,
-		Observer:        &observer{metrics: reg, log: decisions},
+		Observer:        obs,
 		Metrics:         fasthttpadaptor.NewFastHTTPHandler(reg.Handler()),
 	})
 	if err != nil {
@@ -322,7 +330,38 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout, stderr io.W
 		dl.Close()
 		return fmt.Errorf("admin port: %w", err)
 	}
+	var gl net.Listener
+	if c.grpcAddr != "" {
+		if gl, err = net.Listen("tcp", c.grpcAddr); err != nil {
+			dl.Close()
+			al.Close()
+			return fmt.Errorf("grpc port: %w", err)
+		}
+	}
 	log.Info("pdp serving", "version", version, "addr", dl.Addr().String(), "admin_addr", al.Addr().String(),
-		"policy_revision", engine.PolicyRevision(), "state_revision", src.facts.Revision())
-	return srv.Serve(ctx, dl, al)
+		"grpc_addr", addrString(gl), "policy_revision", engine.PolicyRevision(), "state_revision", src.facts.Revision())
+	if gl == nil {
+		return srv.Serve(ctx, dl, al)
+	}
+	gs, err := extauthz.New(forwardAuth, extauthz.Options{Observer: obs, Ready: src.ready,
+		ShutdownTimeout: c.shutdownTimeout, Logger: log})
+	if err != nil {
+		return err
+	}
+	// Either server stopping stops the other.
+	ctx, stopBoth := context.WithCancel(ctx)
+	defer stopBoth()
+	grpcErr := make(chan error, 1)
+	go func() { grpcErr <- gs.Serve(ctx, gl); stopBoth() }()
+	httpErr := srv.Serve(ctx, dl, al)
+	stopBoth()
+	return errors.Join(httpErr, <-grpcErr)
+}
+
+// addrString is a listener's address, "" for none.
+func addrString(l net.Listener) string {
+	if l == nil {
+		return ""
+	}
+	return l.Addr().String()
 }

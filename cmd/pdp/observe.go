@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/metalsoft-io/pdp/pdp"
+	"github.com/metalsoft-io/pdp/pdp/authz"
 	"github.com/metalsoft-io/pdp/pdp/decisionlog"
 	"github.com/metalsoft-io/pdp/pdp/metrics"
 	"github.com/metalsoft-io/pdp/sync/redisstate"
@@ -123,6 +124,16 @@ func redisStats(src *redisstate.Source) func() metrics.StateStats {
 		}
 		return out
 	}
+}
+
+// jwksStats turns a remote key set's counters into the metrics' form.
+func jwksStats(s authz.KeyStats) metrics.JWKSStats {
+	out := metrics.JWKSStats{Fetches: s.Fetches, FetchErrors: s.FetchErrors, Stale: s.Stale}
+	if !s.LastFetch.IsZero() {
+		out.AgeSecs = time.Since(s.LastFetch).Seconds()
+		out.LastFetchSec = float64(s.LastFetch.UnixNano()) / 1e9
+	}
+	return out
 }
 
 // streamMillis is the time part of a stream id "ms-seq", 0 when none.

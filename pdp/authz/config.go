@@ -127,6 +127,20 @@ type JWT struct {
 	// JWKSFile is a JSON Web Key Set file with the public verification keys.
 	// LoadConfig resolves a relative path against the config file's directory.
 	JWKSFile string `yaml:"jwks_file"`
+	// JWKSURL is an http(s) URL of the key set, kept fresh (jwks.go).
+	JWKSURL string `yaml:"jwks_url"`
+	// Discovery reads the key set URL from the issuer's OpenID Connect
+	// discovery document (<issuer>/.well-known/openid-configuration) at
+	// startup. Exactly one of jwks_file, jwks_url and discovery is set.
+	Discovery bool `yaml:"discovery"`
+	// RefreshInterval, MinRefreshInterval and MaxStale (Go durations) tune
+	// a remote key set: fetched every refresh_interval (default 15m), again
+	// on an unknown kid at most every min_refresh_interval (default 30s),
+	// its last valid fetch served while the provider is down for max_stale
+	// (default 1h), after which every token is refused.
+	RefreshInterval    string `yaml:"refresh_interval"`
+	MinRefreshInterval string `yaml:"min_refresh_interval"`
+	MaxStale           string `yaml:"max_stale"`
 	// Issuer must equal the "iss" claim. Required.
 	Issuer string `yaml:"issuer"`
 	// Audiences: the "aud" claim must contain at least one. Required.
@@ -144,7 +158,8 @@ type JWT struct {
 	// verified an address in "sub".
 	SubjectAsEmail bool `yaml:"sub_as_email"`
 
-	leeway time.Duration
+	leeway                        time.Duration
+	refresh, minRefresh, maxStale time.Duration
 }
 
 // UpstreamHeaders names the headers that carry the identity to the upstream.
@@ -164,7 +179,7 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if c.Identity.JWT != nil && !filepath.IsAbs(c.Identity.JWT.JWKSFile) {
+	if c.Identity.JWT != nil && c.Identity.JWT.JWKSFile != "" && !filepath.IsAbs(c.Identity.JWT.JWKSFile) {
 		c.Identity.JWT.JWKSFile = filepath.Join(filepath.Dir(path), c.Identity.JWT.JWKSFile)
 	}
 	return c, nil
@@ -255,8 +270,20 @@ func (c *Config) setDefaults(identityLine, proxiesLine int) error {
 
 // check validates the JWT settings and fills in their defaults.
 func (j *JWT) check() error {
-	if j.JWKSFile == "" {
-		return errors.New("jwks_file is required")
+	sources := 0
+	for _, set := range []bool{j.JWKSFile != "", j.JWKSURL != "", j.Discovery} {
+		if set {
+			sources++
+		}
+	}
+	if sources != 1 {
+		return errors.New("exactly one of jwks_file, jwks_url and discovery is required")
+	}
+	if u := j.JWKSURL; u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+		return fmt.Errorf("jwks_url %q: want an http(s) URL", u)
+	}
+	if err := j.checkRefresh(); err != nil {
+		return err
 	}
 	if j.Issuer == "" {
 		return errors.New("issuer is required")

@@ -31,7 +31,8 @@
 // In this order, the first credential presented deciding (a bad one is not
 // retried as another kind): an API key in the API key header (default
 // X-API-Key) or as "Authorization: Bearer <key>", looked up by its SHA-256;
-// a JWT bearer token verified against the configured JWKS file (asymmetric
+// a JWT bearer token verified against the configured key set (a JWKS file,
+// or a JWKS URL or OIDC discovery kept fresh: jwks.go; asymmetric
 // algorithms only, "kid" chosen key, "exp" required, "nbf", "iat", "iss" and
 // "aud" checked), its "sub" claim a user id (an e-mail address too with
 // JWT.SubjectAsEmail), else its "email" claim if "email_verified" is true

@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -24,9 +22,10 @@ var (
 	errInvalidToken    = fmt.Errorf("%w: invalid token", errUnknownIdentity)
 )
 
-// verifier checks JWT bearer tokens against a fixed key set.
+// verifier checks JWT bearer tokens against a key set: a file read once,
+// or a remote set kept fresh (jwks.go).
 type verifier struct {
-	keys     jose.JSONWebKeySet
+	source   keySource
 	algs     []jose.SignatureAlgorithm
 	expected jwt.Expected
 	leeway   time.Duration
@@ -41,12 +40,9 @@ type claims struct {
 	EmailVerified *bool  `json:"email_verified"`
 }
 
-// newVerifier loads the JWKS file of j.
+// newVerifier loads the JWKS file of j, or starts keeping its JWKS URL
+// (given, or discovered from the issuer) fresh.
 func newVerifier(j *JWT) (*verifier, error) {
-	data, err := os.ReadFile(j.JWKSFile)
-	if err != nil {
-		return nil, fmt.Errorf("reading JWKS: %w", err)
-	}
 	v := &verifier{
 		expected: jwt.Expected{Issuer: j.Issuer, AnyAudience: jwt.Audience(j.Audiences)},
 		leeway:   j.leeway,
@@ -54,16 +50,9 @@ func newVerifier(j *JWT) (*verifier, error) {
 
 		emailVerifiedOptional: j.EmailVerifiedOptional,
 	}
-	if err := json.Unmarshal(data, &v.keys); err != nil {
-		return nil, fmt.Errorf("JWKS %s: %w", j.JWKSFile, err)
-	}
-	if len(v.keys.Keys) == 0 {
-		return nil, fmt.Errorf("JWKS %s: no keys", j.JWKSFile)
-	}
-	for i, k := range v.keys.Keys {
-		if !k.Valid() || !k.IsPublic() {
-			return nil, fmt.Errorf("JWKS %s: key %d (kid %q): want a valid public key", j.JWKSFile, i, k.KeyID)
-		}
+	var err error
+	if v.source, err = keySourceOf(j); err != nil {
+		return nil, err
 	}
 	for _, a := range j.Algorithms {
 		v.algs = append(v.algs, jose.SignatureAlgorithm(a))
@@ -86,7 +75,7 @@ func allowedAlgorithm(a string) bool {
 // exactly one key is used); a key whose own "alg" differs from the token's
 // is refused, and go-jose refuses a key of the wrong type for the algorithm,
 // so an RSA public key can never serve as an HMAC secret.
-func (v *verifier) verify(token string) (sub, email string, err error) {
+func (v *verifier) verify(ctx context.Context, token string) (sub, email string, err error) {
 	tok, err := jwt.ParseSigned(token, v.algs)
 	if err != nil {
 		return "", "", fmt.Errorf("%w: %w", errInvalidToken, err)
@@ -95,12 +84,16 @@ func (v *verifier) verify(token string) (sub, email string, err error) {
 		return "", "", fmt.Errorf("%w: want one signature", errInvalidToken)
 	}
 	h := tok.Headers[0]
+	set, err := v.source.keys(ctx, h.KeyID)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: %w", errInvalidToken, err)
+	}
 	var key *jose.JSONWebKey
-	switch keys := v.keys.Key(h.KeyID); {
+	switch keys := set.Key(h.KeyID); {
 	case h.KeyID != "" && len(keys) == 1:
 		key = &keys[0]
-	case h.KeyID == "" && len(v.keys.Keys) == 1:
-		key = &v.keys.Keys[0]
+	case h.KeyID == "" && len(set.Keys) == 1:
+		key = &set.Keys[0]
 	default:
 		return "", "", fmt.Errorf("%w: no key for kid %q", errInvalidToken, h.KeyID)
 	}
@@ -181,7 +174,7 @@ func (a *Authorizer) bearer(ctx context.Context, token string) (*pdp.User, error
 	if a.jwt == nil || strings.Count(token, ".") != 2 {
 		return nil, fmt.Errorf("%w: unknown API key", errUnknownIdentity)
 	}
-	sub, email, err := a.jwt.verify(token)
+	sub, email, err := a.jwt.verify(ctx, token)
 	if err != nil {
 		return nil, err
 	}

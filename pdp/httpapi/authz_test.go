@@ -56,6 +56,17 @@ func jwtConfig(t *testing.T) (string, *ecdsa.PrivateKey) {
 	if err := os.WriteFile(filepath.Join(dir, "jwks.json"), jwks, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	path := routesWith(t, `
+identity:
+  jwt: {jwks_file: `+filepath.Join(dir, "jwks.json")+`, issuer: "`+testIssuer+`", audiences: [`+testAudience+`]}
+`)
+	return path, key
+}
+
+// routesWith writes a config of the example route table with the identity
+// section replaced by identity, and returns its path.
+func routesWith(t *testing.T, identity string) string {
+	t.Helper()
 	data, err := os.ReadFile("../../examples/routes.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -64,15 +75,11 @@ func jwtConfig(t *testing.T) (string, *ecdsa.PrivateKey) {
 	if !ok {
 		t.Fatal("examples/routes.yaml has no identity section")
 	}
-	conf := routes + `
-identity:
-  jwt: {jwks_file: jwks.json, issuer: "` + testIssuer + `", audiences: [` + testAudience + `]}
-`
-	path := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(routes+identity), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return path, key
+	return path
 }
 
 // token signs a JWT for sub valid for d (negative: expired).

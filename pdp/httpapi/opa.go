@@ -1,8 +1,12 @@
 package httpapi
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
+	"io"
 	"strconv"
+	"time"
 
 	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/valyala/fasthttp"
@@ -10,56 +14,127 @@ import (
 
 // The OPA REST data API form of a check, for clients written for OPA
 // (gateway plugins, SDKs): POST /v1/data/metalsoft/authz/decision and
-// /allow with {"input": <check request>}.
+// /allow with {"input": <check request>}; GET is a query without input. The body is read as OPA reads it:
+// any Content-Type but YAML, gzip Content-Encoding, a missing input
+// answered with OPA's warning and no result; ?explain, ?metrics and ?pretty
+// as OPA takes them.
 const (
 	opaDecisionPath = "/v1/data/metalsoft/authz/decision"
 	opaAllowPath    = "/v1/data/metalsoft/authz/allow"
 )
+
+// opaNoInput is OPA's answer to a data API request without an input: no
+// result (undefined, which every OPA client reads as a denial), a warning.
+const opaNoInput = `{"warning":{"code":"api_usage_warning","message":"'input' key missing from the request"}`
 
 // opaWire is the body of an OPA data API request.
 type opaWire struct {
 	Input json.RawMessage `json:"input"`
 }
 
-// opaDecision serves POST /v1/data/metalsoft/authz/decision:
+// opaQuery are the query parameters of a data API request.
+type opaQuery struct {
+	explain, metrics, pretty bool
+}
+
+// opaDecision serves /v1/data/metalsoft/authz/decision:
 // {"result": <check answer>, "decision_id"}.
 func (s *Server) opaDecision(ctx *fasthttp.RequestCtx) {
-	d, ok := s.opaDecide(ctx)
-	if !ok {
+	s.opaServe(ctx, func(b []byte, d *pdp.Decision) []byte {
+		b = append(b, `{"result":`...)
+		b = appendResult(b, d)
+		b = appendIDs(b, d.DecisionID, d.Revision)
+		return append(b, '}')
+	})
+}
+
+// opaAllow serves /v1/data/metalsoft/authz/allow:
+// {"result": true|false, "decision_id"}.
+func (s *Server) opaAllow(ctx *fasthttp.RequestCtx) {
+	s.opaServe(ctx, func(b []byte, d *pdp.Decision) []byte {
+		return strconv.AppendBool(append(b, `{"result":`...), d.Allow)
+	})
+}
+
+// opaServe decodes a data API request, decides it and answers with the
+// object result opens (without its closing brace), then the decision id,
+// the metrics when asked, indented when asked.
+func (s *Server) opaServe(ctx *fasthttp.RequestCtx, result func([]byte, *pdp.Decision) []byte) {
+	start := time.Now()
+	q := opaParams(ctx)
+	var req *pdp.Request
+	var e *apiError
+	switch {
+	case ctx.IsGet() && ctx.QueryArgs().Has("input"):
+		e = badRequest(CodeInvalidParameter, "an input in the query is not supported: POST {\"input\": ...}")
+	case ctx.IsPost():
+		req, e = s.opaInput(ctx)
+	}
+	if e != nil {
+		writeError(ctx, e)
 		return
 	}
 	buf := getBuffer()
-	b := append(*buf, `{"result":`...)
-	b = appendResult(b, &d)
-	b = appendIDs(b, d.DecisionID, d.Revision)
-	b = append(b, `},"decision_id":`...)
-	b = appendString(b, d.DecisionID)
+	defer putBuffer(buf)
+	b := *buf
+	if req == nil {
+		b = append(b, opaNoInput...)
+	} else {
+		d := s.decide(EndpointData, req, q.explain)
+		b = result(b, &d)
+		b = append(b, `,"decision_id":`...)
+		b = appendString(b, d.DecisionID)
+	}
+	if q.metrics {
+		b = append(b, `,"metrics":{"timer_server_handler_ns":`...)
+		b = strconv.AppendInt(b, time.Since(start).Nanoseconds(), 10)
+		b = append(b, '}')
+	}
 	b = append(b, "}\n"...)
+	if q.pretty {
+		var out bytes.Buffer
+		if err := json.Indent(&out, b, "", "  "); err == nil {
+			b = append(b[:0], out.Bytes()...)
+		}
+	}
 	writeJSON(ctx, b)
 	*buf = b
-	putBuffer(buf)
 }
 
-// opaAllow serves POST /v1/data/metalsoft/authz/allow:
-// {"result": true|false, "decision_id"}.
-func (s *Server) opaAllow(ctx *fasthttp.RequestCtx) {
-	d, ok := s.opaDecide(ctx)
-	if !ok {
-		return
+// opaParams reads ?explain, ?metrics and ?pretty as OPA does: explain is on
+// for OPA's modes (notes, fails, full, debug) and for pdp's own
+// explain=true, off for anything else; metrics and pretty are on when given
+// without a value or as true. Other OPA parameters (provenance, instrument,
+// strict-builtin-errors) change nothing.
+func opaParams(ctx *fasthttp.RequestCtx) opaQuery {
+	args := ctx.QueryArgs()
+	flag := func(name string) bool {
+		if !args.Has(name) {
+			return false
+		}
+		v := string(args.Peek(name))
+		return v == "" || v == "true" || v == "1"
 	}
-	b := make([]byte, 0, 96)
-	b = append(b, `{"result":`...)
-	b = strconv.AppendBool(b, d.Allow)
-	b = append(b, `,"decision_id":`...)
-	b = appendString(b, d.DecisionID)
-	b = append(b, "}\n"...)
-	writeJSON(ctx, b)
+	q := opaQuery{metrics: flag("metrics"), pretty: flag("pretty")}
+	switch string(args.Peek("explain")) {
+	case "notes", "fails", "full", "debug", "true", "1":
+		q.explain = true
+	}
+	return q
 }
 
-// opaDecide decodes {"input": <check request>} as strictly as a check and
-// decides it; on bad input it answers the error and returns false.
-func (s *Server) opaDecide(ctx *fasthttp.RequestCtx) (pdp.Decision, bool) {
-	body, explain, e := s.readJSON(ctx, s.opts.BodyLimit)
+// opaInput reads the body as OPA does and decodes its input as strictly as
+// a check. A request without input (no body, no "input", "input": null)
+// returns nil and no error.
+func (s *Server) opaInput(ctx *fasthttp.RequestCtx) (*pdp.Request, *apiError) {
+	if ct := ctx.Request.Header.ContentType(); bytes.Contains(bytes.ToLower(ct), []byte("yaml")) {
+		return nil, &apiError{status: fasthttp.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
+			message: "YAML bodies are not supported: send JSON"}
+	}
+	body, e := readMaybeGzip(ctx, s.opts.BodyLimit)
+	if e == nil && len(bytes.TrimSpace(body)) == 0 {
+		return nil, nil
+	}
 	if e == nil {
 		e = checkDepth(body, s.opts.MaxDepth+1) // input is one level down
 	}
@@ -67,16 +142,42 @@ func (s *Server) opaDecide(ctx *fasthttp.RequestCtx) (pdp.Decision, bool) {
 	if e == nil {
 		e = decodeStrict(body, &w)
 	}
-	if e == nil && len(w.Input) == 0 {
-		e = badRequest(CodeMissingField, `missing field "input"`)
-	}
-	var req *pdp.Request
-	if e == nil {
-		req, e = decodeCheck(w.Input, s.opts.MaxDepth)
-	}
 	if e != nil {
-		writeError(ctx, e)
-		return pdp.Decision{}, false
+		return nil, e
 	}
-	return s.decide(EndpointData, req, explain), true
+	if len(w.Input) == 0 || string(w.Input) == "null" {
+		return nil, nil
+	}
+	return decodeCheck(w.Input, s.opts.MaxDepth)
+}
+
+// readMaybeGzip returns the request body, decompressed when its
+// Content-Encoding is gzip; the decompressed size is bounded by limit, as
+// the raw size is. Other encodings but identity are refused.
+func readMaybeGzip(ctx *fasthttp.RequestCtx, limit int) ([]byte, *apiError) {
+	tooLarge := &apiError{status: fasthttp.StatusRequestEntityTooLarge, code: CodeBodyTooLarge,
+		message: "request body over the limit of " + strconv.Itoa(limit) + " bytes"}
+	body := ctx.PostBody()
+	if len(body) > limit {
+		return nil, tooLarge
+	}
+	switch ce := ctx.Request.Header.ContentEncoding(); {
+	case len(ce) == 0 || bytes.EqualFold(ce, []byte("identity")):
+		return body, nil
+	case !bytes.EqualFold(ce, []byte("gzip")):
+		return nil, &apiError{status: fasthttp.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
+			message: "Content-Encoding " + strconv.Quote(string(ce)) + " is not supported: send gzip or no encoding"}
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return nil, badRequest(CodeMalformedJSON, "gzip body: %v", err)
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, int64(limit)+1))
+	if err != nil {
+		return nil, badRequest(CodeMalformedJSON, "gzip body: %v", err)
+	}
+	if len(out) > limit {
+		return nil, tooLarge
+	}
+	return out, nil
 }

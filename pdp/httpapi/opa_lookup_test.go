@@ -121,8 +121,6 @@ func TestOPADataAPI(t *testing.T) {
 	bad := []struct {
 		name, body, code string
 	}{
-		{"no input", `{}`, CodeMissingField},
-		{"null input", `{"input": null}`, CodeMissingField},
 		{"input not an object", `{"input": 3}`, CodeWrongType},
 		{"unknown top-level", `{"input": {}, "query": "x"}`, CodeUnknownField},
 		{"unknown input field", `{"input": {"principal": {"id": "u-ops"}, "action": "read", "resource": {"kind": "infrastructure"}, "x": 1}}`, CodeUnknownField},
@@ -135,8 +133,8 @@ func TestOPADataAPI(t *testing.T) {
 				checkError(t, post(t, s.decision+path, c.body), 400, c.code)
 			})
 		}
-		t.Run(path+"/GET", func(t *testing.T) {
-			a := do(t, http.MethodGet, s.decision+path, "", nil)
+		t.Run(path+"/PUT", func(t *testing.T) {
+			a := do(t, http.MethodPut, s.decision+path, "application/json", []byte(input("u-ops", "read", "inf-web")))
 			checkError(t, a, 405, CodeMethodNotAllowed)
 		})
 	}

@@ -17,9 +17,12 @@ func (s *Server) decisionRoutes() []route {
 		{path: "/v1/check", name: EndpointCheck, methods: postOnly, handle: s.check},
 		{path: "/v1/check/batch", name: EndpointBatch, methods: postOnly, handle: s.checkBatch},
 		{path: "/v1/lookup", name: EndpointLookup, methods: postOnly, handle: s.lookup},
-		{path: opaDecisionPath, name: EndpointData, methods: postOnly, handle: s.opaDecision},
-		{path: opaAllowPath, name: EndpointData, methods: postOnly, handle: s.opaAllow},
+		{path: opaDecisionPath, name: EndpointData, methods: postOrGet, handle: s.opaDecision},
+		{path: opaAllowPath, name: EndpointData, methods: postOrGet, handle: s.opaAllow},
 		{path: "/v1/authz", name: EndpointAuthz, prefix: true, handle: s.forwardAuth},
+		// OPA serves its health check on its one port: so does pdp, for
+		// clients and probes written for OPA.
+		{path: "/health", methods: getOnly, handle: s.health},
 	}
 }
 
@@ -36,6 +39,8 @@ func (s *Server) adminRoutes() []route {
 var (
 	postOnly = []string{fasthttp.MethodPost}
 	getOnly  = []string{fasthttp.MethodGet, fasthttp.MethodHead}
+	// postOrGet: OPA's data API answers GET as a query without input.
+	postOrGet = []string{fasthttp.MethodPost, fasthttp.MethodGet}
 )
 
 // Endpoint names, as Observer is given them.

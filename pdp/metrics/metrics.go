@@ -20,7 +20,7 @@ import (
 )
 
 // Endpoints are the label values of the endpoint label.
-var Endpoints = []string{"check", "batch", "authz", "data", "lookup"}
+var Endpoints = []string{"check", "batch", "authz", "data", "lookup", "ext_authz"}
 
 // LatencyBuckets resolve from one microsecond to one second.
 var LatencyBuckets = prometheus.ExponentialBucketsRange(1e-6, 1, 19)

@@ -17,6 +17,9 @@ func TestSeriesAndValues(t *testing.T) {
 		return StateStats{Up: true, CacheHits: 7, CacheMisses: 2, StreamApplied: 5, StreamLagSecs: 0.25}
 	}))
 	r.MustRegister(NewDecisionLogCollector(func() uint64 { return 3 }))
+	r.MustRegister(NewJWKSCollector(func() JWKSStats {
+		return JWKSStats{Fetches: 4, FetchErrors: 2, AgeSecs: 90, Stale: true, LastFetchSec: 1.7e9}
+	}))
 
 	r.Decision("check", &pdp.Decision{Allow: true, Reasons: []string{pdp.ReasonOwner}}, 5*time.Microsecond)
 	r.Decision("check", &pdp.Decision{Reasons: []string{pdp.ReasonPrincipalBlocked}}, 2*time.Microsecond)
@@ -24,6 +27,7 @@ func TestSeriesAndValues(t *testing.T) {
 	r.Request("check", 200)
 	r.Request("check", 200)
 	r.Request("check", 418)
+	r.Request("ext_authz", 403)
 	r.DecisionCache(true)
 	r.DecisionCache(false)
 	r.RedisCommand(100 * time.Microsecond)
@@ -44,6 +48,12 @@ func TestSeriesAndValues(t *testing.T) {
 		`pdp_stream_lag_seconds 0.25`,
 		`pdp_stream_entries_applied_total 5`,
 		`pdp_decision_log_dropped_total 3`,
+		`pdp_http_requests_total{code="403",endpoint="ext_authz"} 1`,
+		`pdp_jwks_fetches_total 4`,
+		`pdp_jwks_fetch_errors_total 2`,
+		`pdp_jwks_age_seconds 90`,
+		`pdp_jwks_stale 1`,
+		`pdp_jwks_last_fetch_timestamp_seconds 1.7e+09`,
 		`pdp_policy_info{revision="rev-1"} 1`,
 		`pdp_build_info{goversion="go`,
 		`go_goroutines `,
@@ -65,6 +75,7 @@ func TestPromtoolAcceptsScrape(t *testing.T) {
 	}
 	r := New(Build{Version: "v"}, "rev")
 	r.MustRegister(NewStateCollector(func() StateStats { return StateStats{} }))
+	r.MustRegister(NewJWKSCollector(func() JWKSStats { return JWKSStats{} }))
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = strings.NewReader(scrape(t, r))
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -1,0 +1,476 @@
+package extauthz_test
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/metalsoft-io/pdp/pdp"
+	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/pdp/extauthz"
+	"github.com/metalsoft-io/pdp/sync/statefile"
+	"go.yaml.in/yaml/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// recorder is a Decider that remembers the last request: it allows
+// everything but the requests of u-bi and those on inf-hadoop, as the authz
+// tests' decider does.
+type recorder struct {
+	mu   sync.Mutex
+	last *pdp.Request
+}
+
+func (r *recorder) Decide(_ context.Context, req *pdp.Request) pdp.Decision {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.last = req
+	if req.Principal.ID == "u-bi" || req.Resource.ID == "inf-hadoop" {
+		return pdp.Decision{Reasons: []string{pdp.ReasonNoPermission}, DecisionID: "d-deny"}
+	}
+	return pdp.Decision{Allow: true, Reasons: []string{pdp.ReasonOwner}, DecisionID: "d-allow"}
+}
+
+func (r *recorder) take() *pdp.Request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	req := r.last
+	r.last = nil
+	return req
+}
+
+// unavailable is a Facts whose API key lookups fail as unreachable.
+type unavailable struct{ pdp.Facts }
+
+func (unavailable) UserByAPIKey(context.Context, string) (*pdp.User, error) {
+	return nil, pdp.ErrUnavailable
+}
+
+// fixture is a gRPC ext_authz server on a loopback port and a client of it.
+type fixture struct {
+	authz  *authz.Authorizer
+	rec    *recorder
+	client authv3.AuthorizationClient
+	health healthpb.HealthClient
+}
+
+// config is the authz tests' route table with the trusted proxies replaced
+// when proxies is not empty.
+func config(t *testing.T, proxies string) *authz.Config {
+	t.Helper()
+	path := "../authz/testdata/config.yaml"
+	if proxies != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		routes, _, _ := strings.Cut(string(data), "\ntrusted_proxies:")
+		path = filepath.Join(t.TempDir(), "config.yaml")
+		if err := os.WriteFile(path, []byte(routes+"\ntrusted_proxies: "+proxies+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := authz.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func start(t *testing.T, cfg *authz.Config, wrap func(pdp.Facts) pdp.Facts, ready func() error) *fixture {
+	t.Helper()
+	s, err := statefile.ParseFile("../../examples/metalcloud.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var facts pdp.Facts = statefile.NewFacts(s, "test")
+	if wrap != nil {
+		facts = wrap(facts)
+	}
+	rec := &recorder{}
+	a, err := authz.New(cfg, rec, facts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := extauthz.New(a, extauthz.Options{Ready: ready, ReadyInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, l) }()
+	conn, err := grpc.NewClient("passthrough:///"+l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return &fixture{authz: a, rec: rec, client: authv3.NewAuthorizationClient(conn), health: healthpb.NewHealthClient(conn)}
+}
+
+// envoyRequest is a CheckRequest as Envoy's ext_authz filter fills it for
+// an HTTP/1.1 request from source: the request line, lower-cased headers
+// (the pseudo-headers among them), a repeated header joined by commas.
+func envoyRequest(method, path, source string, hdr ...string) *authv3.CheckRequest {
+	h := map[string]string{
+		":authority": "api.example.com", ":method": method, ":path": path, ":scheme": "http",
+		"user-agent": "curl/8.5.0", "accept": "*/*", "x-forwarded-proto": "http",
+		"x-request-id": "5c0a1b4e-6f0e-4d2a-9a53-0a1d1e2b3c4d",
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		k := strings.ToLower(hdr[i])
+		if v, ok := h[k]; ok && !strings.HasPrefix(k, ":") && k != "user-agent" && k != "accept" {
+			h[k] = v + "," + hdr[i+1]
+			continue
+		}
+		h[k] = hdr[i+1]
+	}
+	var src *authv3.AttributeContext_Peer
+	if source != "" {
+		src = &authv3.AttributeContext_Peer{Address: socket(source, 51234)}
+	}
+	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Source:      src,
+		Destination: &authv3.AttributeContext_Peer{Address: socket("10.1.0.20", 8080)},
+		Request: &authv3.AttributeContext_Request{
+			Time: timestamppb.Now(),
+			Http: &authv3.AttributeContext_HttpRequest{
+				Id: "1473201920345687234", Method: method, Headers: h, Path: path,
+				Host: "api.example.com", Scheme: "http", Protocol: "HTTP/1.1",
+			},
+		},
+	}}
+}
+
+func socket(addr string, port uint32) *corev3.Address {
+	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+		Address: addr, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port}}}}
+}
+
+// answer is a CheckResponse reduced to what Envoy acts on, decision id
+// left out (a denial made before the engine gets a random one).
+type answer struct {
+	Code    codes.Code
+	Status  int // HTTP status: 200 on OK
+	Set     map[string]string
+	Remove  []string
+	Reasons []string // of the body
+}
+
+func reduce(t *testing.T, res *authv3.CheckResponse) answer {
+	t.Helper()
+	a := answer{Code: codes.Code(res.GetStatus().GetCode()), Set: map[string]string{}}
+	var hs []*corev3.HeaderValueOption
+	switch r := res.GetHttpResponse().(type) {
+	case *authv3.CheckResponse_OkResponse:
+		a.Status = 200
+		hs, a.Remove = r.OkResponse.GetHeaders(), r.OkResponse.GetHeadersToRemove()
+	case *authv3.CheckResponse_DeniedResponse:
+		a.Status = int(r.DeniedResponse.GetStatus().GetCode())
+		hs = r.DeniedResponse.GetHeaders()
+		var body struct {
+			Allow      bool     `json:"allow"`
+			Reasons    []string `json:"reasons"`
+			DecisionID string   `json:"decision_id"`
+		}
+		if err := json.Unmarshal([]byte(r.DeniedResponse.GetBody()), &body); err != nil || body.Allow || body.DecisionID == "" {
+			t.Fatalf("denial body %q: %v", r.DeniedResponse.GetBody(), err)
+		}
+		a.Reasons = body.Reasons
+	default:
+		t.Fatalf("no http response in %v", res)
+	}
+	for _, h := range hs {
+		if h.GetAppendAction() != corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD {
+			t.Fatalf("header %s appended, want overwritten", h.GetHeader().GetKey())
+		}
+		if k := h.GetHeader().GetKey(); k != "x-pdp-decision-id" {
+			a.Set[k] = h.GetHeader().GetValue()
+		}
+	}
+	return a
+}
+
+// httpAnswer is what /v1/authz answers for the same request in Envoy's
+// HTTP path form, from remote, reduced as reduce does.
+func httpAnswer(f *fixture, method, path string, remote netip.Addr, hdr ...string) answer {
+	h := http.Header{}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		h.Add(hdr[i], hdr[i+1])
+	}
+	res := f.authz.Authorize(context.Background(), authz.ForwardRequest{Method: method, URI: authz.EnvoyPrefix + path, Header: authz.HTTPHeader(h), RemoteAddr: remote})
+	f.rec.take()
+	a := answer{Status: res.Status, Set: map[string]string{}}
+	switch res.Status {
+	case 200:
+		a.Code = codes.OK
+	case 401:
+		a.Code = codes.Unauthenticated
+	default:
+		a.Code = codes.PermissionDenied
+	}
+	for _, kv := range res.Header {
+		switch {
+		case strings.EqualFold(kv[0], authz.DecisionIDHeader):
+		case kv[1] != "":
+			a.Set[strings.ToLower(kv[0])] = kv[1]
+		case res.Status == 200:
+			a.Remove = append(a.Remove, strings.ToLower(kv[0]))
+		}
+	}
+	if res.Status != 200 {
+		a.Set["content-type"] = "application/json"
+		a.Reasons = res.Decision.Reasons
+	}
+	return a
+}
+
+type routeCase struct {
+	Method string            `yaml:"method"`
+	URI    string            `yaml:"uri"`
+	Action string            `yaml:"action"`
+	Kind   string            `yaml:"kind"`
+	ID     string            `yaml:"id"`
+	Attr   map[string]string `yaml:"attr"`
+	Reason string            `yaml:"reason"`
+}
+
+// TestRouteTable sends every case of the forward-auth route table as Envoy
+// would and checks the request the engine was asked, and the answer
+// against /v1/authz's.
+func TestRouteTable(t *testing.T) {
+	f := start(t, config(t, ""), nil, nil)
+	data, err := os.ReadFile("../authz/testdata/route_cases.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []routeCase
+	if err := yaml.Unmarshal(data, &cases); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		t.Run(c.Method+" "+c.URI, func(t *testing.T) {
+			res, err := f.client.Check(context.Background(), envoyRequest(c.Method, c.URI, "192.0.2.7", "X-API-Key", "ops-demo-key"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, req := reduce(t, res), f.rec.take()
+			if c.Reason != "" {
+				if got.Code != codes.PermissionDenied || got.Status != 403 || !reflect.DeepEqual(got.Reasons, []string{c.Reason}) || req != nil {
+					t.Fatalf("got %+v (engine asked: %v), want 403 %s", got, req != nil, c.Reason)
+				}
+			} else {
+				var attr map[string]any
+				for k, v := range c.Attr {
+					if attr == nil {
+						attr = map[string]any{}
+					}
+					attr[k] = v
+				}
+				want := pdp.Request{Principal: pdp.Principal{ID: "u-ops"}, Action: c.Action,
+					Resource: pdp.ResourceRef{Kind: c.Kind, ID: c.ID, Attr: attr}}
+				if got.Code != codes.OK || req == nil || !reflect.DeepEqual(*req, want) {
+					t.Fatalf("got %+v, request %+v, want OK and %+v", got, req, want)
+				}
+			}
+			if !strings.HasPrefix(c.URI, "/") {
+				return // not a path Envoy sends, nor one /v1/authz/envoy can carry
+			}
+			if want := httpAnswer(f, c.Method, c.URI, netip.MustParseAddr("192.0.2.7"), "X-API-Key", "ops-demo-key"); !reflect.DeepEqual(got, want) {
+				t.Fatalf("gRPC answer %+v, /v1/authz answers %+v", got, want)
+			}
+		})
+	}
+}
+
+// TestIdentity covers the identity cases of the forward-auth tests: every
+// answer is /v1/authz's for the same request from a trusted proxy.
+func TestIdentity(t *testing.T) {
+	f := start(t, config(t, ""), nil, nil)
+	const path = "/api/v2/infrastructures/inf-web"
+	cases := []struct {
+		name   string
+		header []string
+		code   codes.Code
+		user   string
+	}{
+		{"api key header", []string{"X-API-Key", "ops-demo-key"}, codes.OK, "u-ops"},
+		{"api key bearer", []string{"Authorization", "Bearer root-demo-key"}, codes.OK, "u-root"},
+		{"api key bearer lower-case scheme", []string{"Authorization", "bearer root-demo-key"}, codes.OK, "u-root"},
+		{"api key header wins", []string{"X-API-Key", "ops-demo-key", "Authorization", "Bearer root-demo-key"}, codes.OK, "u-ops"},
+		{"unknown api key", []string{"X-API-Key", "nope"}, codes.Unauthenticated, ""},
+		{"unknown api key no fallback", []string{"X-API-Key", "nope", "X-Auth-Request-User", "u-root"}, codes.Unauthenticated, ""},
+		{"unknown bearer", []string{"Authorization", "Bearer nope"}, codes.Unauthenticated, ""},
+		{"basic auth", []string{"Authorization", "Basic dTpw"}, codes.Unauthenticated, ""},
+		{"basic auth is not pdp's", []string{"Authorization", "Basic dTpw", "X-Auth-Request-User", "u-mktg"}, codes.OK, "u-mktg"},
+		{"empty bearer", []string{"Authorization", "Bearer ", "X-Auth-Request-User", "u-mktg"}, codes.Unauthenticated, ""},
+		{"trusted header id", []string{"X-Auth-Request-User", "u-mktg"}, codes.OK, "u-mktg"},
+		{"trusted header email", []string{"X-Auth-Request-User", "MKTG@company.com"}, codes.OK, "u-mktg"},
+		{"trusted header unknown", []string{"X-Auth-Request-User", "u-nobody"}, codes.Unauthenticated, ""},
+		{"trusted header denied by engine", []string{"X-Auth-Request-User", "u-bi"}, codes.PermissionDenied, ""},
+		{"client's upstream headers replaced", []string{"X-API-Key", "ops-demo-key", "X-Auth-Request-Email", "root@metalsoft.example"}, codes.OK, "u-ops"},
+		{"no credential", nil, codes.Unauthenticated, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res, err := f.client.Check(context.Background(), envoyRequest("GET", path, "127.0.0.1", c.header...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := reduce(t, res)
+			f.rec.take()
+			if got.Code != c.code || got.Set["x-auth-request-user"] != c.user {
+				t.Fatalf("got %+v, want %v for %q", got, c.code, c.user)
+			}
+			if _, ok := got.Set["www-authenticate"]; ok != (c.code == codes.Unauthenticated) {
+				t.Fatalf("WWW-Authenticate present %v on %v", ok, c.code)
+			}
+			if want := httpAnswer(f, "GET", path, netip.MustParseAddr("127.0.0.1"), c.header...); !reflect.DeepEqual(got, want) {
+				t.Fatalf("gRPC answer %+v, /v1/authz answers %+v", got, want)
+			}
+		})
+	}
+}
+
+// TestRepeatedHeaders: Envoy joins a repeated header with commas in
+// headers, keeps each line in header_map (encode_raw_headers); neither
+// identifies anybody.
+func TestRepeatedHeaders(t *testing.T) {
+	f := start(t, config(t, ""), nil, nil)
+	joined := envoyRequest("GET", "/ui", "127.0.0.1", "X-API-Key", "ops-demo-key", "X-API-Key", "root-demo-key")
+	raw := envoyRequest("GET", "/ui", "127.0.0.1")
+	http := raw.GetAttributes().GetRequest().GetHttp()
+	http.Headers = nil
+	http.HeaderMap = &corev3.HeaderMap{Headers: []*corev3.HeaderValue{
+		{Key: ":path", RawValue: []byte("/ui")}, {Key: "x-api-key", RawValue: []byte("ops-demo-key")}, {Key: "x-api-key", RawValue: []byte("root-demo-key")}}}
+	single := envoyRequest("GET", "/ui", "127.0.0.1")
+	single.GetAttributes().GetRequest().GetHttp().Headers = nil
+	single.GetAttributes().GetRequest().GetHttp().HeaderMap = &corev3.HeaderMap{Headers: []*corev3.HeaderValue{{Key: "x-api-key", RawValue: []byte("ops-demo-key")}}}
+	for name, c := range map[string]struct {
+		req  *authv3.CheckRequest
+		code codes.Code
+	}{"joined": {joined, codes.Unauthenticated}, "header_map repeated": {raw, codes.Unauthenticated}, "header_map": {single, codes.OK}} {
+		res, err := f.client.Check(context.Background(), c.req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := reduce(t, res); got.Code != c.code {
+			t.Errorf("%s: got %+v, want %v", name, got, c.code)
+		}
+	}
+}
+
+// TestTrust: the trusted identity header counts only when both Envoy (the
+// gRPC peer) and the source of the original request are trusted proxies.
+func TestTrust(t *testing.T) {
+	cases := []struct {
+		name    string
+		proxies string
+		source  string
+		code    codes.Code
+	}{
+		{"both trusted", "", "10.1.2.3", codes.OK},
+		{"source untrusted", "", "192.0.2.7", codes.Unauthenticated},
+		{"source mapped", "", "::ffff:127.0.0.1", codes.OK},
+		{"no source", "", "", codes.Unauthenticated},
+		{"bad source", "", "not-an-address", codes.Unauthenticated},
+		{"peer untrusted", "[10.1.0.0/16]", "10.1.2.3", codes.Unauthenticated},
+		{"nothing trusted", "[]", "127.0.0.1", codes.Unauthenticated},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := start(t, config(t, c.proxies), nil, nil)
+			res, err := f.client.Check(context.Background(), envoyRequest("GET", "/ui", c.source, "X-Auth-Request-User", "u-root"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := reduce(t, res); got.Code != c.code {
+				t.Fatalf("got %+v, want %v", got, c.code)
+			}
+			if c.code != codes.OK && f.rec.take() != nil {
+				t.Fatal("engine asked for an untrusted identity")
+			}
+		})
+	}
+}
+
+func TestMalformedCheckRequests(t *testing.T) {
+	f := start(t, config(t, ""), nil, nil)
+	noPath := envoyRequest("GET", "", "127.0.0.1", "X-API-Key", "ops-demo-key")
+	noMethod := envoyRequest("", "/ui", "127.0.0.1", "X-API-Key", "ops-demo-key")
+	for name, req := range map[string]*authv3.CheckRequest{
+		"empty": {}, "no http": {Attributes: &authv3.AttributeContext{}}, "no path": noPath, "no method": noMethod,
+		"authority form": envoyRequest("CONNECT", "api.example.com:443", "127.0.0.1", "X-API-Key", "ops-demo-key"),
+	} {
+		res, err := f.client.Check(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := reduce(t, res); got.Code != codes.PermissionDenied || got.Status != 403 || got.Reasons[0] != pdp.ReasonInvalidRequest {
+			t.Errorf("%s: got %+v, want 403 invalid_request", name, got)
+		}
+	}
+}
+
+func TestStateUnavailableDenies(t *testing.T) {
+	f := start(t, config(t, ""), func(facts pdp.Facts) pdp.Facts { return unavailable{facts} }, nil)
+	res, err := f.client.Check(context.Background(), envoyRequest("GET", "/ui", "127.0.0.1", "X-API-Key", "ops-demo-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := reduce(t, res); got.Code != codes.PermissionDenied || got.Reasons[0] != pdp.ReasonStateUnavailable {
+		t.Fatalf("got %+v, want 403 state_unavailable", got)
+	}
+}
+
+func TestHealth(t *testing.T) {
+	var mu sync.Mutex
+	var readyErr error
+	f := start(t, config(t, ""), nil, func() error { mu.Lock(); defer mu.Unlock(); return readyErr })
+	status := func(service string) healthpb.HealthCheckResponse_ServingStatus {
+		res, err := f.health.Check(context.Background(), &healthpb.HealthCheckRequest{Service: service})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.GetStatus()
+	}
+	for _, svc := range []string{"", extauthz.ServiceName} {
+		if got := status(svc); got != healthpb.HealthCheckResponse_SERVING {
+			t.Fatalf("%q: %v, want SERVING", svc, got)
+		}
+	}
+	mu.Lock()
+	readyErr = pdp.ErrUnavailable
+	mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for status(extauthz.ServiceName) != healthpb.HealthCheckResponse_NOT_SERVING {
+		if time.Now().After(deadline) {
+			t.Fatal("health still SERVING 5 s after the state became unready")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
