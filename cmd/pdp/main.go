@@ -279,11 +279,12 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout, stderr io.W
 	// Stop the watcher or tailer before releasing it, whichever way serve ends.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	decisions, closeLog, err := openDecisionLog(c.decisionLog, c.decisionSample, stdout, stderr)
+	decisions, logFile, closeLog, err := openDecisionLog(c.decisionLog, c.decisionSample, stdout, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeLog()
+	go reopenOnHangup(ctx, logFile, log)
 	reg := metrics.New(metrics.Build{Version: version}, policy.Revision())
 	src, release, err := openState(ctx, c, log, reg)
 	if err != nil {
