@@ -112,6 +112,7 @@ func redisStats(src *redisstate.Source) func() metrics.StateStats {
 	return func() metrics.StateStats {
 		s := src.Stats()
 		out := metrics.StateStats{
+			Redis:          true,
 			Up:             s.Up,
 			CacheHits:      s.Hits,
 			CacheMisses:    s.Misses,
