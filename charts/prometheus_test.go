@@ -136,7 +136,9 @@ scrape_configs:
 		}
 	}
 	var alerts struct {
-		Data struct{ Alerts []struct{ Labels map[string]string } }
+		Data struct {
+			Alerts []struct{ Labels map[string]string }
+		}
 	}
 	if !api("alerts", &alerts) {
 		t.Fatal("GET /api/v1/alerts failed")
