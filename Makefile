@@ -7,7 +7,7 @@ OPA       := github.com/open-policy-agent/opa@v1.22.3
 # Every package but the chart, whose tests chart-test runs.
 TEST_PKGS ?= $(shell $(GO) list ./... | grep -v /charts$$)
 # Debian packages of the servers the tests start.
-TEST_SERVERS := redis-server:redis-server nginx:nginx caddy:caddy promtool:prometheus prometheus:prometheus umoci:umoci runc:runc
+TEST_SERVERS := redis-server:redis-server nginx:nginx caddy:caddy promtool:prometheus prometheus:prometheus umoci:umoci runc:runc curl:curl
 
 .PHONY: help build image run test test-deps vet fmt-check policy-check bench install-wrk fuzz soak chart-test clean
 
