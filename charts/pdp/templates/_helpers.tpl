@@ -129,7 +129,8 @@ args:
   {{- if eq $v.source "file" }}
   - --state=/etc/pdp/state/state.yaml
   {{- end }}
-  {{- if $v.shutdownDelaySeconds }}
+  {{- /* A native sidecar stops after the pod's other containers: nothing left to drain for. */}}
+  {{- if and $v.shutdownDelaySeconds (eq $v.mode "service") }}
   - {{ printf "--shutdown-delay=%ds" (int $v.shutdownDelaySeconds) | quote }}
   {{- end }}
   {{- range $v.extraArgs }}
