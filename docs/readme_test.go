@@ -112,10 +112,12 @@ func TestREADMERedisWalkthrough(t *testing.T) {
 }
 
 // TestREADMEFigures checks the counts the README and docs state against
-// the repository: the fuzz targets and the conformance cases.
+// the repository: the fuzz targets (each described in docs/hardening.md)
+// and the conformance cases.
 func TestREADMEFigures(t *testing.T) {
 	root := pdptest.RepoRoot()
 	targets := 0
+	var names []string
 	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -128,12 +130,24 @@ func TestREADMEFigures(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			targets += len(regexp.MustCompile(`(?m)^func Fuzz\w+\(`).FindAll(b, -1))
+			for _, m := range regexp.MustCompile(`(?m)^func (Fuzz\w+)\(`).FindAllSubmatch(b, -1) {
+				targets++
+				names = append(names, string(m[1]))
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	hardening, err := os.ReadFile(filepath.Join(root, "docs", "hardening.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if !strings.Contains(string(hardening), "`"+name+"`") {
+			t.Errorf("docs/hardening.md does not describe the fuzz target %s", name)
+		}
 	}
 	cases := 0
 	for _, s := range pdptest.Suites(t) {
