@@ -16,6 +16,12 @@
 // --shutdown-timeout, stops the state file watcher or the Redis change
 // stream tailer, and exits.
 //
+// On SIGHUP pdp reopens its decision log file (--decision-log FILE), for
+// logrotate; a SIGHUP never ends it.
+//
+// Sizes in bytes (--body-limit, --cache-max-cost, ...) take units: 64Ki,
+// 256Mi, 1G.
+//
 // Exit status: 0 after a clean shutdown (SIGTERM or SIGINT), 1 when serving
 // fails (a bad state file, a port in use, a shutdown that timed out), 2 on
 // bad usage (an unknown flag, a bad value, a bad environment variable).
