@@ -2,9 +2,11 @@
 #
 # The pdp image: pdp (the decision point, the entrypoint) and pdpctl (the
 # admin command), static binaries on distroless, running as the nonroot user
-# (65532). The Helm chart in charts/pdp deploys it.
+# (65532). The Helm chart in charts/pdp deploys it. `make image` builds the
+# same image without Docker (scripts/image.sh); a test checks both build the
+# binaries alike and lay them out alike (/pdp, /pdpctl).
 #
-#   docker build -t ghcr.io/metalsoft-io/pdp:0.1.0 --build-arg VERSION=0.1.0 .
+#   docker build -t ghcr.io/metalsoft-io/pdp:$(git describe --tags --always) --build-arg VERSION=$(git describe --tags --always) .
 #   docker buildx build --platform linux/amd64,linux/arm64 -t ... --push .
 #
 # Ports: 8181 decisions (--addr), 9181 health and metrics (--admin-addr).
@@ -30,8 +32,10 @@ ARG VERSION=dev
 LABEL org.opencontainers.image.title="pdp" \
       org.opencontainers.image.description="Policy decision point for the MetalSoft / MetalCloud authorization model" \
       org.opencontainers.image.source="https://github.com/metalsoft-io/pdp" \
-      org.opencontainers.image.version="${VERSION}"
-COPY --from=build /out/pdp /out/pdpctl /usr/local/bin/
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=build /out/pdp /out/pdpctl /
+COPY examples/metalcloud.yaml /examples/
 USER nonroot:nonroot
 EXPOSE 8181 9181
-ENTRYPOINT ["/usr/local/bin/pdp"]
+ENTRYPOINT ["/pdp"]

@@ -8,15 +8,20 @@ OAUTH2_PROXY := github.com/oauth2-proxy/oauth2-proxy/v7@v7.8.1
 # Every package but the chart, whose tests chart-test runs.
 TEST_PKGS ?= $(shell $(GO) list ./... | grep -v /charts$$)
 # Debian packages of the servers the tests start.
-TEST_SERVERS := redis-server:redis-server nginx:nginx caddy:caddy promtool:prometheus
+TEST_SERVERS := redis-server:redis-server nginx:nginx caddy:caddy promtool:prometheus prometheus:prometheus umoci:umoci runc:runc curl:curl
 
-.PHONY: help build run test test-deps vet fmt-check policy-check bench install-wrk fuzz soak chart-test clean
+.PHONY: help build image run test test-deps vet fmt-check policy-check bench install-wrk fuzz soak chart-test clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 build: ## build bin/pdp and bin/pdpctl
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+# The image: scripts/image.sh assembles the static binaries (the Dockerfile's
+# go build) into an OCI layout with umoci, no container daemon needed.
+image: ## build the OCI image: $(BIN)/oci (tag VERSION) and $(BIN)/pdp-image.tar (needs umoci)
+	scripts/image.sh $(BIN) $(VERSION)
 
 run: build ## serve the example state (examples/metalcloud.yaml) on :8181, admin on :9181; no Redis needed
 	$(BIN)/pdp --state examples/metalcloud.yaml

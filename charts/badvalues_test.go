@@ -33,6 +33,9 @@ func TestBadValuesFail(t *testing.T) {
 		{"config file named config.yaml", []string{"configFiles.config\\.yaml=routes: []"}, "config.yaml"},
 		{"extra argument that is no flag", []string{"extraArgs={-v}"}, "extraArgs"},
 		{"port out of range", []string{"ports.admin=70000"}, "admin"},
+		{"grace period shorter than the shutdown delay", []string{"terminationGracePeriodSeconds=12", "shutdownDelaySeconds=5"}, "terminationGracePeriodSeconds"},
+		{"pod monitor without a selector", []string{"mode=sidecar", "metrics.podMonitor.enabled=true"}, "metrics.podMonitor.selector"},
+		{"helm test expecting neither", []string{"helmTest.expect=maybe"}, "expect"},
 		{"autoscaling without a target", []string{"autoscaling.enabled=true", "autoscaling.targetCPUUtilizationPercentage=0"}, "targetCPUUtilizationPercentage"},
 	}
 	for _, tc := range cases {

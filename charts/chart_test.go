@@ -31,7 +31,7 @@ type renderCase struct {
 var renderCases = []renderCase{
 	{
 		name:  "default",
-		kinds: map[string]int{"ServiceAccount": 1, "Secret": 1, "ConfigMap": 1, "Service": 1, "Deployment": 1, "PodDisruptionBudget": 1},
+		kinds: map[string]int{"ServiceAccount": 1, "Secret": 1, "ConfigMap": 1, "Service": 1, "Deployment": 1, "Pod": 1, "PodDisruptionBudget": 1},
 		check: func(t *testing.T, docs []manifest) {
 			var d workload
 			find(t, docs, "Deployment").decode(t, &d)
@@ -57,7 +57,7 @@ var renderCases = []renderCase{
 	{
 		name:  "redis-cluster",
 		args:  []string{"-f", "pdp/ci/redis-cluster-values.yaml"},
-		kinds: map[string]int{"ServiceAccount": 1, "ConfigMap": 1, "Service": 1, "Deployment": 1, "PodDisruptionBudget": 1, "HorizontalPodAutoscaler": 1, "NetworkPolicy": 1},
+		kinds: map[string]int{"ServiceAccount": 1, "ConfigMap": 1, "Service": 1, "Deployment": 1, "Pod": 1, "PodDisruptionBudget": 1, "HorizontalPodAutoscaler": 1, "NetworkPolicy": 1},
 		check: func(t *testing.T, docs []manifest) {
 			var d workload
 			find(t, docs, "Deployment").decode(t, &d)
@@ -102,19 +102,19 @@ var renderCases = []renderCase{
 	{
 		name: "monitoring",
 		args: []string{"-f", "pdp/ci/monitoring-values.yaml"},
-		kinds: map[string]int{"ServiceAccount": 1, "Secret": 1, "ConfigMap": 2, "Service": 1, "Deployment": 1, "PodDisruptionBudget": 1,
+		kinds: map[string]int{"ServiceAccount": 1, "Secret": 1, "ConfigMap": 2, "Service": 1, "Deployment": 1, "Pod": 1, "PodDisruptionBudget": 1,
 			"ServiceMonitor": 1, "PrometheusRule": 1},
 		check: checkMonitoring,
 	},
 	{
 		name:  "jwt",
 		args:  []string{"-f", "pdp/ci/jwt-values.yaml"},
-		kinds: map[string]int{"ServiceAccount": 1, "Secret": 1, "ConfigMap": 1, "Service": 1, "Deployment": 1, "PodDisruptionBudget": 1},
+		kinds: map[string]int{"ServiceAccount": 1, "Secret": 1, "ConfigMap": 1, "Service": 1, "Deployment": 1, "Pod": 1, "PodDisruptionBudget": 1},
 	},
 	{
 		name:  "state-file",
 		args:  []string{"--set", "source=file", "--set-file", "state.content=../examples/metalcloud.yaml"},
-		kinds: map[string]int{"ServiceAccount": 1, "ConfigMap": 1, "Secret": 1, "Service": 1, "Deployment": 1, "PodDisruptionBudget": 1},
+		kinds: map[string]int{"ServiceAccount": 1, "ConfigMap": 1, "Secret": 1, "Service": 1, "Deployment": 1, "Pod": 1, "PodDisruptionBudget": 1},
 	},
 }
 

@@ -11,7 +11,13 @@
 //
 // It also runs the real pdp binary with the rendered container's arguments,
 // environment and files (against redis-server processes on loopback), and
-// the nginx sidecar example end to end with nginx.
+// the nginx sidecar example end to end with nginx. It builds the OCI image
+// (make image) and runs it under runc as the nonroot user on a read-only
+// root; replaces one of two pdp behind nginx under traffic without a failed
+// request (--shutdown-delay); runs a real Prometheus server scraping pdp
+// with the shipped rules and the alerts' unit tests (promtool test rules);
+// and runs the helm test hook's pdpctl and NOTES.txt's curl against a real
+// pdp.
 //
 //	go test ./charts/...    or    make chart-test
 //

@@ -123,3 +123,56 @@ func TestDockerfile(t *testing.T) {
 		t.Errorf("the Dockerfile does not document building the chart's image %s", v.Image.Repository)
 	}
 }
+
+// TestImageBuildsMatchDockerfile: `make image` (scripts/image.sh) builds the
+// binaries as the Dockerfile does (same packages, CGO off, -trimpath, same
+// ldflags with the version stamped) and lays them out alike (/pdp the
+// entrypoint, /pdpctl, the example state).
+func TestImageBuildsMatchDockerfile(t *testing.T) {
+	docker, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script, err := os.ReadFile("../scripts/image.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goBuild := regexp.MustCompile(`CGO_ENABLED=0 .*go build (.*)`)
+	// normalize names the version variable VERSION and drops the output
+	// directory and quoting, leaving the flags and packages.
+	normalize := func(text string) string {
+		m := goBuild.FindStringSubmatch(strings.ReplaceAll(text, "\\\n", " "))
+		if m == nil {
+			return ""
+		}
+		s := regexp.MustCompile(`\$\{?(VERSION|version)\}?`).ReplaceAllString(m[1], "VERSION")
+		s = regexp.MustCompile(`-o \S+`).ReplaceAllString(s, "")
+		return strings.Join(strings.Fields(strings.ReplaceAll(s, `"`, "")), " ")
+	}
+	d, i := normalize(string(docker)), normalize(string(script))
+	if d == "" || d != i {
+		t.Errorf("the Dockerfile builds %q, scripts/image.sh %q: want the same go build", d, i)
+	}
+	for _, want := range []string{"-trimpath", "-ldflags -s -w -X main.version=VERSION", "./cmd/pdp ./cmd/pdpctl"} {
+		if !strings.Contains(d, want) {
+			t.Errorf("the go build %q lacks %q", d, want)
+		}
+	}
+	for _, want := range []string{`ENTRYPOINT ["/pdp"]`, "COPY --from=build /out/pdp /out/pdpctl /", "COPY examples/metalcloud.yaml /examples/"} {
+		if !strings.Contains(string(docker), want) {
+			t.Errorf("the Dockerfile lacks %s (the layout of make image)", want)
+		}
+	}
+	for _, want := range []string{"--config.entrypoint /pdp", "./cmd/pdp ./cmd/pdpctl", "examples/metalcloud.yaml"} {
+		if !strings.Contains(string(script), want) {
+			t.Errorf("scripts/image.sh lacks %s", want)
+		}
+	}
+	makefile, err := os.ReadFile("../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(makefile), "LDFLAGS   := -s -w -X main.version=$(VERSION)") {
+		t.Error("make build's LDFLAGS differ from the image's -s -w -X main.version=VERSION")
+	}
+}

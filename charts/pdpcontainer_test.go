@@ -13,9 +13,9 @@ import (
 	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
-// pdpFlags are pdp's command-line flags (docs/api.md, "Flags"); each is
-// also the environment variable PDP_<FLAG>.
-var pdpFlags = []string{"addr", "admin-addr", "state", "redis", "prefix", "config"}
+// pdpFlags are the pdp command-line flags the chart sets (docs/api.md,
+// "Flags"); each is also the environment variable PDP_<FLAG>.
+var pdpFlags = []string{"addr", "admin-addr", "state", "redis", "prefix", "config", "shutdown-delay"}
 
 // flagEnv is the environment variable of a flag: --admin-addr is PDP_ADMIN_ADDR.
 func flagEnv(flag string) string {

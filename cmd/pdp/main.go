@@ -8,10 +8,19 @@
 // PDP_VERSION set for another purpose must not change what pdp does.
 // Exactly one of --state and --redis is required.
 //
-// On SIGTERM or SIGINT pdp stops accepting connections, closes idle
+// On SIGTERM or SIGINT pdp fails /health/ready at once and, for
+// --shutdown-delay, keeps answering (closing each connection after its
+// answer) so that load balancers take it out first; then it stops
+// accepting connections, closes idle
 // keep-alive ones, lets requests in flight finish for at most
 // --shutdown-timeout, stops the state file watcher or the Redis change
 // stream tailer, and exits.
+//
+// On SIGHUP pdp reopens its decision log file (--decision-log FILE), for
+// logrotate; a SIGHUP never ends it.
+//
+// Sizes in bytes (--body-limit, --cache-max-cost, ...) take units: 64Ki,
+// 256Mi, 1G.
 //
 // Exit status: 0 after a clean shutdown (SIGTERM or SIGINT), 1 when serving
 // fails (a bad state file, a port in use, a shutdown that timed out), 2 on
@@ -76,6 +85,7 @@ type config struct {
 	reloadInterval  time.Duration
 	staleness       time.Duration
 	shutdownTimeout time.Duration
+	shutdownDelay   time.Duration
 	logLevel        slog.Level
 	cacheMaxCost    int64
 	decisionLog     string
@@ -99,18 +109,22 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.StringVar(&c.redis, "redis", "", "read state from Redis at `URL`: redis://, rediss://, redis+sentinel://, redis+cluster:// (docs/redis.md)")
 	fs.StringVar(&c.prefix, "prefix", "", "Redis key `PREFIX` (default "+redisstate.DefaultPrefix+", "+redisstate.DefaultClusterPrefix+" for a cluster)")
 	fs.StringVar(&c.configFile, "config", "", "YAML `FILE` of routes, identity and proxy settings for /v1/authz")
-	fs.IntVar(&c.bodyLimit, "body-limit", httpapi.DefaultBodyLimit, "largest request body in `BYTES` (413 above)")
-	fs.IntVar(&c.batchBodyLimit, "batch-body-limit", httpapi.DefaultBatchBodyLimit, "largest body of /v1/check/batch in `BYTES`")
+	c.bodyLimit, c.batchBodyLimit = httpapi.DefaultBodyLimit, httpapi.DefaultBatchBodyLimit
+	fs.Var(byteFlag[int]{&c.bodyLimit}, "body-limit", "largest request body in `BYTES` (413 above)")
+	fs.Var(byteFlag[int]{&c.batchBodyLimit}, "batch-body-limit", "largest body of /v1/check/batch in `BYTES`")
 	fs.IntVar(&c.maxDepth, "max-depth", httpapi.DefaultMaxDepth, "deepest nesting (`LEVELS`) of a JSON request body")
 	fs.IntVar(&c.maxConns, "max-conns", httpapi.DefaultMaxConns, "most connections (`N`) each port serves at once; one more is answered 503")
-	fs.IntVar(&c.headerLimit, "header-limit", httpapi.DefaultHeaderLimit, "largest request line plus headers in `BYTES` (431 above)")
+	c.headerLimit = httpapi.DefaultHeaderLimit
+	fs.Var(byteFlag[int]{&c.headerLimit}, "header-limit", "largest request line plus headers in `BYTES` (431 above)")
 	fs.DurationVar(&c.readTimeout, "read-timeout", httpapi.DefaultReadTimeout, "time (`DURATION`) a client has to send a whole request")
 	fs.DurationVar(&c.writeTimeout, "write-timeout", httpapi.DefaultWriteTimeout, "time (`DURATION`) a response may take to write")
 	fs.DurationVar(&c.reloadInterval, "reload-interval", time.Second, "how often (`DURATION`) the state file is checked for changes")
 	fs.DurationVar(&c.staleness, "staleness", redisstate.DefaultStaleness, "how long (`DURATION`) cached Redis facts are served while Redis is unreachable")
+	fs.DurationVar(&c.shutdownDelay, "shutdown-delay", 0, "how long (`DURATION`) pdp keeps answering on SIGTERM or SIGINT, not ready, before it drains")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", httpapi.DefaultShutdownTimeout, "how long (`DURATION`) requests in flight may finish on SIGTERM or SIGINT")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error")
-	fs.Int64Var(&c.cacheMaxCost, "cache-max-cost", redisstate.DefaultCacheMaxCost, "memory budget of the Redis facts cache in `BYTES`")
+	c.cacheMaxCost = redisstate.DefaultCacheMaxCost
+	fs.Var(byteFlag[int64]{&c.cacheMaxCost}, "cache-max-cost", "memory budget of the Redis facts cache in `BYTES`")
 	fs.StringVar(&c.decisionLog, "decision-log", "stdout", "where decision log lines go (`DEST`): stdout, stderr, a file, or off")
 	fs.Float64Var(&c.decisionSample, "decision-log-sample", defaultDecisionSample, "`FRACTION` of allows written to the decision log (denials always are)")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
@@ -150,6 +164,8 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 		err = errors.New("--state and --redis exclude each other")
 	case c.bodyLimit <= 0 || c.batchBodyLimit <= 0 || c.maxDepth <= 0:
 		err = errors.New("--body-limit, --batch-body-limit and --max-depth must be positive")
+	case c.shutdownDelay < 0:
+		err = errors.New("--shutdown-delay must not be negative")
 	case c.reloadInterval <= 0 || c.shutdownTimeout <= 0 || c.staleness <= 0:
 		err = errors.New("--reload-interval, --staleness and --shutdown-timeout must be positive")
 	case c.maxConns <= 0 || c.headerLimit <= 0 || c.readTimeout <= 0 || c.writeTimeout <= 0:
@@ -272,11 +288,12 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout, stderr io.W
 	// Stop the watcher or tailer before releasing it, whichever way serve ends.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	decisions, closeLog, err := openDecisionLog(c.decisionLog, c.decisionSample, stdout, stderr)
+	decisions, logFile, closeLog, err := openDecisionLog(c.decisionLog, c.decisionSample, stdout, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeLog()
+	go reopenOnHangup(ctx, logFile, log)
 	reg := metrics.New(metrics.Build{Version: version}, policy.Revision())
 	src, release, err := openState(ctx, c, log, reg)
 	if err != nil {
@@ -314,6 +331,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout, stderr io.W
 		WriteTimeout:    c.writeTimeout,
 		Ready:           src.ready, // the policy compiled above
 		ShutdownTimeout: c.shutdownTimeout,
+		ShutdownDelay:   c.shutdownDelay,
 		Logger:          log,
 		Observer:        obs,
 		Metrics:         fasthttpadaptor.NewFastHTTPHandler(reg.Handler()),

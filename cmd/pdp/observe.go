@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -68,30 +67,35 @@ func principalName(p pdp.Principal) string {
 }
 
 // openDecisionLog opens the decision log destination: "stdout", "stderr",
-// "off", or a file appended to. The returned func closes it after the
-// logger has written what it holds.
-func openDecisionLog(dest string, sample float64, stdout, stderr io.Writer) (*decisionlog.Logger, func(), error) {
+// "off", or a file appended to (returned, to be reopened on SIGHUP). The
+// returned func closes it after the logger has written what it holds.
+func openDecisionLog(dest string, sample float64, stdout, stderr io.Writer) (*decisionlog.Logger, *logFile, func(), error) {
 	if sample < 0 || sample > 1 {
-		return nil, nil, fmt.Errorf("--decision-log-sample %v: want a fraction from 0 to 1", sample)
+		return nil, nil, nil, fmt.Errorf("--decision-log-sample %v: want a fraction from 0 to 1", sample)
 	}
 	var w io.Writer
-	closeFile := func() {}
+	var file *logFile
 	switch dest {
 	case "off", "":
-		return nil, func() {}, nil
+		return nil, nil, func() {}, nil
 	case "stdout":
 		w = stdout
 	case "stderr":
 		w = stderr
 	default:
-		f, err := os.OpenFile(dest, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		f, err := openLogFile(dest)
 		if err != nil {
-			return nil, nil, fmt.Errorf("decision log: %w", err)
+			return nil, nil, nil, fmt.Errorf("decision log: %w", err)
 		}
-		w, closeFile = f, func() { f.Close() }
+		w, file = f, f
 	}
 	l := decisionlog.New(w, decisionlog.Options{AllowSampleRate: sample})
-	return l, func() { l.Close(); closeFile() }, nil
+	return l, file, func() {
+		l.Close()
+		if file != nil {
+			file.Close()
+		}
+	}, nil
 }
 
 // redisLog routes the Redis client's own messages (failed dials during an
@@ -109,6 +113,7 @@ func redisStats(src *redisstate.Source) func() metrics.StateStats {
 	return func() metrics.StateStats {
 		s := src.Stats()
 		out := metrics.StateStats{
+			Redis:          true,
 			Up:             s.Up,
 			CacheHits:      s.Hits,
 			CacheMisses:    s.Misses,

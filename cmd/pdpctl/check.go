@@ -29,6 +29,7 @@ func (c *cli) check(ctx context.Context, args []string) error {
 	pdpURL := fs.String("pdp", "http://127.0.0.1:8181", "`URL` of the pdp's decision port")
 	actingAs := fs.String("acting-as", "", "impersonation target `USER`")
 	explain := fs.Bool("explain", false, "ask for the facts and the rule that decided")
+	expectDeny := fs.Bool("expect-deny", false, "exit 0 when denied, 1 when allowed: a smoke test that pdp answers and denies (helm test)")
 	var attrs, fields listFlag
 	fs.Var(&attrs, "attr", "resource attribute `k=v` (repeatable)")
 	fs.Var(&fields, "field", "object `FIELD` the request updates (repeatable)")
@@ -49,8 +50,8 @@ func (c *cli) check(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintln(c.stdout, string(out))
-	if !d.Allow {
-		return errDenied
+	if d.Allow == *expectDeny {
+		return errDenied // exit 1: not the answer asked for
 	}
 	return nil
 }

@@ -211,6 +211,16 @@ func TestVerbs(t *testing.T) {
 			t.Errorf("exit %d, %v, stdout %s, stderr %s", code, err, out, stderr)
 		}
 	})
+	t.Run("expect-deny", func(t *testing.T) {
+		// An unknown principal is denied: exit 0 with --expect-deny; an
+		// allowed check exits 1 with it.
+		if code, out, stderr := pdpctl(t, env, "", "check", "--expect-deny", "pdp-helm-test", "read", "infrastructure"); code != exitOK {
+			t.Errorf("denied check with --expect-deny: exit %d, %s %s", code, out, stderr)
+		}
+		if code, out, stderr := pdpctl(t, env, "", "check", "--expect-deny", "u-ops", "read", "infrastructure/inf-web"); code != exitDenied {
+			t.Errorf("allowed check with --expect-deny: exit %d, %s %s", code, out, stderr)
+		}
+	})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if code, _, stderr := pdpctl(t, env, tc.stdin, tc.args...); code != exitOK {

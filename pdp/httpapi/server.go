@@ -61,7 +61,13 @@ type Options struct {
 	// ShutdownTimeout bounds how long Serve waits for requests in flight
 	// once its context ends, DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger // default slog.Default()
+	// ShutdownDelay is how long Serve keeps answering once its context
+	// ends, before it stops accepting connections: /health/ready fails at
+	// once and every answer closes its connection, so that load balancers
+	// and keep-alive clients move to another replica while this one still
+	// answers. Zero stops at once.
+	ShutdownDelay time.Duration
+	Logger        *slog.Logger // default slog.Default()
 	// Authz answers /v1/authz (forward authentication); nil denies every
 	// forward-auth request with 403 no_route.
 	Authz *authz.Authorizer
@@ -97,6 +103,7 @@ type Server struct {
 	decision fasthttp.RequestHandler
 	admin    fasthttp.RequestHandler
 	panics   atomic.Uint64
+	draining atomic.Bool // the context ended: not ready, connections close
 }
 
 // New builds a Server deciding with engine.
@@ -146,8 +153,8 @@ func New(engine Decider, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: admin routes: %w", err)
 	}
-	s.decision = s.recover(refuseAmbiguousFraming(dr.serve))
-	s.admin = s.recover(refuseAmbiguousFraming(ar.serve))
+	s.decision = s.closeWhenDraining(s.recover(refuseAmbiguousFraming(dr.serve)))
+	s.admin = s.closeWhenDraining(s.recover(refuseAmbiguousFraming(ar.serve)))
 	return s, nil
 }
 
@@ -163,7 +170,9 @@ func (s *Server) Panics() uint64 { return s.panics.Load() }
 // Serve serves the decision port on decision and the admin port on admin
 // until ctx ends or one of them fails, then shuts both down gracefully: the
 // listeners close, idle connections close, and requests in flight finish,
-// for at most ShutdownTimeout. It returns nil after a clean shutdown.
+// for at most ShutdownTimeout. When ShutdownDelay is set, the ports keep
+// answering for that long first, failing readiness and closing every
+// connection after its answer. It returns nil after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, decision, admin net.Listener) error {
 	type port struct {
 		name string
@@ -193,6 +202,16 @@ func (s *Server) Serve(ctx context.Context, decision, admin net.Listener) error 
 		serveErr = fmt.Errorf("%s port stopped serving", r.name)
 		if r.err != nil {
 			serveErr = fmt.Errorf("%s port: %w", r.name, r.err)
+		}
+	}
+	s.draining.Store(true)
+	if serveErr == nil && s.opts.ShutdownDelay > 0 {
+		s.log.Info("draining: not ready, still answering", "delay", s.opts.ShutdownDelay.String())
+		select {
+		case <-time.After(s.opts.ShutdownDelay):
+		case r := <-results:
+			running--
+			serveErr = fmt.Errorf("%s port stopped serving while draining: %v", r.name, r.err)
 		}
 	}
 	s.log.Info("shutting down", "timeout", s.opts.ShutdownTimeout.String())
@@ -249,6 +268,18 @@ func errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		writeError(ctx, &apiError{status: fasthttp.StatusRequestTimeout, code: CodeBadRequest, message: "request not received in time"})
 	default:
 		writeError(ctx, badRequest(CodeBadRequest, "malformed HTTP request"))
+	}
+}
+
+// closeWhenDraining closes the connection after h's answer once the server
+// is shutting down, so a keep-alive client (a proxy's upstream pool) opens
+// its next request elsewhere instead of racing the listener's close.
+func (s *Server) closeWhenDraining(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		h(ctx)
+		if s.draining.Load() {
+			ctx.SetConnectionClose()
+		}
 	}
 }
 

@@ -666,3 +666,59 @@ func TestServeFails(t *testing.T) {
 		t.Error("New accepted no engine")
 	}
 }
+
+// TestShutdownDelay: once the context ends, readiness fails at once while
+// decisions are still answered, each closing its connection, until the
+// delay ends and the ports close.
+func TestShutdownDelay(t *testing.T) {
+	srv := startServer(t, newTestEngine(), Options{ShutdownDelay: 2 * time.Second})
+	if a := do(t, "GET", srv.admin+"/health/ready", "", nil); a.status != 200 {
+		t.Fatalf("ready before shutdown: %d %s", a.status, a.body)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.stop() }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		a := do(t, "GET", srv.admin+"/health/ready", "", nil)
+		if a.status == 503 && strings.Contains(string(a.body), "shutting down") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readiness still %d %s after the shutdown began", a.status, a.body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	a := post(t, srv.decision+"/v1/check", `{"principal": {"id": "u"}, "action": "read", "resource": {"kind": "ui"}}`)
+	var d decisionBody
+	decodeAnswer(t, a, &d)
+	if !d.Allow {
+		t.Errorf("decision while draining: %s", a.body)
+	}
+	// A keep-alive request on a raw connection: the server closes it after
+	// the answer (net/http's client hides the Connection header).
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.decision, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := `{"principal": {"id": "u"}, "action": "read", "resource": {"kind": "ui"}}`
+	fmt.Fprintf(conn, "POST /v1/check HTTP/1.1\r\nHost: pdp\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	raw, err := io.ReadAll(conn)
+	if err != nil {
+		t.Errorf("connection not closed after the answer while draining: %v (read %q)", err, raw)
+	} else if !strings.Contains(string(raw), "Connection: close") {
+		t.Errorf("answer while draining lacks Connection: close: %q", raw)
+	}
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Serve did not return after the delay")
+	}
+	if _, err := net.DialTimeout("tcp", strings.TrimPrefix(srv.decision, "http://"), time.Second); err == nil {
+		t.Error("decision port still accepts connections after the delay")
+	}
+}

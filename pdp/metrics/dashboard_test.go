@@ -115,11 +115,12 @@ func dashboardExpressions(t *testing.T) []string {
 }
 
 // exportedSeries names every series of a registry with all of pdp's
-// collectors, histograms with their _bucket, _sum and _count series.
+// collectors (a Redis source's), histograms with their _bucket, _sum and
+// _count series.
 func exportedSeries(t *testing.T) map[string]bool {
 	t.Helper()
 	r := New(Build{Version: "v"}, "rev")
-	r.MustRegister(NewStateCollector(func() StateStats { return StateStats{} }))
+	r.MustRegister(NewStateCollector(func() StateStats { return StateStats{Redis: true} }))
 	r.MustRegister(NewDecisionLogCollector(func() uint64 { return 0 }))
 	families, err := r.Gatherer().Gather()
 	if err != nil {

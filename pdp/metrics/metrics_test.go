@@ -14,7 +14,7 @@ import (
 func TestSeriesAndValues(t *testing.T) {
 	r := New(Build{Version: "v-test"}, "rev-1")
 	r.MustRegister(NewStateCollector(func() StateStats {
-		return StateStats{Up: true, CacheHits: 7, CacheMisses: 2, StreamApplied: 5, StreamLagSecs: 0.25}
+		return StateStats{Redis: true, Up: true, CacheHits: 7, CacheMisses: 2, StreamApplied: 5, StreamLagSecs: 0.25}
 	}))
 	r.MustRegister(NewDecisionLogCollector(func() uint64 { return 3 }))
 	r.MustRegister(NewJWKSCollector(func() JWKSStats {
@@ -74,7 +74,7 @@ func TestPromtoolAcceptsScrape(t *testing.T) {
 		t.Fatal("promtool not found: apt-get install -y prometheus (make test-deps installs it)")
 	}
 	r := New(Build{Version: "v"}, "rev")
-	r.MustRegister(NewStateCollector(func() StateStats { return StateStats{} }))
+	r.MustRegister(NewStateCollector(func() StateStats { return StateStats{Redis: true} }))
 	r.MustRegister(NewJWKSCollector(func() JWKSStats { return JWKSStats{} }))
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = strings.NewReader(scrape(t, r))
@@ -121,4 +121,20 @@ func scrape(t *testing.T, r *Registry) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestFileModeHasNoRedisSeries: a state file source reports whether it is
+// up and nothing about a cache, stream or Redis it does not have.
+func TestFileModeHasNoRedisSeries(t *testing.T) {
+	r := New(Build{Version: "v"}, "rev")
+	r.MustRegister(NewStateCollector(func() StateStats { return StateStats{Up: true} }))
+	out := scrape(t, r)
+	if !strings.Contains(out, "pdp_state_source_up 1") {
+		t.Errorf("no pdp_state_source_up 1 in file mode:\n%s", out)
+	}
+	for _, series := range []string{"pdp_state_staleness_seconds", "pdp_state_cache_", "pdp_stream_", "pdp_redis_errors_total"} {
+		if strings.Contains(out, "\n"+series) {
+			t.Errorf("%s reported in file mode", series)
+		}
+	}
 }

@@ -4,6 +4,10 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // StateStats are a state source's figures at one moment. Counters only grow.
 type StateStats struct {
+	// Redis is true for a Redis source. Without it (a state file) only
+	// pdp_state_source_up is reported: the cache, stream and Redis series
+	// are absent rather than zero, and so are alerts on them.
+	Redis          bool
 	Up             bool    // the source answers (Redis reachable, or a file loaded)
 	StalenessSecs  float64 // age of the oldest fact a decision may still be served from
 	CacheHits      uint64
@@ -57,6 +61,9 @@ func (c *StateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
 	}
 	gauge(descUp, up)
+	if !s.Redis {
+		return
+	}
 	gauge(descStaleness, s.StalenessSecs)
 	counter(descHits, s.CacheHits)
 	counter(descMisses, s.CacheMisses)

@@ -88,6 +88,12 @@ pdp. Included by the ConfigMap, which every mode renders.
 {{- else if not .Values.state.content }}
 {{- fail "source is file: set state.content to the YAML state file" }}
 {{- end }}
+{{- if and (eq .Values.mode "service") (lt (int .Values.terminationGracePeriodSeconds) (add (int .Values.shutdownDelaySeconds) 10)) }}
+{{- fail (printf "terminationGracePeriodSeconds %v: must cover shutdownDelaySeconds (%v) plus pdp's 10 s shutdown timeout" .Values.terminationGracePeriodSeconds .Values.shutdownDelaySeconds) }}
+{{- end }}
+{{- if and .Values.metrics.podMonitor.enabled (not .Values.metrics.podMonitor.selector) }}
+{{- fail "metrics.podMonitor.enabled: set metrics.podMonitor.selector to the labels of the pods holding the sidecar" }}
+{{- end }}
 {{- if hasKey .Values.configFiles "config.yaml" }}
 {{- fail "configFiles: config.yaml is pdp's config file itself (set config); give the file another name" }}
 {{- end }}
@@ -123,9 +129,17 @@ args:
   {{- if eq $v.source "file" }}
   - --state=/etc/pdp/state/state.yaml
   {{- end }}
+  {{- /* A native sidecar stops after the pod's other containers: nothing left to drain for. */}}
+  {{- if and $v.shutdownDelaySeconds (eq $v.mode "service") }}
+  - {{ printf "--shutdown-delay=%ds" (int $v.shutdownDelaySeconds) | quote }}
+  {{- end }}
   {{- range $v.extraArgs }}
   - {{ . | quote }}
   {{- end }}
+{{- with $v.envFrom }}
+envFrom:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 env:
   {{- if eq $v.source "redis" }}
   - name: PDP_REDIS
@@ -180,6 +194,9 @@ volumeMounts:
   {{- end }}
   - name: pdp-tmp
     mountPath: /tmp
+  {{- with $v.extraVolumeMounts }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
 {{- end }}
 
 {{/* The pdp container of the Deployment (service mode), as one list item. */}}
@@ -219,4 +236,7 @@ chart context, from a parent chart that depends on pdp:
 - name: pdp-tmp
   emptyDir:
     sizeLimit: 64Mi
+{{- with .Values.extraVolumes }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
