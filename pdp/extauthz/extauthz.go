@@ -15,6 +15,7 @@ import (
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/metalsoft-io/pdp/pdp/authz"
+	"golang.org/x/net/netutil"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -54,7 +55,24 @@ type Options struct {
 	// Logger receives the reasons of denials made before the engine was
 	// asked, at debug level; nil is slog.Default().
 	Logger *slog.Logger
+	// MaxMessageBytes bounds a CheckRequest, and the HTTP/2 header list
+	// of its call, in bytes (default DefaultMaxMessageBytes): a larger one
+	// is refused before it is decoded.
+	MaxMessageBytes int
+	// MaxConns bounds the connections served at once (default
+	// DefaultMaxConns); further ones wait to be accepted.
+	MaxConns int
+	// MaxStreams bounds the calls in flight on one connection (default
+	// DefaultMaxStreams).
+	MaxStreams uint32
 }
+
+// Defaults of Options: what one client may make the server hold.
+const (
+	DefaultMaxMessageBytes = 64 << 10
+	DefaultMaxConns        = 10000
+	DefaultMaxStreams      = 128
+)
 
 // Server answers Envoy's Check requests from an Authorizer.
 type Server struct {
@@ -74,6 +92,15 @@ func New(a *authz.Authorizer, opts Options) (*Server, error) {
 	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
+	}
+	if opts.MaxMessageBytes <= 0 {
+		opts.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = DefaultMaxConns
+	}
+	if opts.MaxStreams == 0 {
+		opts.MaxStreams = DefaultMaxStreams
 	}
 	s := &Server{authz: a, opts: opts, log: opts.Logger}
 	if s.log == nil {
@@ -248,9 +275,17 @@ func (s *Server) Register(ctx context.Context, g *grpc.Server) {
 }
 
 // Serve serves the Authorization and health services on l until ctx ends,
-// then lets checks in flight finish for at most ShutdownTimeout.
+// then lets checks in flight finish for at most ShutdownTimeout. Messages,
+// header lists, connections and calls per connection are bounded by
+// Options.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	g := grpc.NewServer()
+	l = netutil.LimitListener(l, s.opts.MaxConns)
+	g := grpc.NewServer(
+		grpc.MaxRecvMsgSize(s.opts.MaxMessageBytes),
+		grpc.MaxHeaderListSize(uint32(s.opts.MaxMessageBytes)),
+		grpc.MaxConcurrentStreams(s.opts.MaxStreams),
+		grpc.ConnectionTimeout(10*time.Second),
+	)
 	s.Register(ctx, g)
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(l) }()
