@@ -11,7 +11,9 @@ import (
 
 // forwardAuth serves /v1/authz and every path below it, any method:
 // forward authentication for reverse proxies (package authz). It answers
-// 200, 401 or 403 only, whatever goes wrong.
+// 200, 401 or 403 only, whatever goes wrong, except for a request with a
+// body, which the router refuses 413 before it gets here (a proxy denies on
+// any status other than 2xx).
 func (s *Server) forwardAuth(ctx *fasthttp.RequestCtx) {
 	var res authz.Result
 	start := time.Now()

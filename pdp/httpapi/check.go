@@ -18,11 +18,12 @@ const batchAttempts = 3
 // check serves POST /v1/check.
 func (s *Server) check(ctx *fasthttp.RequestCtx) {
 	body, explain, e := s.readJSON(ctx, s.opts.BodyLimit)
+	defer putBuffer(body)
 	if e != nil {
 		writeError(ctx, e)
 		return
 	}
-	req, e := decodeCheck(body, s.opts.MaxDepth)
+	req, e := decodeCheck(*body, s.opts.MaxDepth)
 	if e != nil {
 		writeError(ctx, e)
 		return
@@ -40,11 +41,12 @@ func (s *Server) check(ctx *fasthttp.RequestCtx) {
 // its first check.
 func (s *Server) checkBatch(ctx *fasthttp.RequestCtx) {
 	body, explain, e := s.readJSON(ctx, s.opts.BatchBodyLimit)
+	defer putBuffer(body)
 	if e != nil {
 		writeError(ctx, e)
 		return
 	}
-	reqs, e := decodeBatch(body, s.opts.MaxDepth)
+	reqs, e := decodeBatch(*body, s.opts.MaxDepth)
 	if e != nil {
 		writeError(ctx, e)
 		return
@@ -104,9 +106,10 @@ func (s *Server) decide(endpoint string, req *pdp.Request, explain bool) pdp.Dec
 }
 
 // readJSON checks what every JSON endpoint requires (the Content-Type, the
-// body size, the explain parameter) and returns the body. The body belongs
-// to ctx: it must not be kept after the handler returns.
-func (s *Server) readJSON(ctx *fasthttp.RequestCtx, limit int) (body []byte, explain bool, e *apiError) {
+// body size, the explain parameter) and reads the body (readBody). The
+// caller gives the body back with putBuffer when done with it, also when
+// readJSON fails (a nil body is ignored).
+func (s *Server) readJSON(ctx *fasthttp.RequestCtx, limit int) (body *[]byte, explain bool, e *apiError) {
 	if !isJSON(ctx.Request.Header.ContentType()) {
 		return nil, false, &apiError{status: fasthttp.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
 			message: `Content-Type must be "application/json"`}
@@ -115,10 +118,8 @@ func (s *Server) readJSON(ctx *fasthttp.RequestCtx, limit int) (body []byte, exp
 		return nil, false, &apiError{status: fasthttp.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
 			message: "Content-Encoding " + strconv.Quote(string(ce)) + " is not supported: send the body uncompressed"}
 	}
-	body = ctx.PostBody()
-	if len(body) > limit {
-		return nil, false, &apiError{status: fasthttp.StatusRequestEntityTooLarge, code: CodeBodyTooLarge,
-			message: "request body over the limit of " + string(fasthttp.AppendUint(nil, limit)) + " bytes"}
+	if body, e = readBody(ctx, limit); e != nil {
+		return nil, false, e
 	}
 	explain, e = boolParam(ctx, "explain")
 	return body, explain, e
@@ -161,9 +162,9 @@ var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 
 func getBuffer() *[]byte { return buffers.Get().(*[]byte) }
 
-// putBuffer returns a buffer to the pool, unless it grew large.
+// putBuffer returns a buffer to the pool, unless it is nil or grew large.
 func putBuffer(b *[]byte) {
-	if cap(*b) > 64<<10 {
+	if b == nil || cap(*b) > 64<<10 {
 		return
 	}
 	*b = (*b)[:0]

@@ -28,12 +28,13 @@ type lookupWire struct {
 // rather than a list that silently misses entries.
 func (s *Server) lookup(ctx *fasthttp.RequestCtx) {
 	body, _, e := s.readJSON(ctx, s.opts.BodyLimit)
+	defer putBuffer(body)
 	if e == nil {
-		e = checkDepth(body, s.opts.MaxDepth)
+		e = checkDepth(*body, s.opts.MaxDepth)
 	}
 	var w lookupWire
 	if e == nil {
-		e = decodeStrict(body, &w)
+		e = decodeStrict(*body, &w)
 	}
 	if e == nil {
 		e = checkLookup(&w)

@@ -60,12 +60,13 @@ func (s *Server) opaAllow(ctx *fasthttp.RequestCtx) {
 // decides it; on bad input it answers the error and returns false.
 func (s *Server) opaDecide(ctx *fasthttp.RequestCtx) (pdp.Decision, bool) {
 	body, explain, e := s.readJSON(ctx, s.opts.BodyLimit)
+	defer putBuffer(body)
 	if e == nil {
-		e = checkDepth(body, s.opts.MaxDepth+1) // input is one level down
+		e = checkDepth(*body, s.opts.MaxDepth+1) // input is one level down
 	}
 	var w opaWire
 	if e == nil {
-		e = decodeStrict(body, &w)
+		e = decodeStrict(*body, &w)
 	}
 	if e == nil && len(w.Input) == 0 {
 		e = badRequest(CodeMissingField, `missing field "input"`)

@@ -96,7 +96,9 @@ type Server struct {
 	log      *slog.Logger
 	decision fasthttp.RequestHandler
 	admin    fasthttp.RequestHandler
-	panics   atomic.Uint64
+	// decisionRouter knows the body limit of each decision endpoint.
+	decisionRouter *router
+	panics         atomic.Uint64
 }
 
 // New builds a Server deciding with engine.
@@ -146,6 +148,7 @@ func New(engine Decider, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: admin routes: %w", err)
 	}
+	s.decisionRouter = dr
 	s.decision = s.recover(refuseAmbiguousFraming(dr.serve))
 	s.admin = s.recover(refuseAmbiguousFraming(ar.serve))
 	return s, nil
@@ -174,6 +177,11 @@ func (s *Server) Serve(ctx context.Context, decision, admin net.Listener) error 
 		{"decision", s.newServer("decision", s.decision), decision},
 		{"admin", s.newServer("admin", s.admin), admin},
 	}
+	// Bodies are read by the handlers as they arrive (body.go); the
+	// admin port takes none, so fasthttp reads at most one byte ahead.
+	ports[0].srv.HeaderReceived = s.decisionRouter.headerReceived
+	ports[0].srv.MaxRequestBodySize = max(s.opts.BodyLimit, s.opts.BatchBodyLimit)
+	ports[1].srv.MaxRequestBodySize = 1
 	type result struct {
 		name string
 		err  error
@@ -221,7 +229,7 @@ func (s *Server) newServer(name string, h fasthttp.RequestHandler) *fasthttp.Ser
 		Handler:              h,
 		Name:                 "pdp",
 		ErrorHandler:         errorHandler,
-		MaxRequestBodySize:   max(s.opts.BodyLimit, s.opts.BatchBodyLimit),
+		StreamRequestBody:    true,
 		Concurrency:          s.opts.MaxConns,
 		ReadBufferSize:       s.opts.HeaderLimit,
 		ReadTimeout:          s.opts.ReadTimeout,
