@@ -41,6 +41,7 @@ type EngineOption func(*engineConfig)
 type engineConfig struct {
 	modules       []policy.Module
 	cacheSize     int
+	cacheMaxBytes int64
 	cacheObserver func(hit bool)
 }
 
@@ -49,6 +50,15 @@ type engineConfig struct {
 // exists only over facts that implement Generations.
 func WithDecisionCache(size int) EngineOption {
 	return func(c *engineConfig) { c.cacheSize = size }
+}
+
+// WithDecisionCacheMaxBytes sets the memory budget of the decision cache in
+// bytes (default DefaultDecisionCacheMaxBytes): its table and its entries,
+// each counted with its key, reasons and dependencies. Zero or less
+// disables the cache. Requests whose canonical form is over
+// MaxCachedRequestBytes are never cached.
+func WithDecisionCacheMaxBytes(n int64) EngineOption {
+	return func(c *engineConfig) { c.cacheMaxBytes = n }
 }
 
 // WithDecisionCacheObserver has f told, for every Decide over a decision
@@ -70,7 +80,7 @@ func NewEngine(facts Facts, opts ...EngineOption) (*Engine, error) {
 	if facts == nil {
 		return nil, errors.New("engine: no facts")
 	}
-	cfg := engineConfig{modules: policy.Modules(), cacheSize: DefaultDecisionCacheSize}
+	cfg := engineConfig{modules: policy.Modules(), cacheSize: DefaultDecisionCacheSize, cacheMaxBytes: DefaultDecisionCacheMaxBytes}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -84,8 +94,8 @@ func NewEngine(facts Facts, opts ...EngineOption) (*Engine, error) {
 		cancel:   topdown.NewCancel(),
 		idPrefix: hex.EncodeToString(prefix) + "-",
 	}
-	if g, ok := facts.(Generations); ok && cfg.cacheSize > 0 {
-		e.cache = newDecisionCache(g, cfg.cacheSize)
+	if g, ok := facts.(Generations); ok && cfg.cacheSize > 0 && cfg.cacheMaxBytes > 0 {
+		e.cache = newDecisionCache(g, cfg.cacheSize, cfg.cacheMaxBytes)
 		e.cacheObserver = cfg.cacheObserver
 	}
 	var err error
@@ -129,7 +139,7 @@ func (e *Engine) Decide(ctx context.Context, req *Request) Decision {
 		return e.decide(ctx, req, false, nil)
 	}
 	kb := e.cache.bufs.Get().(*keyBuf)
-	defer e.cache.bufs.Put(kb)
+	defer e.cache.putBuf(kb)
 	if !e.cache.encode(kb, req) {
 		e.observeCache(false)
 		return e.decide(ctx, req, false, nil)

@@ -60,25 +60,26 @@ func main() {
 
 // config holds the flags.
 type config struct {
-	addr, adminAddr string
-	state, redis    string
-	prefix          string
-	configFile      string
-	bodyLimit       int
-	batchBodyLimit  int
-	maxDepth        int
-	maxConns        int
-	headerLimit     int
-	readTimeout     time.Duration
-	writeTimeout    time.Duration
-	reloadInterval  time.Duration
-	staleness       time.Duration
-	shutdownTimeout time.Duration
-	logLevel        slog.Level
-	cacheMaxCost    int64
-	decisionLog     string
-	decisionSample  float64
-	version         bool
+	addr, adminAddr       string
+	state, redis          string
+	prefix                string
+	configFile            string
+	bodyLimit             int
+	batchBodyLimit        int
+	maxDepth              int
+	maxConns              int
+	headerLimit           int
+	readTimeout           time.Duration
+	writeTimeout          time.Duration
+	reloadInterval        time.Duration
+	staleness             time.Duration
+	shutdownTimeout       time.Duration
+	logLevel              slog.Level
+	cacheMaxCost          int64
+	decisionCacheMaxBytes int64
+	decisionLog           string
+	decisionSample        float64
+	version               bool
 }
 
 // noEnv lists the flags without an environment variable: a PDP_VERSION set
@@ -108,6 +109,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", httpapi.DefaultShutdownTimeout, "how long (`DURATION`) requests in flight may finish on SIGTERM or SIGINT")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error")
 	fs.Int64Var(&c.cacheMaxCost, "cache-max-cost", redisstate.DefaultCacheMaxCost, "memory budget of the Redis facts cache in `BYTES`")
+	fs.Int64Var(&c.decisionCacheMaxBytes, "decision-cache-max-bytes", pdp.DefaultDecisionCacheMaxBytes, "memory budget of the decision cache in `BYTES`; 0 turns it off")
 	fs.StringVar(&c.decisionLog, "decision-log", "stdout", "where decision log lines go (`DEST`): stdout, stderr, a file, or off")
 	fs.Float64Var(&c.decisionSample, "decision-log-sample", defaultDecisionSample, "`FRACTION` of allows written to the decision log (denials always are)")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
@@ -151,6 +153,8 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 		err = errors.New("--reload-interval, --staleness and --shutdown-timeout must be positive")
 	case c.maxConns <= 0 || c.headerLimit <= 0 || c.readTimeout <= 0 || c.writeTimeout <= 0:
 		err = errors.New("--max-conns, --header-limit, --read-timeout and --write-timeout must be positive")
+	case c.decisionCacheMaxBytes < 0:
+		err = errors.New("--decision-cache-max-bytes must not be negative")
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "pdp: %v (pdp --help lists the flags)\n", err)
@@ -285,7 +289,8 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout, stderr io.W
 		reg.MustRegister(metrics.NewDecisionLogCollector(decisions.Dropped))
 	}
 
-	engine, err := pdp.NewEngine(src.facts, pdp.WithDecisionCacheObserver(reg.DecisionCache))
+	engine, err := pdp.NewEngine(src.facts, pdp.WithDecisionCacheObserver(reg.DecisionCache),
+		pdp.WithDecisionCacheMaxBytes(c.decisionCacheMaxBytes))
 	if err != nil {
 		return fmt.Errorf("policy: %w", err)
 	}

@@ -122,3 +122,37 @@ func TestMemoryFromHeaders(t *testing.T) {
 	}
 	p.check(ask) // still answering
 }
+
+// TestMemoryFromDistinctRequests sends 1,500 distinct checks with 60 KB
+// attributes, in batches of 30: none is worth caching, and the resident set
+// stays bounded (the decision cache used to keep every one of them).
+func TestMemoryFromDistinctRequests(t *testing.T) {
+	p := startPDP(t, nil, "--state", filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"))
+	p.check(`{"principal": {"id": "u-ops"}, "action": "read", "resource": {"kind": "ui"}}`)
+	base := peakRSS(t, p.cmd.Process.Pid, 200*time.Millisecond)
+	pad := strings.Repeat("x", 60_000)
+	var peak int64
+	for batch := range 50 {
+		var b strings.Builder
+		b.WriteString(`{"principal": {"id": "u-ops"}, "checks": [`)
+		for i := range 30 {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, `{"action": "read", "resource": {"kind": "infrastructure", "id": "inf-web", "attr": {"n": %d, "pad": %q}}}`,
+				batch*30+i, pad)
+		}
+		b.WriteString("]}")
+		if status, body := p.post("/v1/check/batch", []byte(b.String())); status != 200 {
+			t.Fatalf("batch %d: %d %.200s", batch, status, body)
+		}
+		if batch%10 == 9 {
+			peak = max(peak, rss(t, p.cmd.Process.Pid))
+		}
+	}
+	peak = max(peak, peakRSS(t, p.cmd.Process.Pid, 200*time.Millisecond))
+	t.Logf("VmRSS %d KiB before, peak %d KiB after 1,500 distinct 60 KB checks", base>>10, peak>>10)
+	if grown := peak - base; grown > 2*rssGrowthBound() {
+		t.Errorf("resident set grew by %d MiB; bound %d MiB", grown>>20, 2*rssGrowthBound()>>20)
+	}
+}
