@@ -26,7 +26,9 @@ type Engine struct {
 	decision rego.PreparedEvalQuery
 	explain  rego.PreparedEvalQuery
 	revision string
-	cancel   topdown.Cancel // shared, never cancelled: spares a goroutine per evaluation
+	// cancel is shared and never cancelled: it spares a goroutine per
+	// evaluation under a context that cannot end (decide).
+	cancel   topdown.Cancel
 	idPrefix string
 	idSeq    atomic.Uint64
 	idChunks sync.Pool      // *idChunk: decision ids are carved out of shared chunks
@@ -130,12 +132,14 @@ func (e *Engine) PolicyRevision() string { return e.revision }
 
 // Decide answers req. It never fails: an invalid request, unreadable facts
 // or an evaluation problem deny with invalid_request, state_unavailable or
-// evaluation_error. A repeated request is answered from the decision cache
+// evaluation_error. A ctx that is done (its deadline passed, or cancelled)
+// denies with evaluation_error, before the evaluation or during it: a
+// caller bounds the time of a request with a context deadline. A repeated request is answered from the decision cache
 // while every fact its decision read is unchanged (see Generations); the
 // returned Reasons may then be shared between decisions and must not be
 // modified.
 func (e *Engine) Decide(ctx context.Context, req *Request) Decision {
-	if e.cache == nil || req == nil {
+	if e.cache == nil || req == nil || ctx.Err() != nil {
 		return e.decide(ctx, req, false, nil)
 	}
 	kb := e.cache.bufs.Get().(*keyBuf)
@@ -179,19 +183,39 @@ func (e *Engine) decide(ctx context.Context, req *Request, explain bool, rec *re
 		DecisionID: e.newID(),
 		Revision:   e.facts.Revision(),
 	}
+	if err := ctx.Err(); err != nil {
+		return deny(d, ReasonEvaluationError, fmt.Errorf("not evaluated: %w", context.Cause(ctx)), explain)
+	}
 	if err := req.Validate(); err != nil {
 		return deny(d, ReasonInvalidRequest, err, explain)
 	}
 	input, err := buildInput(ctx, e.facts, req, rec)
 	if err != nil {
+		if ctx.Err() != nil { // a fact read cut short by the deadline
+			return deny(d, ReasonEvaluationError, fmt.Errorf("reading facts: %w", context.Cause(ctx)), explain)
+		}
 		return deny(d, errorReason(err), err, explain)
+	}
+	if ctx.Err() != nil { // ended while the facts were read
+		return deny(d, ReasonEvaluationError, fmt.Errorf("not evaluated: %w", context.Cause(ctx)), explain)
+	}
+	cancel := e.cancel
+	if _, ok := ctx.Deadline(); ok || ctx.Done() != nil {
+		// OPA watches only the external cancel once one is given: stop
+		// this evaluation when ctx ends, without a goroutine.
+		c := topdown.NewCancel()
+		defer context.AfterFunc(ctx, c.Cancel)()
+		cancel = c
 	}
 	rs, err := q.Eval(ctx,
 		rego.EvalParsedInput(input),
 		rego.EvalMetrics(metrics.NoOp()),
-		rego.EvalExternalCancel(e.cancel),
+		rego.EvalExternalCancel(cancel),
 	)
 	if err != nil {
+		if ctx.Err() != nil {
+			err = context.Cause(ctx)
+		}
 		return deny(d, ReasonEvaluationError, fmt.Errorf("evaluating: %w", err), explain)
 	}
 	if err := readResult(rs, &d, explain); err != nil {

@@ -71,6 +71,7 @@ type config struct {
 	headerLimit           int
 	readTimeout           time.Duration
 	writeTimeout          time.Duration
+	evalTimeout           time.Duration
 	reloadInterval        time.Duration
 	staleness             time.Duration
 	shutdownTimeout       time.Duration
@@ -104,6 +105,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.IntVar(&c.headerLimit, "header-limit", httpapi.DefaultHeaderLimit, "largest request line plus headers in `BYTES` (431 above)")
 	fs.DurationVar(&c.readTimeout, "read-timeout", httpapi.DefaultReadTimeout, "time (`DURATION`) a client has to send a whole request")
 	fs.DurationVar(&c.writeTimeout, "write-timeout", httpapi.DefaultWriteTimeout, "time (`DURATION`) a response may take to write")
+	fs.DurationVar(&c.evalTimeout, "eval-timeout", httpapi.DefaultEvalTimeout, "time (`DURATION`) the decisions of one request may take (a check, a whole batch); past it they deny with evaluation_error")
 	fs.DurationVar(&c.reloadInterval, "reload-interval", time.Second, "how often (`DURATION`) the state file is checked for changes")
 	fs.DurationVar(&c.staleness, "staleness", redisstate.DefaultStaleness, "how long (`DURATION`) cached Redis facts are served while Redis is unreachable")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", httpapi.DefaultShutdownTimeout, "how long (`DURATION`) requests in flight may finish on SIGTERM or SIGINT")
@@ -149,8 +151,8 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 		err = errors.New("--state and --redis exclude each other")
 	case c.bodyLimit <= 0 || c.batchBodyLimit <= 0 || c.maxDepth <= 0:
 		err = errors.New("--body-limit, --batch-body-limit and --max-depth must be positive")
-	case c.reloadInterval <= 0 || c.shutdownTimeout <= 0 || c.staleness <= 0:
-		err = errors.New("--reload-interval, --staleness and --shutdown-timeout must be positive")
+	case c.reloadInterval <= 0 || c.shutdownTimeout <= 0 || c.staleness <= 0 || c.evalTimeout <= 0:
+		err = errors.New("--reload-interval, --staleness, --shutdown-timeout and --eval-timeout must be positive")
 	case c.maxConns <= 0 || c.headerLimit <= 0 || c.readTimeout <= 0 || c.writeTimeout <= 0:
 		err = errors.New("--max-conns, --header-limit, --read-timeout and --write-timeout must be positive")
 	case c.decisionCacheMaxBytes < 0:
@@ -309,6 +311,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout, stderr io.W
 		HeaderLimit:     c.headerLimit,
 		ReadTimeout:     c.readTimeout,
 		WriteTimeout:    c.writeTimeout,
+		EvalTimeout:     c.evalTimeout,
 		Ready:           src.ready, // the policy compiled above
 		ShutdownTimeout: c.shutdownTimeout,
 		Logger:          log,

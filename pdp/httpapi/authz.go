@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"net/netip"
 	"time"
 
@@ -21,7 +20,9 @@ func (s *Server) forwardAuth(ctx *fasthttp.RequestCtx) {
 		res = authz.Unconfigured()
 	} else {
 		addr, _ := netip.AddrFromSlice(ctx.RemoteIP())
-		res = s.opts.Authz.Authorize(context.Background(), authz.ForwardRequest{
+		dctx, cancel := s.evalContext()
+		defer cancel()
+		res = s.opts.Authz.Authorize(dctx, authz.ForwardRequest{
 			Method:     string(ctx.Method()),
 			URI:        string(ctx.RequestURI()),
 			Header:     &ctx.Request.Header,

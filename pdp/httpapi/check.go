@@ -28,7 +28,9 @@ func (s *Server) check(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, e)
 		return
 	}
-	d := s.decide(EndpointCheck, req, explain)
+	dctx, cancel := s.evalContext()
+	defer cancel()
+	d := s.decide(dctx, EndpointCheck, req, explain)
 	buf := getBuffer()
 	*buf = appendDecision(*buf, &d)
 	writeJSON(ctx, *buf)
@@ -52,9 +54,13 @@ func (s *Server) checkBatch(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	results := make([]pdp.Decision, len(reqs))
+	// One deadline for the whole batch, retries included: once it passes,
+	// every remaining check denies with evaluation_error.
+	dctx, cancel := s.evalContext()
+	defer cancel()
 	for attempt := 1; ; attempt++ {
 		for i := range reqs {
-			results[i] = s.decide(EndpointBatch, &reqs[i], explain)
+			results[i] = s.decide(dctx, EndpointBatch, &reqs[i], explain)
 		}
 		if oneRevision(results) {
 			break
@@ -91,15 +97,24 @@ func oneRevision(ds []pdp.Decision) bool {
 	return true
 }
 
-// decide asks the engine. fasthttp's RequestCtx is not a per-request
-// context (its Done never fires for one request), so it is not passed on.
-func (s *Server) decide(endpoint string, req *pdp.Request, explain bool) pdp.Decision {
+// evalContext is the context of one request's decisions: it ends
+// EvalTimeout from now, and the engine then denies with evaluation_error.
+// The caller calls the returned func once the decisions are made.
+// fasthttp's RequestCtx is not a per-request context (its Done never fires
+// for one request), so it is never handed to the engine.
+func (s *Server) evalContext() (context.Context, func()) {
+	c := newDeadlineCtx(s.opts.EvalTimeout)
+	return c, c.stop
+}
+
+// decide asks the engine, under ctx (evalContext).
+func (s *Server) decide(ctx context.Context, endpoint string, req *pdp.Request, explain bool) pdp.Decision {
 	start := time.Now()
 	var d pdp.Decision
 	if explain {
-		d = s.engine.DecideExplain(context.Background(), req)
+		d = s.engine.DecideExplain(ctx, req)
 	} else {
-		d = s.engine.Decide(context.Background(), req)
+		d = s.engine.Decide(ctx, req)
 	}
 	s.opts.Observer.Decision(endpoint, req, &d, time.Since(start))
 	return d

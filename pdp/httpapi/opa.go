@@ -79,5 +79,7 @@ func (s *Server) opaDecide(ctx *fasthttp.RequestCtx) (pdp.Decision, bool) {
 		writeError(ctx, e)
 		return pdp.Decision{}, false
 	}
-	return s.decide(EndpointData, req, explain), true
+	dctx, cancel := s.evalContext()
+	defer cancel()
+	return s.decide(dctx, EndpointData, req, explain), true
 }

@@ -35,6 +35,7 @@ const (
 	DefaultReadTimeout     = 30 * time.Second
 	DefaultWriteTimeout    = 30 * time.Second
 	DefaultHeaderLimit     = 8 << 10
+	DefaultEvalTimeout     = 250 * time.Millisecond
 )
 
 // Observer records what the server does, for metrics and the decision log.
@@ -83,6 +84,11 @@ type Options struct {
 	// HeaderLimit is the largest request line plus headers in bytes (431
 	// above), DefaultHeaderLimit.
 	HeaderLimit int
+	// EvalTimeout bounds the time the decisions of one request may take (a
+	// check, a whole batch, a lookup, a forward-auth request), counted once
+	// its body is read: past it, the decision in progress and every one
+	// after it deny with evaluation_error. DefaultEvalTimeout.
+	EvalTimeout time.Duration
 	// Observer receives every decision and answer; nil records nothing.
 	Observer Observer
 	// Metrics serves GET /metrics on the admin port; nil answers 404.
@@ -129,6 +135,9 @@ func New(engine Decider, opts Options) (*Server, error) {
 	}
 	if opts.HeaderLimit <= 0 {
 		opts.HeaderLimit = DefaultHeaderLimit
+	}
+	if opts.EvalTimeout <= 0 {
+		opts.EvalTimeout = DefaultEvalTimeout
 	}
 	if opts.Ready == nil {
 		opts.Ready = func() error { return nil }
