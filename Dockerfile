@@ -33,5 +33,8 @@ LABEL org.opencontainers.image.title="pdp" \
       org.opencontainers.image.version="${VERSION}"
 COPY --from=build /out/pdp /out/pdpctl /usr/local/bin/
 USER nonroot:nonroot
+# pdp listens on loopback by default; in a container, every interface of
+# the container's own network namespace.
+ENV PDP_ADDR=:8181 PDP_ADMIN_ADDR=:9181
 EXPOSE 8181 9181
 ENTRYPOINT ["/usr/local/bin/pdp"]

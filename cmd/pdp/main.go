@@ -20,6 +20,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -61,6 +62,9 @@ func main() {
 // config holds the flags.
 type config struct {
 	addr, adminAddr       string
+	tlsCertFile           string
+	tlsKeyFile            string
+	tlsClientCAFile       string
 	state, redis          string
 	prefix                string
 	configFile            string
@@ -92,8 +96,11 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	c := &config{}
 	fs := flag.NewFlagSet("pdp", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.addr, "addr", ":8181", "`ADDRESS` of the decision port")
-	fs.StringVar(&c.adminAddr, "admin-addr", ":9181", "`ADDRESS` of the admin port: health and metrics")
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8181", "`ADDRESS` of the decision port (\":8181\" for every interface)")
+	fs.StringVar(&c.adminAddr, "admin-addr", "127.0.0.1:9181", "`ADDRESS` of the admin port: health and metrics (\":9181\" for every interface)")
+	fs.StringVar(&c.tlsCertFile, "tls-cert-file", "", "serve the decision port over TLS with the certificate (chain) in PEM `FILE`, reloaded when it changes")
+	fs.StringVar(&c.tlsKeyFile, "tls-key-file", "", "private key in PEM `FILE` of --tls-cert-file, reloaded with it")
+	fs.StringVar(&c.tlsClientCAFile, "tls-client-ca-file", "", "require client certificates on the decision port, signed by a CA in PEM `FILE`")
 	fs.StringVar(&c.state, "state", "", "serve the YAML state `FILE`, reloaded when it changes")
 	fs.StringVar(&c.redis, "redis", "", "read state from Redis at `URL`: redis://, rediss://, redis+sentinel://, redis+cluster:// (docs/redis.md)")
 	fs.StringVar(&c.prefix, "prefix", "", "Redis key `PREFIX` (default "+redisstate.DefaultPrefix+", "+redisstate.DefaultClusterPrefix+" for a cluster)")
@@ -155,6 +162,10 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 		err = errors.New("--reload-interval, --staleness, --shutdown-timeout and --eval-timeout must be positive")
 	case c.maxConns <= 0 || c.headerLimit <= 0 || c.readTimeout <= 0 || c.writeTimeout <= 0:
 		err = errors.New("--max-conns, --header-limit, --read-timeout and --write-timeout must be positive")
+	case (c.tlsCertFile == "") != (c.tlsKeyFile == ""):
+		err = errors.New("--tls-cert-file and --tls-key-file go together")
+	case c.tlsClientCAFile != "" && c.tlsCertFile == "":
+		err = errors.New("--tls-client-ca-file needs --tls-cert-file and --tls-key-file")
 	case c.decisionCacheMaxBytes < 0:
 		err = errors.New("--decision-cache-max-bytes must not be negative")
 	}
@@ -321,16 +332,24 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
+	tlsCfg, err := tlsConfig(c, log)
+	if err != nil {
+		return err
+	}
 	dl, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return fmt.Errorf("decision port: %w", err)
+	}
+	if tlsCfg != nil {
+		dl = tls.NewListener(dl, tlsCfg)
 	}
 	al, err := net.Listen("tcp", c.adminAddr)
 	if err != nil {
 		dl.Close()
 		return fmt.Errorf("admin port: %w", err)
 	}
-	log.Info("pdp serving", "version", version, "addr", dl.Addr().String(), "admin_addr", al.Addr().String(),
+	log.Info("pdp serving", "version", version, "addr", dl.Addr().String(), "tls", tlsCfg != nil,
+		"client_certificates", tlsCfg != nil && tlsCfg.ClientCAs != nil, "admin_addr", al.Addr().String(),
 		"policy_revision", engine.PolicyRevision(), "state_revision", src.facts.Revision())
 	return srv.Serve(ctx, dl, al)
 }
