@@ -15,7 +15,8 @@ import (
 
 // pdpFlags are pdp's command-line flags (API.md, "Configuration"); each is
 // also the environment variable PDP_<FLAG>.
-var pdpFlags = []string{"addr", "admin-addr", "state", "redis", "prefix", "config"}
+var pdpFlags = []string{"addr", "admin-addr", "state", "redis", "prefix", "config",
+	"eval-timeout", "decision-cache-max-bytes", "tls-cert-file", "tls-key-file", "tls-client-ca-file"}
 
 // flagEnv is the environment variable of a flag: --admin-addr is PDP_ADMIN_ADDR.
 func flagEnv(flag string) string {
