@@ -95,6 +95,16 @@ func checkPDPContainer(t *testing.T, docs []manifest, pod podSpec, c container, 
 	if _, err := authz.ParseConfig([]byte(config.content(t, docs))); err != nil {
 		t.Errorf("container %s: %s %s: %s: %v", c.Name, config.kind, config.name, config.key, err)
 	}
+	// TLS files come from a Secret the chart mounts (not one it renders).
+	if (flags["tls-cert-file"] == "") != (flags["tls-key-file"] == "") ||
+		(flags["tls-client-ca-file"] != "" && flags["tls-cert-file"] == "") {
+		t.Errorf("container %s: TLS flags that pdp refuses together: %v", c.Name, flags)
+	}
+	for _, f := range []string{"tls-cert-file", "tls-key-file", "tls-client-ca-file"} {
+		if file := flags[f]; file != "" && mountedFileOf(t, pod, c, file).kind != "Secret" {
+			t.Errorf("container %s: --%s=%s is not mounted from a Secret", c.Name, f, file)
+		}
+	}
 	if flags["state"] != "" {
 		state := mountedFileOf(t, pod, c, flags["state"])
 		if _, err := statefile.Parse([]byte(state.content(t, docs))); err != nil {
