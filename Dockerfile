@@ -37,5 +37,8 @@ LABEL org.opencontainers.image.title="pdp" \
 COPY --from=build /out/pdp /out/pdpctl /
 COPY examples/metalcloud.yaml /examples/
 USER nonroot:nonroot
+# pdp listens on loopback by default; in a container, every interface of
+# the container's own network namespace.
+ENV PDP_ADDR=:8181 PDP_ADMIN_ADDR=:9181
 EXPOSE 8181 9181
 ENTRYPOINT ["/pdp"]

@@ -112,6 +112,22 @@ var renderCases = []renderCase{
 		kinds: map[string]int{"ServiceAccount": 1, "Secret": 1, "ConfigMap": 1, "Service": 1, "Deployment": 1, "Pod": 1, "PodDisruptionBudget": 1},
 	},
 	{
+		name:  "tls",
+		args:  []string{"-f", "pdp/ci/tls-values.yaml"},
+		kinds: map[string]int{"ServiceAccount": 1, "ConfigMap": 1, "Secret": 1, "Service": 1, "Deployment": 1, "PodDisruptionBudget": 1},
+		check: func(t *testing.T, docs []manifest) {
+			var d workload
+			find(t, docs, "Deployment").decode(t, &d)
+			pdp := containerNamed(t, d.Spec.Template.Spec.Containers, "pdp")
+			for _, want := range []string{"--tls-cert-file=/etc/pdp/tls/tls.crt", "--tls-key-file=/etc/pdp/tls/tls.key",
+				"--tls-client-ca-file=/etc/pdp/tls-client-ca/ca.crt", "--eval-timeout=500ms", "--decision-cache-max-bytes=67108864"} {
+				if !slices.Contains(pdp.Args, want) {
+					t.Errorf("args %v lack %s", pdp.Args, want)
+				}
+			}
+		},
+	},
+	{
 		name:  "state-file",
 		args:  []string{"--set", "source=file", "--set-file", "state.content=../examples/metalcloud.yaml"},
 		kinds: map[string]int{"ServiceAccount": 1, "ConfigMap": 1, "Secret": 1, "Service": 1, "Deployment": 1, "Pod": 1, "PodDisruptionBudget": 1},

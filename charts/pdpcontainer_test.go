@@ -15,7 +15,8 @@ import (
 
 // pdpFlags are the pdp command-line flags the chart sets (docs/api.md,
 // "Flags"); each is also the environment variable PDP_<FLAG>.
-var pdpFlags = []string{"addr", "admin-addr", "state", "redis", "prefix", "config", "shutdown-delay"}
+var pdpFlags = []string{"addr", "admin-addr", "state", "redis", "prefix", "config", "shutdown-delay",
+	"eval-timeout", "decision-cache-max-bytes", "tls-cert-file", "tls-key-file", "tls-client-ca-file"}
 
 // flagEnv is the environment variable of a flag: --admin-addr is PDP_ADMIN_ADDR.
 func flagEnv(flag string) string {
@@ -93,6 +94,16 @@ func checkPDPContainer(t *testing.T, docs []manifest, pod podSpec, c container, 
 	config := mountedFileOf(t, pod, c, flags["config"])
 	if _, err := authz.ParseConfig([]byte(config.content(t, docs))); err != nil {
 		t.Errorf("container %s: %s %s: %s: %v", c.Name, config.kind, config.name, config.key, err)
+	}
+	// TLS files come from a Secret the chart mounts (not one it renders).
+	if (flags["tls-cert-file"] == "") != (flags["tls-key-file"] == "") ||
+		(flags["tls-client-ca-file"] != "" && flags["tls-cert-file"] == "") {
+		t.Errorf("container %s: TLS flags that pdp refuses together: %v", c.Name, flags)
+	}
+	for _, f := range []string{"tls-cert-file", "tls-key-file", "tls-client-ca-file"} {
+		if file := flags[f]; file != "" && mountedFileOf(t, pod, c, file).kind != "Secret" {
+			t.Errorf("container %s: --%s=%s is not mounted from a Secret", c.Name, f, file)
+		}
 	}
 	if flags["state"] != "" {
 		state := mountedFileOf(t, pod, c, flags["state"])

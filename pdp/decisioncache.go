@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // Fact kinds, as the engine names them to Generations.FactSlot: one per
@@ -50,6 +51,24 @@ type Generations interface {
 // holds unless WithDecisionCache says otherwise.
 const DefaultDecisionCacheSize = 1 << 16
 
+// DefaultDecisionCacheMaxBytes is the memory budget of the engine's decision
+// cache unless WithDecisionCacheMaxBytes says otherwise.
+const DefaultDecisionCacheMaxBytes = 32 << 20
+
+// MaxCachedRequestBytes is the largest canonical request (all of its
+// strings and attributes, see appendRequest) the decision cache keeps: a
+// larger request is decided every time. Large requests are rarely repeated,
+// and each would take the room of many small ones.
+const MaxCachedRequestBytes = 2 << 10
+
+// slotBytes is what one slot of the table costs (an atomic pointer), and
+// entryOverhead what an entry costs beyond its key, reasons and
+// dependencies (the struct and the allocations' headers, rounded up).
+const (
+	slotBytes     = int64(unsafe.Sizeof(atomic.Pointer[cachedDecision]{}))
+	entryOverhead = int64(unsafe.Sizeof(cachedDecision{})) + 64
+)
+
 // maxDeps bounds the facts a cacheable decision may have read; a decision
 // that read more is not cached.
 const maxDeps = 16
@@ -69,38 +88,69 @@ type cachedDecision struct {
 	deps    []factGen
 }
 
+// cost is the memory an entry is accounted for.
+func (e *cachedDecision) cost() int64 {
+	if e == nil {
+		return 0
+	}
+	n := entryOverhead + int64(cap(e.key)) + int64(cap(e.deps))*int64(unsafe.Sizeof(factGen{}))
+	for _, r := range e.reasons {
+		n += int64(unsafe.Sizeof(r)) + int64(len(r))
+	}
+	return n
+}
+
 // decisionCache maps a canonical request to its decision. It is a
 // set-associative table of atomic pointers (buckets of cacheWays slots): a
 // lookup is a hash and a few loads and byte comparisons, with no lock and no
 // allocation; a new entry takes a free slot of its bucket or replaces a
-// random one, so the size is bounded by construction.
+// random one, so the number of entries is bounded by construction. Their
+// bytes are bounded too: every entry's cost is accounted in used, and a
+// store that takes used over maxBytes evicts entries until it is back
+// under (concurrent stores may overshoot it by one entry each, for a
+// moment).
 type decisionCache struct {
-	gens    Generations
-	seed    maphash.Seed
-	buckets uint64 // a power of two
-	table   []atomic.Pointer[cachedDecision]
-	bufs    sync.Pool // *keyBuf
+	gens     Generations
+	seed     maphash.Seed
+	buckets  uint64 // a power of two
+	table    []atomic.Pointer[cachedDecision]
+	bufs     sync.Pool // *keyBuf
+	maxBytes int64
+	used     atomic.Int64 // bytes of the table and its entries
 }
 
 // cacheWays is the number of slots of a bucket: with 65,536 slots, a few
 // thousand hot requests almost never crowd one bucket.
 const cacheWays = 4
 
-// newDecisionCache holds at most size decisions (rounded up to a power of
-// two, at least one bucket).
-func newDecisionCache(gens Generations, size int) *decisionCache {
+// newDecisionCache holds at most size decisions (rounded down to a power
+// of two, at least one bucket) in at most maxBytes: the table itself included,
+// which has fewer slots when maxBytes could not hold size small entries.
+func newDecisionCache(gens Generations, size int, maxBytes int64) *decisionCache {
+	size = int(min(int64(size), maxBytes/(slotBytes+entryOverhead+64)))
 	n := cacheWays
-	for n < size {
+	for n*2 <= size {
 		n <<= 1
 	}
 	c := &decisionCache{
-		gens:    gens,
-		seed:    maphash.MakeSeed(),
-		buckets: uint64(n / cacheWays),
-		table:   make([]atomic.Pointer[cachedDecision], n),
+		gens:     gens,
+		seed:     maphash.MakeSeed(),
+		buckets:  uint64(n / cacheWays),
+		table:    make([]atomic.Pointer[cachedDecision], n),
+		maxBytes: maxBytes,
 	}
+	c.used.Store(int64(n) * slotBytes)
 	c.bufs.New = func() any { return &keyBuf{b: make([]byte, 0, 256)} }
 	return c
+}
+
+// putBuf returns kb to the pool, without a key buffer grown by a large
+// request.
+func (c *decisionCache) putBuf(kb *keyBuf) {
+	if cap(kb.b) > 2*MaxCachedRequestBytes {
+		kb.b = make([]byte, 0, 256)
+	}
+	c.bufs.Put(kb)
 }
 
 // keyBuf is scratch space for one canonical request.
@@ -118,12 +168,16 @@ type member struct {
 
 // encode puts req's canonical form in kb. It reports false for a request
 // the cache does not handle (an attribute of an unsupported type or too
-// deep): such a request is decided without the cache.
+// deep, or a form over MaxCachedRequestBytes): such a request is decided
+// without the cache.
 func (c *decisionCache) encode(kb *keyBuf, req *Request) bool {
 	var ok bool
 	kb.b, ok = kb.appendRequest(kb.b[:0], req)
+	if !ok || len(kb.b) > MaxCachedRequestBytes {
+		return false
+	}
 	kb.hash = maphash.Bytes(c.seed, kb.b)
-	return ok
+	return true
 }
 
 // bucket is the slots the request in kb may occupy.
@@ -176,7 +230,23 @@ func (c *decisionCache) store(kb *keyBuf, d *Decision, deps []factGen) {
 	if victim < 0 {
 		victim = rand.IntN(cacheWays)
 	}
-	b[victim].Store(e)
+	cost := e.cost()
+	if cost+int64(len(c.table))*slotBytes > c.maxBytes {
+		return // could never fit
+	}
+	c.used.Add(cost - b[victim].Swap(e).cost())
+	c.evict()
+}
+
+// evict drops entries, from a random slot on, until the cache is within
+// its budget or empty.
+func (c *decisionCache) evict() {
+	start := rand.IntN(len(c.table))
+	for i := 0; i < len(c.table) && c.used.Load() > c.maxBytes; i++ {
+		if old := c.table[(start+i)%len(c.table)].Swap(nil); old != nil {
+			c.used.Add(-old.cost())
+		}
+	}
 }
 
 // cacheable reports whether a decision may be served again: not a decision

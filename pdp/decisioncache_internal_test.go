@@ -128,7 +128,7 @@ func (fixedGens) Generation(uint32) uint64       { return 1 }
 // TestDecisionCacheBounded: a small cache keeps at most its size, and a
 // request stored twice takes one slot.
 func TestDecisionCacheBounded(t *testing.T) {
-	c := newDecisionCache(fixedGens{}, 8)
+	c := newDecisionCache(fixedGens{}, 8, DefaultDecisionCacheMaxBytes)
 	if len(c.table) != 8 {
 		t.Fatalf("table of %d slots, want 8", len(c.table))
 	}
@@ -143,7 +143,7 @@ func TestDecisionCacheBounded(t *testing.T) {
 		}
 	}
 	same := &Request{Principal: Principal{ID: "u"}, Action: "read", Resource: ResourceRef{Kind: "ui", ID: "same"}}
-	c = newDecisionCache(fixedGens{}, 8)
+	c = newDecisionCache(fixedGens{}, 8, DefaultDecisionCacheMaxBytes)
 	c.encode(kb, same)
 	c.store(kb, d, nil)
 	c.store(kb, d, nil)
@@ -155,5 +155,60 @@ func TestDecisionCacheBounded(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("a request stored twice takes %d slots", n)
+	}
+}
+
+// accounted is the cost of the table and of every entry in it, counted
+// afresh.
+func accounted(c *decisionCache) int64 {
+	n := int64(len(c.table)) * slotBytes
+	for i := range c.table {
+		n += c.table[i].Load().cost()
+	}
+	return n
+}
+
+// TestDecisionCacheByteBudget: distinct requests just under the size limit
+// fill a small budget and never take the cache over it; the accounting
+// matches what the table holds; a request over MaxCachedRequestBytes is
+// never stored.
+func TestDecisionCacheByteBudget(t *testing.T) {
+	const budget = 256 << 10
+	c := newDecisionCache(fixedGens{}, DefaultDecisionCacheSize, budget)
+	d := &Decision{Allow: true, Reasons: []string{ReasonOwner}}
+	kb := &keyBuf{}
+	pad := string(bytes.Repeat([]byte("x"), MaxCachedRequestBytes-200))
+	for i := range 2000 {
+		req := &Request{Principal: Principal{ID: "u"}, Action: "read",
+			Resource: ResourceRef{Kind: "ui", Attr: map[string]any{"n": i, "pad": pad}}}
+		if !c.encode(kb, req) {
+			t.Fatalf("request %d of %d bytes not cacheable", i, len(kb.b))
+		}
+		c.store(kb, d, []factGen{{0, 1}})
+		if used := c.used.Load(); used > budget {
+			t.Fatalf("after %d stores: %d bytes accounted, budget %d", i+1, used, budget)
+		}
+	}
+	if used, counted := c.used.Load(), accounted(c); used != counted {
+		t.Fatalf("%d bytes accounted, the table holds %d", used, counted)
+	}
+	if c.used.Load() < budget/2 {
+		t.Errorf("only %d bytes of a %d budget used: the cache evicts too much", c.used.Load(), budget)
+	}
+	big := &Request{Principal: Principal{ID: "u"}, Action: "read",
+		Resource: ResourceRef{Kind: "ui", Attr: map[string]any{"pad": pad + pad}}}
+	if c.encode(kb, big) {
+		t.Fatalf("a request of %d bytes is cacheable", len(kb.b))
+	}
+	// A budget too small for the table still gets a table of one bucket,
+	// and stores nothing it cannot hold.
+	tiny := newDecisionCache(fixedGens{}, DefaultDecisionCacheSize, 100)
+	if len(tiny.table) != cacheWays {
+		t.Fatalf("tiny budget: %d slots", len(tiny.table))
+	}
+	tiny.encode(kb, &Request{Principal: Principal{ID: "u"}, Action: "read", Resource: ResourceRef{Kind: "ui"}})
+	tiny.store(kb, d, nil)
+	if tiny.lookup(kb) != nil || tiny.used.Load() != accounted(tiny) {
+		t.Fatalf("tiny budget stored an entry: %d bytes", tiny.used.Load())
 	}
 }

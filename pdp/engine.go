@@ -26,7 +26,9 @@ type Engine struct {
 	decision rego.PreparedEvalQuery
 	explain  rego.PreparedEvalQuery
 	revision string
-	cancel   topdown.Cancel // shared, never cancelled: spares a goroutine per evaluation
+	// cancel is shared and never cancelled: it spares a goroutine per
+	// evaluation under a context that cannot end (decide).
+	cancel   topdown.Cancel
 	idPrefix string
 	idSeq    atomic.Uint64
 	idChunks sync.Pool      // *idChunk: decision ids are carved out of shared chunks
@@ -41,6 +43,7 @@ type EngineOption func(*engineConfig)
 type engineConfig struct {
 	modules       []policy.Module
 	cacheSize     int
+	cacheMaxBytes int64
 	cacheObserver func(hit bool)
 }
 
@@ -49,6 +52,15 @@ type engineConfig struct {
 // exists only over facts that implement Generations.
 func WithDecisionCache(size int) EngineOption {
 	return func(c *engineConfig) { c.cacheSize = size }
+}
+
+// WithDecisionCacheMaxBytes sets the memory budget of the decision cache in
+// bytes (default DefaultDecisionCacheMaxBytes): its table and its entries,
+// each counted with its key, reasons and dependencies. Zero or less
+// disables the cache. Requests whose canonical form is over
+// MaxCachedRequestBytes are never cached.
+func WithDecisionCacheMaxBytes(n int64) EngineOption {
+	return func(c *engineConfig) { c.cacheMaxBytes = n }
 }
 
 // WithDecisionCacheObserver has f told, for every Decide over a decision
@@ -70,7 +82,7 @@ func NewEngine(facts Facts, opts ...EngineOption) (*Engine, error) {
 	if facts == nil {
 		return nil, errors.New("engine: no facts")
 	}
-	cfg := engineConfig{modules: policy.Modules(), cacheSize: DefaultDecisionCacheSize}
+	cfg := engineConfig{modules: policy.Modules(), cacheSize: DefaultDecisionCacheSize, cacheMaxBytes: DefaultDecisionCacheMaxBytes}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -84,8 +96,8 @@ func NewEngine(facts Facts, opts ...EngineOption) (*Engine, error) {
 		cancel:   topdown.NewCancel(),
 		idPrefix: hex.EncodeToString(prefix) + "-",
 	}
-	if g, ok := facts.(Generations); ok && cfg.cacheSize > 0 {
-		e.cache = newDecisionCache(g, cfg.cacheSize)
+	if g, ok := facts.(Generations); ok && cfg.cacheSize > 0 && cfg.cacheMaxBytes > 0 {
+		e.cache = newDecisionCache(g, cfg.cacheSize, cfg.cacheMaxBytes)
 		e.cacheObserver = cfg.cacheObserver
 	}
 	var err error
@@ -120,16 +132,18 @@ func (e *Engine) PolicyRevision() string { return e.revision }
 
 // Decide answers req. It never fails: an invalid request, unreadable facts
 // or an evaluation problem deny with invalid_request, state_unavailable or
-// evaluation_error. A repeated request is answered from the decision cache
+// evaluation_error. A ctx that is done (its deadline passed, or cancelled)
+// denies with evaluation_error, before the evaluation or during it: a
+// caller bounds the time of a request with a context deadline. A repeated request is answered from the decision cache
 // while every fact its decision read is unchanged (see Generations); the
 // returned Reasons may then be shared between decisions and must not be
 // modified.
 func (e *Engine) Decide(ctx context.Context, req *Request) Decision {
-	if e.cache == nil || req == nil {
+	if e.cache == nil || req == nil || ctx.Err() != nil {
 		return e.decide(ctx, req, false, nil)
 	}
 	kb := e.cache.bufs.Get().(*keyBuf)
-	defer e.cache.bufs.Put(kb)
+	defer e.cache.putBuf(kb)
 	if !e.cache.encode(kb, req) {
 		e.observeCache(false)
 		return e.decide(ctx, req, false, nil)
@@ -169,19 +183,39 @@ func (e *Engine) decide(ctx context.Context, req *Request, explain bool, rec *re
 		DecisionID: e.newID(),
 		Revision:   e.facts.Revision(),
 	}
+	if err := ctx.Err(); err != nil {
+		return deny(d, ReasonEvaluationError, fmt.Errorf("not evaluated: %w", context.Cause(ctx)), explain)
+	}
 	if err := req.Validate(); err != nil {
 		return deny(d, ReasonInvalidRequest, err, explain)
 	}
 	input, err := buildInput(ctx, e.facts, req, rec)
 	if err != nil {
+		if ctx.Err() != nil { // a fact read cut short by the deadline
+			return deny(d, ReasonEvaluationError, fmt.Errorf("reading facts: %w", context.Cause(ctx)), explain)
+		}
 		return deny(d, errorReason(err), err, explain)
+	}
+	if ctx.Err() != nil { // ended while the facts were read
+		return deny(d, ReasonEvaluationError, fmt.Errorf("not evaluated: %w", context.Cause(ctx)), explain)
+	}
+	cancel := e.cancel
+	if _, ok := ctx.Deadline(); ok || ctx.Done() != nil {
+		// OPA watches only the external cancel once one is given: stop
+		// this evaluation when ctx ends, without a goroutine.
+		c := topdown.NewCancel()
+		defer context.AfterFunc(ctx, c.Cancel)()
+		cancel = c
 	}
 	rs, err := q.Eval(ctx,
 		rego.EvalParsedInput(input),
 		rego.EvalMetrics(metrics.NoOp()),
-		rego.EvalExternalCancel(e.cancel),
+		rego.EvalExternalCancel(cancel),
 	)
 	if err != nil {
+		if ctx.Err() != nil {
+			err = context.Cause(ctx)
+		}
 		return deny(d, ReasonEvaluationError, fmt.Errorf("evaluating: %w", err), explain)
 	}
 	if err := readResult(rs, &d, explain); err != nil {

@@ -29,6 +29,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -70,27 +71,32 @@ func main() {
 
 // config holds the flags.
 type config struct {
-	addr, adminAddr string
-	grpcAddr        string
-	state, redis    string
-	prefix          string
-	configFile      string
-	bodyLimit       int
-	batchBodyLimit  int
-	maxDepth        int
-	maxConns        int
-	headerLimit     int
-	readTimeout     time.Duration
-	writeTimeout    time.Duration
-	reloadInterval  time.Duration
-	staleness       time.Duration
-	shutdownTimeout time.Duration
-	shutdownDelay   time.Duration
-	logLevel        slog.Level
-	cacheMaxCost    int64
-	decisionLog     string
-	decisionSample  float64
-	version         bool
+	addr, adminAddr       string
+	grpcAddr              string
+	tlsCertFile           string
+	tlsKeyFile            string
+	tlsClientCAFile       string
+	state, redis          string
+	prefix                string
+	configFile            string
+	bodyLimit             int
+	batchBodyLimit        int
+	maxDepth              int
+	maxConns              int
+	headerLimit           int
+	readTimeout           time.Duration
+	writeTimeout          time.Duration
+	evalTimeout           time.Duration
+	reloadInterval        time.Duration
+	staleness             time.Duration
+	shutdownTimeout       time.Duration
+	shutdownDelay         time.Duration
+	logLevel              slog.Level
+	cacheMaxCost          int64
+	decisionCacheMaxBytes int64
+	decisionLog           string
+	decisionSample        float64
+	version               bool
 }
 
 // noEnv lists the flags without an environment variable: a PDP_VERSION set
@@ -102,8 +108,11 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	c := &config{}
 	fs := flag.NewFlagSet("pdp", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.addr, "addr", ":8181", "`ADDRESS` of the decision port")
-	fs.StringVar(&c.adminAddr, "admin-addr", ":9181", "`ADDRESS` of the admin port: health and metrics")
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8181", "`ADDRESS` of the decision port (\":8181\" for every interface)")
+	fs.StringVar(&c.adminAddr, "admin-addr", "127.0.0.1:9181", "`ADDRESS` of the admin port: health and metrics (\":9181\" for every interface)")
+	fs.StringVar(&c.tlsCertFile, "tls-cert-file", "", "serve the decision port over TLS with the certificate (chain) in PEM `FILE`, reloaded when it changes")
+	fs.StringVar(&c.tlsKeyFile, "tls-key-file", "", "private key in PEM `FILE` of --tls-cert-file, reloaded with it")
+	fs.StringVar(&c.tlsClientCAFile, "tls-client-ca-file", "", "require client certificates on the decision port, signed by a CA in PEM `FILE`")
 	fs.StringVar(&c.grpcAddr, "grpc-addr", "", "`ADDRESS` of the gRPC port serving Envoy's ext_authz check and gRPC health (off when empty)")
 	fs.StringVar(&c.state, "state", "", "serve the YAML state `FILE`, reloaded when it changes")
 	fs.StringVar(&c.redis, "redis", "", "read state from Redis at `URL`: redis://, rediss://, redis+sentinel://, redis+cluster:// (docs/redis.md)")
@@ -118,6 +127,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.Var(byteFlag[int]{&c.headerLimit}, "header-limit", "largest request line plus headers in `BYTES` (431 above)")
 	fs.DurationVar(&c.readTimeout, "read-timeout", httpapi.DefaultReadTimeout, "time (`DURATION`) a client has to send a whole request")
 	fs.DurationVar(&c.writeTimeout, "write-timeout", httpapi.DefaultWriteTimeout, "time (`DURATION`) a response may take to write")
+	fs.DurationVar(&c.evalTimeout, "eval-timeout", httpapi.DefaultEvalTimeout, "time (`DURATION`) the decisions of one request may take (a check, a whole batch); past it they deny with evaluation_error")
 	fs.DurationVar(&c.reloadInterval, "reload-interval", time.Second, "how often (`DURATION`) the state file is checked for changes")
 	fs.DurationVar(&c.staleness, "staleness", redisstate.DefaultStaleness, "how long (`DURATION`) cached Redis facts are served while Redis is unreachable")
 	fs.DurationVar(&c.shutdownDelay, "shutdown-delay", 0, "how long (`DURATION`) pdp keeps answering on SIGTERM or SIGINT, not ready, before it drains")
@@ -125,6 +135,8 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error")
 	c.cacheMaxCost = redisstate.DefaultCacheMaxCost
 	fs.Var(byteFlag[int64]{&c.cacheMaxCost}, "cache-max-cost", "memory budget of the Redis facts cache in `BYTES`")
+	c.decisionCacheMaxBytes = pdp.DefaultDecisionCacheMaxBytes
+	fs.Var(byteFlag[int64]{&c.decisionCacheMaxBytes}, "decision-cache-max-bytes", "memory budget of the decision cache in `BYTES`; 0 turns it off")
 	fs.StringVar(&c.decisionLog, "decision-log", "stdout", "where decision log lines go (`DEST`): stdout, stderr, a file, or off")
 	fs.Float64Var(&c.decisionSample, "decision-log-sample", defaultDecisionSample, "`FRACTION` of allows written to the decision log (denials always are)")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
@@ -166,10 +178,16 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 		err = errors.New("--body-limit, --batch-body-limit and --max-depth must be positive")
 	case c.shutdownDelay < 0:
 		err = errors.New("--shutdown-delay must not be negative")
-	case c.reloadInterval <= 0 || c.shutdownTimeout <= 0 || c.staleness <= 0:
-		err = errors.New("--reload-interval, --staleness and --shutdown-timeout must be positive")
+	case c.reloadInterval <= 0 || c.shutdownTimeout <= 0 || c.staleness <= 0 || c.evalTimeout <= 0:
+		err = errors.New("--reload-interval, --staleness, --shutdown-timeout and --eval-timeout must be positive")
 	case c.maxConns <= 0 || c.headerLimit <= 0 || c.readTimeout <= 0 || c.writeTimeout <= 0:
 		err = errors.New("--max-conns, --header-limit, --read-timeout and --write-timeout must be positive")
+	case (c.tlsCertFile == "") != (c.tlsKeyFile == ""):
+		err = errors.New("--tls-cert-file and --tls-key-file go together")
+	case c.tlsClientCAFile != "" && c.tlsCertFile == "":
+		err = errors.New("--tls-client-ca-file needs --tls-cert-file and --tls-key-file")
+	case c.decisionCacheMaxBytes < 0:
+		err = errors.New("--decision-cache-max-bytes must not be negative")
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "pdp: %v (pdp --help lists the flags)\n", err)
@@ -305,7 +323,8 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout, stderr io.W
 		reg.MustRegister(metrics.NewDecisionLogCollector(decisions.Dropped))
 	}
 
-	engine, err := pdp.NewEngine(src.facts, pdp.WithDecisionCacheObserver(reg.DecisionCache))
+	engine, err := pdp.NewEngine(src.facts, pdp.WithDecisionCacheObserver(reg.DecisionCache),
+		pdp.WithDecisionCacheMaxBytes(c.decisionCacheMaxBytes))
 	if err != nil {
 		return fmt.Errorf("policy: %w", err)
 	}
@@ -329,6 +348,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout, stderr io.W
 		HeaderLimit:     c.headerLimit,
 		ReadTimeout:     c.readTimeout,
 		WriteTimeout:    c.writeTimeout,
+		EvalTimeout:     c.evalTimeout,
 		Ready:           src.ready, // the policy compiled above
 		ShutdownTimeout: c.shutdownTimeout,
 		ShutdownDelay:   c.shutdownDelay,
@@ -339,9 +359,16 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
+	tlsCfg, err := tlsConfig(c, log)
+	if err != nil {
+		return err
+	}
 	dl, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return fmt.Errorf("decision port: %w", err)
+	}
+	if tlsCfg != nil {
+		dl = tls.NewListener(dl, tlsCfg)
 	}
 	al, err := net.Listen("tcp", c.adminAddr)
 	if err != nil {
@@ -356,7 +383,8 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout, stderr io.W
 			return fmt.Errorf("grpc port: %w", err)
 		}
 	}
-	log.Info("pdp serving", "version", version, "addr", dl.Addr().String(), "admin_addr", al.Addr().String(),
+	log.Info("pdp serving", "version", version, "addr", dl.Addr().String(), "tls", tlsCfg != nil,
+		"client_certificates", tlsCfg != nil && tlsCfg.ClientCAs != nil, "admin_addr", al.Addr().String(),
 		"grpc_addr", addrString(gl), "policy_revision", engine.PolicyRevision(), "state_revision", src.facts.Revision())
 	if gl == nil {
 		return srv.Serve(ctx, dl, al)

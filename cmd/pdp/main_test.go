@@ -341,7 +341,8 @@ func TestUsage(t *testing.T) {
 		t.Errorf("--help: exit %d", code)
 	}
 	for _, flag := range []string{"addr", "admin-addr", "state", "redis", "prefix", "config", "body-limit",
-		"batch-body-limit", "max-depth", "reload-interval", "staleness", "shutdown-timeout", "log-level"} {
+		"batch-body-limit", "max-depth", "reload-interval", "staleness", "shutdown-timeout", "log-level",
+		"eval-timeout", "decision-cache-max-bytes", "tls-cert-file", "tls-key-file", "tls-client-ca-file"} {
 		if !strings.Contains(stderr, "--"+flag+" ") || !strings.Contains(stderr, "["+envName(flag)+"]") {
 			t.Errorf("--help does not list --%s with %s:\n%s", flag, envName(flag), stderr)
 		}
@@ -383,6 +384,11 @@ func TestExitCodes(t *testing.T) {
 		{"bad state file", nil, []string{"--state", bad}, 1, "line 3"},
 		{"missing state file", nil, []string{"--state", filepath.Join(dir, "none.yaml")}, 1, "no such file"},
 		{"bad config", nil, []string{"--state", example, "--config", badConfig}, 1, "config"},
+		{"certificate without key", nil, []string{"--state", example, "--tls-cert-file", bad}, 2, "go together"},
+		{"client CA without certificate", nil, []string{"--state", example, "--tls-client-ca-file", bad}, 2, "needs --tls-cert-file"},
+		{"bad certificate", nil, []string{"--state", example, "--tls-cert-file", bad, "--tls-key-file", bad}, 1, "TLS certificate"},
+		{"no evaluation time", nil, []string{"--state", example, "--eval-timeout", "0s"}, 2, "must be positive"},
+		{"negative cache budget", nil, []string{"--state", example, "--decision-cache-max-bytes", "-1"}, 2, "must not be negative"},
 		{"port in use", nil, []string{"--state", example, "--addr", busy.Addr().String(), "--admin-addr", "127.0.0.1:0"}, 1, "address already in use"},
 	}
 	for _, tc := range tests {
@@ -392,6 +398,17 @@ func TestExitCodes(t *testing.T) {
 				t.Errorf("exit %d, want %d; stderr:\n%s\nwant it to contain %q", code, tc.code, stderr, tc.stderr)
 			}
 		})
+	}
+}
+
+// TestListenDefaults: both ports listen on loopback unless told otherwise.
+func TestListenDefaults(t *testing.T) {
+	c, err := parseFlags([]string{"--state", "x.yaml"}, func(string) (string, bool) { return "", false }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.addr != "127.0.0.1:8181" || c.adminAddr != "127.0.0.1:9181" {
+		t.Errorf("default addresses %q and %q, want loopback", c.addr, c.adminAddr)
 	}
 }
 

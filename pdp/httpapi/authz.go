@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"net/netip"
 	"time"
 
@@ -11,7 +10,9 @@ import (
 
 // forwardAuth serves /v1/authz and every path below it, any method:
 // forward authentication for reverse proxies (package authz). It answers
-// 200, 401 or 403 only, whatever goes wrong.
+// 200, 401 or 403 only, whatever goes wrong, except for a request with a
+// body, which the router refuses 413 before it gets here (a proxy denies on
+// any status other than 2xx).
 func (s *Server) forwardAuth(ctx *fasthttp.RequestCtx) {
 	var res authz.Result
 	start := time.Now()
@@ -19,7 +20,9 @@ func (s *Server) forwardAuth(ctx *fasthttp.RequestCtx) {
 		res = authz.Unconfigured()
 	} else {
 		addr, _ := netip.AddrFromSlice(ctx.RemoteIP())
-		res = s.opts.Authz.Authorize(context.Background(), authz.ForwardRequest{
+		dctx, cancel := s.evalContext()
+		defer cancel()
+		res = s.opts.Authz.Authorize(dctx, authz.ForwardRequest{
 			Method:     string(ctx.Method()),
 			URI:        string(ctx.RequestURI()),
 			Header:     &ctx.Request.Header,

@@ -18,16 +18,19 @@ const batchAttempts = 3
 // check serves POST /v1/check.
 func (s *Server) check(ctx *fasthttp.RequestCtx) {
 	body, explain, e := s.readJSON(ctx, s.opts.BodyLimit)
+	defer putBuffer(body)
 	if e != nil {
 		writeError(ctx, e)
 		return
 	}
-	req, e := decodeCheck(body, s.opts.MaxDepth)
+	req, e := decodeCheck(*body, s.opts.MaxDepth)
 	if e != nil {
 		writeError(ctx, e)
 		return
 	}
-	d := s.decide(EndpointCheck, req, explain)
+	dctx, cancel := s.evalContext()
+	defer cancel()
+	d := s.decide(dctx, EndpointCheck, req, explain)
 	buf := getBuffer()
 	*buf = appendDecision(*buf, &d)
 	writeJSON(ctx, *buf)
@@ -40,19 +43,24 @@ func (s *Server) check(ctx *fasthttp.RequestCtx) {
 // its first check.
 func (s *Server) checkBatch(ctx *fasthttp.RequestCtx) {
 	body, explain, e := s.readJSON(ctx, s.opts.BatchBodyLimit)
+	defer putBuffer(body)
 	if e != nil {
 		writeError(ctx, e)
 		return
 	}
-	reqs, e := decodeBatch(body, s.opts.MaxDepth)
+	reqs, e := decodeBatch(*body, s.opts.MaxDepth)
 	if e != nil {
 		writeError(ctx, e)
 		return
 	}
 	results := make([]pdp.Decision, len(reqs))
+	// One deadline for the whole batch, retries included: once it passes,
+	// every remaining check denies with evaluation_error.
+	dctx, cancel := s.evalContext()
+	defer cancel()
 	for attempt := 1; ; attempt++ {
 		for i := range reqs {
-			results[i] = s.decide(EndpointBatch, &reqs[i], explain)
+			results[i] = s.decide(dctx, EndpointBatch, &reqs[i], explain)
 		}
 		if oneRevision(results) {
 			break
@@ -89,24 +97,34 @@ func oneRevision(ds []pdp.Decision) bool {
 	return true
 }
 
-// decide asks the engine. fasthttp's RequestCtx is not a per-request
-// context (its Done never fires for one request), so it is not passed on.
-func (s *Server) decide(endpoint string, req *pdp.Request, explain bool) pdp.Decision {
+// evalContext is the context of one request's decisions: it ends
+// EvalTimeout from now, and the engine then denies with evaluation_error.
+// The caller calls the returned func once the decisions are made.
+// fasthttp's RequestCtx is not a per-request context (its Done never fires
+// for one request), so it is never handed to the engine.
+func (s *Server) evalContext() (context.Context, func()) {
+	c := newDeadlineCtx(s.opts.EvalTimeout)
+	return c, c.stop
+}
+
+// decide asks the engine, under ctx (evalContext).
+func (s *Server) decide(ctx context.Context, endpoint string, req *pdp.Request, explain bool) pdp.Decision {
 	start := time.Now()
 	var d pdp.Decision
 	if explain {
-		d = s.engine.DecideExplain(context.Background(), req)
+		d = s.engine.DecideExplain(ctx, req)
 	} else {
-		d = s.engine.Decide(context.Background(), req)
+		d = s.engine.Decide(ctx, req)
 	}
 	s.opts.Observer.Decision(endpoint, req, &d, time.Since(start))
 	return d
 }
 
 // readJSON checks what every JSON endpoint requires (the Content-Type, the
-// body size, the explain parameter) and returns the body. The body belongs
-// to ctx: it must not be kept after the handler returns.
-func (s *Server) readJSON(ctx *fasthttp.RequestCtx, limit int) (body []byte, explain bool, e *apiError) {
+// body size, the explain parameter) and reads the body (readBody). The
+// caller gives the body back with putBuffer when done with it, also when
+// readJSON fails (a nil body is ignored).
+func (s *Server) readJSON(ctx *fasthttp.RequestCtx, limit int) (body *[]byte, explain bool, e *apiError) {
 	if !isJSON(ctx.Request.Header.ContentType()) {
 		return nil, false, &apiError{status: fasthttp.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
 			message: `Content-Type must be "application/json"`}
@@ -115,10 +133,8 @@ func (s *Server) readJSON(ctx *fasthttp.RequestCtx, limit int) (body []byte, exp
 		return nil, false, &apiError{status: fasthttp.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
 			message: "Content-Encoding " + strconv.Quote(string(ce)) + " is not supported: send the body uncompressed"}
 	}
-	body = ctx.PostBody()
-	if len(body) > limit {
-		return nil, false, &apiError{status: fasthttp.StatusRequestEntityTooLarge, code: CodeBodyTooLarge,
-			message: "request body over the limit of " + string(fasthttp.AppendUint(nil, limit)) + " bytes"}
+	if body, e = readBody(ctx, limit); e != nil {
+		return nil, false, e
 	}
 	explain, e = boolParam(ctx, "explain")
 	return body, explain, e
@@ -161,9 +177,9 @@ var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 
 func getBuffer() *[]byte { return buffers.Get().(*[]byte) }
 
-// putBuffer returns a buffer to the pool, unless it grew large.
+// putBuffer returns a buffer to the pool, unless it is nil or grew large.
 func putBuffer(b *[]byte) {
-	if cap(*b) > 64<<10 {
+	if b == nil || cap(*b) > 64<<10 {
 		return
 	}
 	*b = (*b)[:0]

@@ -38,9 +38,12 @@
 //     error in one check of a batch fails the whole batch, its message
 //     starts with "checks[i]: " and the error carries "index": i;
 //   - 400 invalid_parameter: explain is not true or false;
-//   - 413 body_too_large: a body over BodyLimit (default 64 KiB), or for a
-//     batch over BatchBodyLimit (default 2 MiB: 1,000 checks do not fit in
-//     64 KiB);
+//   - 413 body_too_large: a body over BodyLimit (default 64 KiB; /v1/check,
+//     /v1/lookup and the data API), or for a batch over BatchBodyLimit
+//     (default 2 MiB: 1,000 checks do not fit in 64 KiB), or any body at all
+//     on /v1/authz and on the admin port. A declared Content-Length over the
+//     limit is answered before the body is read, and the connection closed;
+//     see "Request bodies" below;
 //   - 415 unsupported_media_type: Content-Type is not application/json
 //     (parameters such as charset allowed), or the body is compressed
 //     (a Content-Encoding other than identity). 415 rather than 400 because it
@@ -67,6 +70,15 @@
 // answered 400 and its connection closed; two Content-Length or two
 // Transfer-Encoding headers are refused by fasthttp's parser the same way:
 // no second request is ever read out of such a body (request smuggling).
+//
+// # Request bodies
+//
+// Both ports stream request bodies (body.go): a handler reads the body as
+// it arrives into a pooled buffer that grows with the bytes received, never
+// with the length a client declares, and stops one byte past the
+// endpoint's limit. An idle connection declaring a 2 MiB body costs the
+// server a few KiB (fasthttp reads at most 8 KiB ahead, and one byte ahead
+// of a body it will refuse), not 2 MiB.
 //
 // # Batches
 //

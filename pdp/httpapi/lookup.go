@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
 
 	"github.com/metalsoft-io/pdp/pdp"
@@ -28,12 +27,13 @@ type lookupWire struct {
 // rather than a list that silently misses entries.
 func (s *Server) lookup(ctx *fasthttp.RequestCtx) {
 	body, _, e := s.readJSON(ctx, s.opts.BodyLimit)
+	defer putBuffer(body)
 	if e == nil {
-		e = checkDepth(body, s.opts.MaxDepth)
+		e = checkDepth(*body, s.opts.MaxDepth)
 	}
 	var w lookupWire
 	if e == nil {
-		e = decodeStrict(body, &w)
+		e = decodeStrict(*body, &w)
 	}
 	if e == nil {
 		e = checkLookup(&w)
@@ -86,12 +86,18 @@ func checkLookup(w *lookupWire) *apiError {
 }
 
 // errLookupState is returned when a decision of a lookup could not read
-// the state.
-var errLookupState = errors.New("a decision could not read the state")
+// the state, and errLookupEvaluation when one failed to evaluate (its
+// EvalTimeout passed, say): the lookup fails rather than miss entries.
+var (
+	errLookupState      = errors.New("a decision could not read the state")
+	errLookupEvaluation = errors.New("a decision could not be evaluated")
+)
 
-// allowedInfrastructures asks the engine about every stored infrastructure.
+// allowedInfrastructures asks the engine about every stored infrastructure,
+// all within one EvalTimeout.
 func (s *Server) allowedInfrastructures(w *lookupWire) ([]string, error) {
-	ctx := context.Background()
+	ctx, cancel := s.evalContext()
+	defer cancel()
 	ids, err := s.opts.Infrastructures.InfrastructureIDs(ctx)
 	if err != nil {
 		return nil, err
@@ -105,8 +111,11 @@ func (s *Server) allowedInfrastructures(w *lookupWire) ([]string, error) {
 			continue
 		}
 		for _, r := range d.Reasons {
-			if r == pdp.ReasonStateUnavailable {
+			switch r {
+			case pdp.ReasonStateUnavailable:
 				return nil, errLookupState
+			case pdp.ReasonEvaluationError:
+				return nil, errLookupEvaluation
 			}
 		}
 	}

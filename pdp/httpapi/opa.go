@@ -80,7 +80,9 @@ func (s *Server) opaServe(ctx *fasthttp.RequestCtx, result func([]byte, *pdp.Dec
 	if req == nil {
 		b = append(b, opaNoInput...)
 	} else {
-		d := s.decide(EndpointData, req, q.explain)
+		dctx, cancel := s.evalContext()
+		d := s.decide(dctx, EndpointData, req, q.explain)
+		cancel()
 		b = result(b, &d)
 		b = append(b, `,"decision_id":`...)
 		b = appendString(b, d.DecisionID)
@@ -131,7 +133,12 @@ func (s *Server) opaInput(ctx *fasthttp.RequestCtx) (*pdp.Request, *apiError) {
 		return nil, &apiError{status: fasthttp.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
 			message: "YAML bodies are not supported: send JSON"}
 	}
-	body, e := readMaybeGzip(ctx, s.opts.BodyLimit)
+	raw, e := readBody(ctx, s.opts.BodyLimit)
+	defer putBuffer(raw)
+	var body []byte
+	if e == nil {
+		body, e = gunzipMaybe(ctx, *raw, s.opts.BodyLimit)
+	}
 	if e == nil && len(bytes.TrimSpace(body)) == 0 {
 		return nil, nil
 	}
@@ -151,16 +158,11 @@ func (s *Server) opaInput(ctx *fasthttp.RequestCtx) (*pdp.Request, *apiError) {
 	return decodeCheck(w.Input, s.opts.MaxDepth)
 }
 
-// readMaybeGzip returns the request body, decompressed when its
-// Content-Encoding is gzip; the decompressed size is bounded by limit, as
-// the raw size is. Other encodings but identity are refused.
-func readMaybeGzip(ctx *fasthttp.RequestCtx, limit int) ([]byte, *apiError) {
-	tooLarge := &apiError{status: fasthttp.StatusRequestEntityTooLarge, code: CodeBodyTooLarge,
-		message: "request body over the limit of " + strconv.Itoa(limit) + " bytes"}
-	body := ctx.PostBody()
-	if len(body) > limit {
-		return nil, tooLarge
-	}
+// gunzipMaybe returns body (read by readBody, so at most limit bytes),
+// decompressed when the Content-Encoding is gzip; the decompressed size is
+// bounded by limit, as the raw size is. Other encodings but identity are
+// refused.
+func gunzipMaybe(ctx *fasthttp.RequestCtx, body []byte, limit int) ([]byte, *apiError) {
 	switch ce := ctx.Request.Header.ContentEncoding(); {
 	case len(ce) == 0 || bytes.EqualFold(ce, []byte("identity")):
 		return body, nil
@@ -177,7 +179,7 @@ func readMaybeGzip(ctx *fasthttp.RequestCtx, limit int) ([]byte, *apiError) {
 		return nil, badRequest(CodeMalformedJSON, "gzip body: %v", err)
 	}
 	if len(out) > limit {
-		return nil, tooLarge
+		return nil, tooLarge(limit)
 	}
 	return out, nil
 }

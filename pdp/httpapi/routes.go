@@ -14,19 +14,19 @@ import (
 // decisionRoutes are the endpoints of the decision port.
 func (s *Server) decisionRoutes() []route {
 	return []route{
-		{path: "/v1/check", name: EndpointCheck, methods: postOnly, handle: s.check},
-		{path: "/v1/check/batch", name: EndpointBatch, methods: postOnly, handle: s.checkBatch},
-		{path: "/v1/lookup", name: EndpointLookup, methods: postOnly, handle: s.lookup},
-		{path: opaDecisionPath, name: EndpointData, methods: postOrGet, handle: s.opaDecision},
-		{path: opaAllowPath, name: EndpointData, methods: postOrGet, handle: s.opaAllow},
-		{path: "/v1/authz", name: EndpointAuthz, prefix: true, handle: s.forwardAuth},
+		{path: "/v1/check", name: EndpointCheck, methods: postOnly, body: s.opts.BodyLimit, handle: s.check},
+		{path: "/v1/check/batch", name: EndpointBatch, methods: postOnly, body: s.opts.BatchBodyLimit, handle: s.checkBatch},
+		{path: "/v1/lookup", name: EndpointLookup, methods: postOnly, body: s.opts.BodyLimit, handle: s.lookup},
+		{path: opaDecisionPath, name: EndpointData, methods: postOrGet, body: s.opts.BodyLimit, handle: s.opaDecision},
+		{path: opaAllowPath, name: EndpointData, methods: postOrGet, body: s.opts.BodyLimit, handle: s.opaAllow},
+		{path: "/v1/authz", name: EndpointAuthz, prefix: true, handle: s.forwardAuth}, // no body
 		// OPA serves its health check on its one port: so does pdp, for
 		// clients and probes written for OPA.
 		{path: "/health", methods: getOnly, handle: s.health},
 	}
 }
 
-// adminRoutes are the endpoints of the admin port.
+// adminRoutes are the endpoints of the admin port: none takes a body.
 func (s *Server) adminRoutes() []route {
 	return []route{
 		{path: "/health/live", methods: getOnly, handle: s.live},
@@ -60,7 +60,9 @@ type route struct {
 	// (path + "/..."), as /v1/authz does.
 	prefix  bool
 	methods []string // nil: any method
-	handle  fasthttp.RequestHandler
+	// body is the largest request body in bytes; 0 takes none (413).
+	body   int
+	handle fasthttp.RequestHandler
 }
 
 // router dispatches on the exact path first, then on the longest prefix.
@@ -112,6 +114,9 @@ func (r *router) find(path []byte) *route {
 func (r *router) serve(ctx *fasthttp.RequestCtx) {
 	rt := r.find(ctx.Path())
 	if rt == nil {
+		if ctx.Request.Header.ContentLength() != 0 {
+			ctx.SetConnectionClose() // rather than wait for a body nobody reads
+		}
 		writeError(ctx, &apiError{status: fasthttp.StatusNotFound, code: CodeNotFound, message: fmt.Sprintf("no endpoint %s", ctx.Path())})
 		return
 	}
@@ -119,6 +124,9 @@ func (r *router) serve(ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.Set(fasthttp.HeaderAllow, strings.Join(rt.methods, ", "))
 		writeError(ctx, &apiError{status: fasthttp.StatusMethodNotAllowed, code: CodeMethodNotAllowed,
 			message: fmt.Sprintf("%s takes %s, not %s", rt.path, strings.Join(rt.methods, " or "), ctx.Method())})
+		return
+	}
+	if refuseDeclaredBody(ctx, rt.body) {
 		return
 	}
 	rt.handle(ctx)

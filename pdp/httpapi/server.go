@@ -35,6 +35,7 @@ const (
 	DefaultReadTimeout     = 30 * time.Second
 	DefaultWriteTimeout    = 30 * time.Second
 	DefaultHeaderLimit     = 8 << 10
+	DefaultEvalTimeout     = 250 * time.Millisecond
 )
 
 // Observer records what the server does, for metrics and the decision log.
@@ -89,6 +90,11 @@ type Options struct {
 	// HeaderLimit is the largest request line plus headers in bytes (431
 	// above), DefaultHeaderLimit.
 	HeaderLimit int
+	// EvalTimeout bounds the time the decisions of one request may take (a
+	// check, a whole batch, a lookup, a forward-auth request), counted once
+	// its body is read: past it, the decision in progress and every one
+	// after it deny with evaluation_error. DefaultEvalTimeout.
+	EvalTimeout time.Duration
 	// Observer receives every decision and answer; nil records nothing.
 	Observer Observer
 	// Metrics serves GET /metrics on the admin port; nil answers 404.
@@ -102,8 +108,10 @@ type Server struct {
 	log      *slog.Logger
 	decision fasthttp.RequestHandler
 	admin    fasthttp.RequestHandler
-	panics   atomic.Uint64
-	draining atomic.Bool // the context ended: not ready, connections close
+	// decisionRouter knows the body limit of each decision endpoint.
+	decisionRouter *router
+	panics         atomic.Uint64
+	draining       atomic.Bool // the context ended: not ready, connections close
 }
 
 // New builds a Server deciding with engine.
@@ -135,6 +143,9 @@ func New(engine Decider, opts Options) (*Server, error) {
 	if opts.HeaderLimit <= 0 {
 		opts.HeaderLimit = DefaultHeaderLimit
 	}
+	if opts.EvalTimeout <= 0 {
+		opts.EvalTimeout = DefaultEvalTimeout
+	}
 	if opts.Ready == nil {
 		opts.Ready = func() error { return nil }
 	}
@@ -153,6 +164,7 @@ func New(engine Decider, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: admin routes: %w", err)
 	}
+	s.decisionRouter = dr
 	s.decision = s.closeWhenDraining(s.recover(refuseAmbiguousFraming(dr.serve)))
 	s.admin = s.closeWhenDraining(s.recover(refuseAmbiguousFraming(ar.serve)))
 	return s, nil
@@ -183,6 +195,11 @@ func (s *Server) Serve(ctx context.Context, decision, admin net.Listener) error 
 		{"decision", s.newServer("decision", s.decision), decision},
 		{"admin", s.newServer("admin", s.admin), admin},
 	}
+	// Bodies are read by the handlers as they arrive (body.go); the
+	// admin port takes none, so fasthttp reads at most one byte ahead.
+	ports[0].srv.HeaderReceived = s.decisionRouter.headerReceived
+	ports[0].srv.MaxRequestBodySize = max(s.opts.BodyLimit, s.opts.BatchBodyLimit)
+	ports[1].srv.MaxRequestBodySize = 1
 	type result struct {
 		name string
 		err  error
@@ -240,7 +257,7 @@ func (s *Server) newServer(name string, h fasthttp.RequestHandler) *fasthttp.Ser
 		Handler:              h,
 		Name:                 "pdp",
 		ErrorHandler:         errorHandler,
-		MaxRequestBodySize:   max(s.opts.BodyLimit, s.opts.BatchBodyLimit),
+		StreamRequestBody:    true,
 		Concurrency:          s.opts.MaxConns,
 		ReadBufferSize:       s.opts.HeaderLimit,
 		ReadTimeout:          s.opts.ReadTimeout,

@@ -123,6 +123,19 @@ args:
   - {{ printf "--addr=%s:%v" .decisionHost $v.ports.decision | quote }}
   - {{ printf "--admin-addr=:%v" $v.ports.admin | quote }}
   - --config=/etc/pdp/config/config.yaml
+  {{- with $v.evalTimeout }}
+  - {{ printf "--eval-timeout=%s" . | quote }}
+  {{- end }}
+  {{- if not (kindIs "invalid" $v.decisionCache.maxBytes) }}
+  - {{ printf "--decision-cache-max-bytes=%d" (int64 $v.decisionCache.maxBytes) | quote }}
+  {{- end }}
+  {{- if $v.tls.secretName }}
+  - --tls-cert-file=/etc/pdp/tls/tls.crt
+  - --tls-key-file=/etc/pdp/tls/tls.key
+  {{- if $v.tls.clientCA.enabled }}
+  - {{ printf "--tls-client-ca-file=/etc/pdp/tls-client-ca/%s" $v.tls.clientCA.key | quote }}
+  {{- end }}
+  {{- end }}
   {{- if and (eq $v.source "redis") $v.prefix }}
   - {{ printf "--prefix=%s" $v.prefix | quote }}
   {{- end }}
@@ -192,6 +205,16 @@ volumeMounts:
     mountPath: /etc/pdp/state
     readOnly: true
   {{- end }}
+  {{- if $v.tls.secretName }}
+  - name: pdp-tls
+    mountPath: /etc/pdp/tls
+    readOnly: true
+  {{- if $v.tls.clientCA.enabled }}
+  - name: pdp-tls-client-ca
+    mountPath: /etc/pdp/tls-client-ca
+    readOnly: true
+  {{- end }}
+  {{- end }}
   - name: pdp-tmp
     mountPath: /tmp
   {{- with $v.extraVolumeMounts }}
@@ -232,6 +255,21 @@ chart context, from a parent chart that depends on pdp:
 - name: pdp-state
   secret:
     secretName: {{ include "pdp.stateName" . }}
+{{- end }}
+{{- if .Values.tls.secretName }}
+- name: pdp-tls
+  secret:
+    secretName: {{ .Values.tls.secretName }}
+    items:
+      - {key: tls.crt, path: tls.crt}
+      - {key: tls.key, path: tls.key}
+{{- if .Values.tls.clientCA.enabled }}
+- name: pdp-tls-client-ca
+  secret:
+    secretName: {{ .Values.tls.clientCA.secretName | default .Values.tls.secretName }}
+    items:
+      - {key: {{ .Values.tls.clientCA.key }}, path: {{ .Values.tls.clientCA.key }}}
+{{- end }}
 {{- end }}
 - name: pdp-tmp
   emptyDir:
