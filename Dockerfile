@@ -3,7 +3,7 @@
 # The pdp image: pdp (the decision point, the entrypoint) and pdpctl (the
 # admin command), static binaries on distroless, running as the nonroot user
 # (65532). The Helm chart in charts/pdp deploys it. `make image` builds the
-# same image without Docker (scripts/image.sh); a test checks both build the
+# same image without Docker (internal/image/image.sh); a test checks both build the
 # binaries alike and lay them out alike (/pdp, /pdpctl).
 #
 #   docker build -t ghcr.io/metalsoft-io/pdp:$(git describe --tags --always) --build-arg VERSION=$(git describe --tags --always) .

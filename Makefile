@@ -18,10 +18,10 @@ help: ## list the targets
 build: ## build bin/pdp and bin/pdpctl
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
-# The image: scripts/image.sh assembles the static binaries (the Dockerfile's
+# The image: internal/image/image.sh assembles the static binaries (the Dockerfile's
 # go build) into an OCI layout with umoci, no container daemon needed.
 image: ## build the OCI image: $(BIN)/oci (tag VERSION) and $(BIN)/pdp-image.tar (needs umoci)
-	scripts/image.sh $(BIN) $(VERSION)
+	internal/image/image.sh $(BIN) $(VERSION)
 
 run: build ## serve the example state (examples/metalcloud.yaml) on :8181, admin on :9181; no Redis needed
 	$(BIN)/pdp --state examples/metalcloud.yaml

@@ -124,7 +124,7 @@ func TestDockerfile(t *testing.T) {
 	}
 }
 
-// TestImageBuildsMatchDockerfile: `make image` (scripts/image.sh) builds the
+// TestImageBuildsMatchDockerfile: `make image` (internal/image/image.sh) builds the
 // binaries as the Dockerfile does (same packages, CGO off, -trimpath, same
 // ldflags with the version stamped) and lays them out alike (/pdp the
 // entrypoint, /pdpctl, the example state).
@@ -133,7 +133,7 @@ func TestImageBuildsMatchDockerfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	script, err := os.ReadFile("../scripts/image.sh")
+	script, err := os.ReadFile("../internal/image/image.sh")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestImageBuildsMatchDockerfile(t *testing.T) {
 	}
 	d, i := normalize(string(docker)), normalize(string(script))
 	if d == "" || d != i {
-		t.Errorf("the Dockerfile builds %q, scripts/image.sh %q: want the same go build", d, i)
+		t.Errorf("the Dockerfile builds %q, internal/image/image.sh %q: want the same go build", d, i)
 	}
 	for _, want := range []string{"-trimpath", "-ldflags -s -w -X main.version=VERSION", "./cmd/pdp ./cmd/pdpctl"} {
 		if !strings.Contains(d, want) {
@@ -165,7 +165,7 @@ func TestImageBuildsMatchDockerfile(t *testing.T) {
 	}
 	for _, want := range []string{"--config.entrypoint /pdp", "./cmd/pdp ./cmd/pdpctl", "examples/metalcloud.yaml"} {
 		if !strings.Contains(string(script), want) {
-			t.Errorf("scripts/image.sh lacks %s", want)
+			t.Errorf("internal/image/image.sh lacks %s", want)
 		}
 	}
 	makefile, err := os.ReadFile("../Makefile")

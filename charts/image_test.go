@@ -14,7 +14,7 @@ import (
 )
 
 // TestImageRuns builds the OCI image as `make image` does (no daemon:
-// scripts/image.sh, umoci), checks its configuration and contents, unpacks
+// internal/image/image.sh, umoci), checks its configuration and contents, unpacks
 // it and runs it under runc as the image says (uid 65532) with a read-only
 // root, the state file bind-mounted, and the host's network namespace. The
 // container must answer a decision and exit 0 on SIGTERM.

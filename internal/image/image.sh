@@ -9,7 +9,7 @@
 #   /examples/metalcloud.yaml             the example state file
 #   /tmp (1777), /home/nonroot
 #
-# Usage: scripts/image.sh OUT_DIR VERSION
+# Usage: internal/image/image.sh OUT_DIR VERSION
 # Writes the layout OUT_DIR/oci (tag VERSION) and OUT_DIR/pdp-image.tar, the
 # layout as one archive (skopeo copy oci-archive:..., podman load, docker load).
 set -eu
@@ -44,12 +44,13 @@ umoci new --image "$image"
 # build as another user maps its files to root with --rootless).
 rootless=
 if [ "$(id -u)" = 0 ]; then chown 65532:65532 "$root/home/nonroot"; else rootless=--rootless; fi
-umoci insert $rootless --image "$image" --history.created_by "scripts/image.sh" "$root" /
+umoci insert $rootless --image "$image" --history.created_by "internal/image/image.sh" "$root" /
 umoci config --image "$image" \
 	--config.user 65532:65532 \
 	--config.entrypoint /pdp \
 	--config.workingdir / \
 	--config.env PATH=/ \
+	--config.env PDP_ADDR=:8181 --config.env PDP_ADMIN_ADDR=:9181 \
 	--config.exposedports 8181/tcp --config.exposedports 9181/tcp \
 	--created "$created" --author "MetalSoft" --os linux --architecture "$(go env GOARCH)" \
 	--config.label org.opencontainers.image.title=pdp \
