@@ -128,6 +128,45 @@ var renderCases = []renderCase{
 		},
 	},
 	{
+		name:  "grpc",
+		args:  []string{"-f", "pdp/ci/grpc-values.yaml"},
+		kinds: map[string]int{"ServiceAccount": 1, "ConfigMap": 1, "Secret": 1, "Service": 1, "Deployment": 1, "Pod": 1, "PodDisruptionBudget": 1, "NetworkPolicy": 1},
+		check: func(t *testing.T, docs []manifest) {
+			var d workload
+			find(t, docs, "Deployment").decode(t, &d)
+			pdp := containerNamed(t, d.Spec.Template.Spec.Containers, "pdp")
+			if !slices.Contains(pdp.Args, "--grpc-addr=:9191") {
+				t.Errorf("args %v lack --grpc-addr=:9191", pdp.Args)
+			}
+			type servicePort struct {
+				Name        string `yaml:"name"`
+				Port        int    `yaml:"port"`
+				TargetPort  string `yaml:"targetPort"`
+				AppProtocol string `yaml:"appProtocol"`
+			}
+			var svc struct {
+				Spec struct {
+					Ports []servicePort `yaml:"ports"`
+				} `yaml:"spec"`
+			}
+			find(t, docs, "Service").decode(t, &svc)
+			if !slices.Contains(svc.Spec.Ports, servicePort{"grpc", 9191, "grpc", "grpc"}) {
+				t.Errorf("service ports %+v lack grpc 9191 → grpc (appProtocol grpc)", svc.Spec.Ports)
+			}
+			var np struct {
+				Spec struct {
+					Ingress []struct {
+						Ports []struct{ Port string } `yaml:"ports"`
+					} `yaml:"ingress"`
+				} `yaml:"spec"`
+			}
+			find(t, docs, "NetworkPolicy").decode(t, &np)
+			if len(np.Spec.Ingress) == 0 || !slices.ContainsFunc(np.Spec.Ingress[0].Ports, func(p struct{ Port string }) bool { return p.Port == "grpc" }) {
+				t.Errorf("network policy ingress %+v does not admit the grpc port", np.Spec.Ingress)
+			}
+		},
+	},
+	{
 		name:  "state-file",
 		args:  []string{"--set", "source=file", "--set-file", "state.content=../examples/metalcloud.yaml"},
 		kinds: map[string]int{"ServiceAccount": 1, "ConfigMap": 1, "Secret": 1, "Service": 1, "Deployment": 1, "Pod": 1, "PodDisruptionBudget": 1},
@@ -259,8 +298,12 @@ func checkService(t *testing.T, docs []manifest, c container, podLabels map[stri
 			t.Errorf("Service port %s targets %q, no port of the container", p.Name, p.TargetPort)
 		}
 	}
-	if !slices.Equal(names, []string{"decision", "admin"}) {
-		t.Errorf("Service ports %v, want decision and admin", names)
+	wantPorts := []string{"decision", "admin"}
+	if slices.ContainsFunc(c.Ports, func(cp containerPort) bool { return cp.Name == "grpc" }) {
+		wantPorts = append(wantPorts, "grpc")
+	}
+	if !slices.Equal(names, wantPorts) {
+		t.Errorf("Service ports %v, want %v", names, wantPorts)
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 
 // pdpFlags are the pdp command-line flags the chart sets (docs/api.md,
 // "Flags"); each is also the environment variable PDP_<FLAG>.
-var pdpFlags = []string{"addr", "admin-addr", "state", "redis", "prefix", "config", "shutdown-delay",
+var pdpFlags = []string{"addr", "admin-addr", "grpc-addr", "state", "redis", "prefix", "config", "shutdown-delay",
 	"eval-timeout", "decision-cache-max-bytes", "tls-cert-file", "tls-key-file", "tls-client-ca-file"}
 
 // flagEnv is the environment variable of a flag: --admin-addr is PDP_ADMIN_ADDR.
@@ -71,6 +71,9 @@ func checkPDPContainer(t *testing.T, docs []manifest, pod podSpec, c container, 
 	}
 	checkListen(t, c.Name, "addr", flags["addr"], decisionHost, ports["decision"])
 	checkListen(t, c.Name, "admin-addr", flags["admin-addr"], "", ports["admin"])
+	if flags["grpc-addr"] != "" || ports["grpc"] != 0 {
+		checkListen(t, c.Name, "grpc-addr", flags["grpc-addr"], decisionHost, ports["grpc"])
+	}
 
 	for _, p := range []struct {
 		kind, path string

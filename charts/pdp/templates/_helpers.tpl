@@ -122,6 +122,9 @@ imagePullPolicy: {{ $v.image.pullPolicy }}
 args:
   - {{ printf "--addr=%s:%v" .decisionHost $v.ports.decision | quote }}
   - {{ printf "--admin-addr=:%v" $v.ports.admin | quote }}
+  {{- if $v.ports.grpc }}
+  - {{ printf "--grpc-addr=%s:%v" .decisionHost $v.ports.grpc | quote }}
+  {{- end }}
   - --config=/etc/pdp/config/config.yaml
   {{- with $v.evalTimeout }}
   - {{ printf "--eval-timeout=%s" . | quote }}
@@ -177,6 +180,11 @@ ports:
   - name: admin
     containerPort: {{ $v.ports.admin }}
     protocol: TCP
+  {{- if $v.ports.grpc }}
+  - name: grpc
+    containerPort: {{ $v.ports.grpc }}
+    protocol: TCP
+  {{- end }}
 startupProbe:
   httpGet:
     path: /health/live
