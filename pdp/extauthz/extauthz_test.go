@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -433,6 +434,24 @@ func TestMalformedCheckRequests(t *testing.T) {
 		if got := reduce(t, res); got.Code != codes.PermissionDenied || got.Status != 403 || got.Reasons[0] != pdp.ReasonInvalidRequest {
 			t.Errorf("%s: got %+v, want 403 invalid_request", name, got)
 		}
+	}
+}
+
+// TestOversizedCheckRequest: a CheckRequest over the message limit is
+// refused before it is decoded; one within it is decided.
+func TestOversizedCheckRequest(t *testing.T) {
+	f := start(t, config(t, ""), nil, nil)
+	big := envoyRequest("GET", "/ui", "127.0.0.1", "X-API-Key", "ops-demo-key", "X-Padding", strings.Repeat("a", extauthz.DefaultMaxMessageBytes))
+	if _, err := f.client.Check(context.Background(), big); status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("a %d-byte header: %v, want ResourceExhausted", extauthz.DefaultMaxMessageBytes, err)
+	}
+	fits := envoyRequest("GET", "/ui", "127.0.0.1", "X-API-Key", "ops-demo-key", "X-Padding", strings.Repeat("a", extauthz.DefaultMaxMessageBytes/2))
+	res, err := f.client.Check(context.Background(), fits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := reduce(t, res); got.Code != codes.OK {
+		t.Errorf("a request within the limit: got %+v, want OK", got)
 	}
 }
 
