@@ -114,7 +114,7 @@ var renderCases = []renderCase{
 	{
 		name:  "tls",
 		args:  []string{"-f", "pdp/ci/tls-values.yaml"},
-		kinds: map[string]int{"ServiceAccount": 1, "ConfigMap": 1, "Secret": 1, "Service": 1, "Deployment": 1, "PodDisruptionBudget": 1},
+		kinds: map[string]int{"ServiceAccount": 1, "ConfigMap": 1, "Secret": 1, "Service": 1, "Deployment": 1, "Pod": 1, "PodDisruptionBudget": 1},
 		check: func(t *testing.T, docs []manifest) {
 			var d workload
 			find(t, docs, "Deployment").decode(t, &d)

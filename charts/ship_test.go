@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/metalsoft-io/pdp/internal/testcert"
 )
 
 // pdpctlBuild is cmd/pdpctl, built once.
@@ -37,12 +39,12 @@ func buildPdpctl(t *testing.T) string {
 	return pdpctlBuild.path
 }
 
-// startExamplePDP starts pdp serving examples/metalcloud.yaml on loopback
-// and returns its decision address.
-func startExamplePDP(t *testing.T) string {
+// startExamplePDP starts pdp serving examples/metalcloud.yaml on loopback,
+// with args added, and returns its decision address.
+func startExamplePDP(t *testing.T, args ...string) string {
 	t.Helper()
 	decision, admin := freeLoopbackAddr(t), freeLoopbackAddr(t)
-	cmd := exec.Command(buildPDP(t), "--state", "../examples/metalcloud.yaml", "--addr", decision, "--admin-addr", admin, "--decision-log", "off")
+	cmd := exec.Command(buildPDP(t), append([]string{"--state", "../examples/metalcloud.yaml", "--addr", decision, "--admin-addr", admin, "--decision-log", "off"}, args...)...)
 	startProcess(t, cmd, "pdp")
 	waitReady(t, "http://"+admin+"/health/ready", make(chan struct{}), cmd.Stdout.(*syncBuffer))
 	return decision
@@ -50,14 +52,38 @@ func startExamplePDP(t *testing.T) string {
 
 // TestHelmTestPod runs the helm test hook's command (the image's pdpctl
 // with the rendered arguments, the Service address moved to a real pdp on
-// loopback) with the default values and with a check expected to allow: it
-// must exit 0. The pod must not carry the Service's selector labels.
+// loopback, the Secret's files to their test copies) with the default
+// values, with a check expected to allow, and over TLS with a client
+// certificate: it must exit 0. The pod must not carry the Service's
+// selector labels.
 func TestHelmTestPod(t *testing.T) {
 	pdpctl := buildPdpctl(t)
-	decision := startExamplePDP(t)
-	for _, values := range []string{chartDir + "/values.yaml", chartDir + "/ci/extras-values.yaml"} {
-		t.Run(filepath.Base(values), func(t *testing.T) {
-			docs := render(t, chartDir, "-f", values)
+	plain := startExamplePDP(t)
+	// The TLS values' pdp: a certificate for 127.0.0.1 and a client CA; the
+	// test pod's Secret holds the CA and a client certificate.
+	ca, dir := testcert.NewCA(t), t.TempDir()
+	write := func(name string, data []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	serverCert, serverKey := ca.Issue(t, 100, false)
+	clientCert, clientKey := ca.Issue(t, 200, true)
+	secret := map[string]string{"/etc/pdp-test/tls/ca.crt": write("ca.crt", ca.PEM),
+		"/etc/pdp-test/tls/tls.crt": write("client.crt", clientCert), "/etc/pdp-test/tls/tls.key": write("client.key", clientKey)}
+	withTLS := startExamplePDP(t, "--tls-cert-file", write("tls.crt", serverCert), "--tls-key-file", write("tls.key", serverKey),
+		"--tls-client-ca-file", secret["/etc/pdp-test/tls/ca.crt"])
+	for _, tc := range []struct {
+		values, scheme, decision string
+	}{
+		{chartDir + "/values.yaml", "http", plain},
+		{chartDir + "/ci/extras-values.yaml", "http", plain},
+		{chartDir + "/ci/tls-values.yaml", "https", withTLS},
+	} {
+		t.Run(filepath.Base(tc.values), func(t *testing.T) {
+			docs := render(t, chartDir, "-f", tc.values)
 			var pod struct {
 				Metadata struct {
 					Labels      map[string]string `yaml:"labels"`
@@ -66,9 +92,19 @@ func TestHelmTestPod(t *testing.T) {
 				Spec struct {
 					RestartPolicy string `yaml:"restartPolicy"`
 					Containers    []struct {
-						Command []string `yaml:"command"`
-						Args    []string `yaml:"args"`
+						Command      []string `yaml:"command"`
+						Args         []string `yaml:"args"`
+						VolumeMounts []struct {
+							Name      string `yaml:"name"`
+							MountPath string `yaml:"mountPath"`
+						} `yaml:"volumeMounts"`
 					} `yaml:"containers"`
+					Volumes []struct {
+						Name   string `yaml:"name"`
+						Secret struct {
+							Items []struct{ Path string } `yaml:"items"`
+						} `yaml:"secret"`
+					} `yaml:"volumes"`
 				} `yaml:"spec"`
 			}
 			findNamed(t, docs, "Pod", fullName+"-test-decision").decode(t, &pod)
@@ -91,13 +127,27 @@ func TestHelmTestPod(t *testing.T) {
 			if len(pod.Spec.Containers) != 1 || strings.Join(pod.Spec.Containers[0].Command, " ") != "/pdpctl" {
 				t.Fatalf("test pod containers: %+v, want one running /pdpctl", pod.Spec.Containers)
 			}
+			mounted := map[string]bool{} // the files the pod's Secret volumes provide
+			for _, m := range pod.Spec.Containers[0].VolumeMounts {
+				for _, v := range pod.Spec.Volumes {
+					for _, item := range v.Secret.Items {
+						mounted[m.MountPath+"/"+item.Path] = mounted[m.MountPath+"/"+item.Path] || v.Name == m.Name
+					}
+				}
+			}
 			var args []string
 			for _, a := range pod.Spec.Containers[0].Args {
 				if url, ok := strings.CutPrefix(a, "--pdp="); ok {
-					if want := fmt.Sprintf("http://%s.%s.svc:8181", fullName, namespace); url != want {
+					if want := fmt.Sprintf("%s://%s.%s.svc:8181", tc.scheme, fullName, namespace); url != want {
 						t.Errorf("--pdp=%s, want the Service %s", url, want)
 					}
-					a = "--pdp=http://" + decision
+					a = "--pdp=" + tc.scheme + "://" + tc.decision
+				}
+				if flag, path, ok := strings.Cut(a, "="); ok && strings.HasPrefix(path, "/etc/pdp-test/") {
+					if secret[path] == "" || !mounted[path] {
+						t.Fatalf("argument %s names a file the test pod does not mount (%v)", a, mounted)
+					}
+					a = flag + "=" + secret[path]
 				}
 				args = append(args, a)
 			}

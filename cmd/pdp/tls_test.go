@@ -2,15 +2,8 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,61 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metalsoft-io/pdp/internal/testcert"
 	"github.com/metalsoft-io/pdp/pdp/pdptest"
 )
-
-// testCA issues certificates for the TLS tests.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "pdp test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert, key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue returns a certificate for 127.0.0.1 (a server) or a client, with
-// serial, as PEM certificate and key.
-func (ca *testCA) issue(t *testing.T, serial int64, client bool) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "pdp test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
-	if client {
-		tmpl.ExtKeyUsage, tmpl.IPAddresses = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-}
 
 // writeFile replaces path's content atomically (as a Kubernetes secret
 // volume or a certificate renewer does).
@@ -106,16 +47,16 @@ func httpsCheck(p *proc, cfg *tls.Config) (int, int64, error) {
 // serves a replaced certificate without a restart, and keeps the admin
 // port on plain HTTP.
 func TestTLS(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testcert.NewCA(t)
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	c, k := ca.issue(t, 100, false)
+	c, k := ca.Issue(t, 100, false)
 	writeFile(t, certFile, c)
 	writeFile(t, keyFile, k)
 	p := startPDP(t, nil, "--state", filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"),
 		"--tls-cert-file", certFile, "--tls-key-file", keyFile)
 	roots := x509.NewCertPool()
-	roots.AddCert(ca.cert)
+	roots.AppendCertsFromPEM(ca.PEM)
 	client := &tls.Config{RootCAs: roots}
 	status, serial, err := httpsCheck(p, client)
 	if err != nil || status != 200 || serial != 100 {
@@ -125,7 +66,7 @@ func TestTLS(t *testing.T) {
 		t.Error("plain HTTP answered on the TLS decision port")
 	}
 
-	c, k = ca.issue(t, 200, false)
+	c, k = ca.Issue(t, 200, false)
 	writeFile(t, keyFile, k)
 	writeFile(t, certFile, c)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
@@ -143,19 +84,19 @@ func TestTLS(t *testing.T) {
 // certificate, or with one from another CA, is refused; one with a
 // certificate from the CA is served.
 func TestTLSClientCertificates(t *testing.T) {
-	ca, other := newTestCA(t), newTestCA(t)
+	ca, other := testcert.NewCA(t), testcert.NewCA(t)
 	dir := t.TempDir()
 	certFile, keyFile, caFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), filepath.Join(dir, "ca.crt")
-	c, k := ca.issue(t, 100, false)
+	c, k := ca.Issue(t, 100, false)
 	writeFile(t, certFile, c)
 	writeFile(t, keyFile, k)
-	writeFile(t, caFile, ca.pem)
+	writeFile(t, caFile, ca.PEM)
 	p := startPDP(t, nil, "--state", filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"),
 		"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--tls-client-ca-file", caFile)
 	roots := x509.NewCertPool()
-	roots.AddCert(ca.cert)
-	clientCert := func(ca *testCA) []tls.Certificate {
-		c, k := ca.issue(t, 300, true)
+	roots.AppendCertsFromPEM(ca.PEM)
+	clientCert := func(ca *testcert.CA) []tls.Certificate {
+		c, k := ca.Issue(t, 300, true)
 		pair, err := tls.X509KeyPair(c, k)
 		if err != nil {
 			t.Fatal(err)

@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -30,6 +33,9 @@ func (c *cli) check(ctx context.Context, args []string) error {
 	actingAs := fs.String("acting-as", "", "impersonation target `USER`")
 	explain := fs.Bool("explain", false, "ask for the facts and the rule that decided")
 	expectDeny := fs.Bool("expect-deny", false, "exit 0 when denied, 1 when allowed: a smoke test that pdp answers and denies (helm test)")
+	caCert := fs.String("cacert", "", "verify an https --pdp against the CA certificates in PEM `FILE` (default: the system's)")
+	clientCert := fs.String("cert", "", "client certificate in PEM `FILE`, for a pdp that requires one (--tls-client-ca-file)")
+	clientKey := fs.String("key", "", "private key in PEM `FILE` of --cert")
 	var attrs, fields listFlag
 	fs.Var(&attrs, "attr", "resource attribute `k=v` (repeatable)")
 	fs.Var(&fields, "field", "object `FIELD` the request updates (repeatable)")
@@ -41,7 +47,11 @@ func (c *cli) check(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	d, err := postCheck(ctx, *pdpURL, req, *explain)
+	client, err := httpClient(*caCert, *clientCert, *clientKey)
+	if err != nil {
+		return err
+	}
+	d, err := postCheck(ctx, client, *pdpURL, req, *explain)
 	if err != nil {
 		return err
 	}
@@ -54,6 +64,36 @@ func (c *cli) check(ctx context.Context, args []string) error {
 		return errDenied // exit 1: not the answer asked for
 	}
 	return nil
+}
+
+// httpClient is the client of check: the system's roots or those of
+// caFile, and a client certificate when certFile and keyFile are given.
+func httpClient(caFile, certFile, keyFile string) (*http.Client, error) {
+	if caFile == "" && certFile == "" && keyFile == "" {
+		return http.DefaultClient, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, usagef("check: --cacert: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, usagef("check: --cacert %s: no PEM certificate in it", caFile)
+		}
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, usagef("check: --cert and --key go together")
+	}
+	if certFile != "" {
+		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, usagef("check: --cert, --key: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, Proxy: http.ProxyFromEnvironment}}, nil
 }
 
 // buildRequest turns check's arguments into a request.
@@ -132,7 +172,7 @@ type apiError struct {
 
 // postCheck sends POST /v1/check and decodes the decision. A 4xx answer is
 // a usage error, anything else that is not a decision an unavailability.
-func postCheck(ctx context.Context, base string, req *pdp.Request, explain bool) (*pdp.Decision, error) {
+func postCheck(ctx context.Context, client *http.Client, base string, req *pdp.Request, explain bool) (*pdp.Decision, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
@@ -148,7 +188,7 @@ func postCheck(ctx context.Context, base string, req *pdp.Request, explain bool)
 		return nil, usagef("check: --pdp %q: %w", base, err)
 	}
 	hreq.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(hreq)
+	resp, err := client.Do(hreq)
 	if err != nil {
 		return nil, fmt.Errorf("check: %w", err)
 	}

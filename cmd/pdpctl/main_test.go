@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metalsoft-io/pdp/internal/testcert"
 	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/metalsoft-io/pdp/pdp/pdptest"
 	"github.com/metalsoft-io/pdp/sync/redisstate"
@@ -77,13 +78,13 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// startPDP runs the pdp binary on Redis and returns its decision URL once
-// it is ready.
-func startPDP(t *testing.T, redisURL string) string {
+// startPDP runs the pdp binary with args (a state source and more) and
+// returns its decision address, host:port, once it is ready.
+func startPDP(t *testing.T, args ...string) string {
 	t.Helper()
 	addr, admin := freeAddr(t), freeAddr(t)
 	var logs bytes.Buffer
-	cmd := exec.Command(pdpBinary(t), "--redis", redisURL, "--addr", addr, "--admin-addr", admin)
+	cmd := exec.Command(pdpBinary(t), append([]string{"--addr", addr, "--admin-addr", admin}, args...)...)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -95,7 +96,7 @@ func startPDP(t *testing.T, redisURL string) string {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return "http://" + addr
+				return addr
 			}
 		}
 		if time.Now().After(deadline) {
@@ -133,7 +134,7 @@ func TestVerbs(t *testing.T) {
 	}
 	go src.Run(ctx)
 	t.Cleanup(func() { cancel(); src.Close() })
-	pdpURL := startPDP(t, srv.URL())
+	pdpURL := "http://" + startPDP(t, "--redis", srv.URL())
 	env["PDP_PDP"] = pdpURL
 
 	user := func(id string, ok func(*pdp.User) bool) func() bool {
@@ -259,5 +260,51 @@ func TestImportInvalidRole(t *testing.T) {
 	}
 	if n := srv.Client().Exists(t.Context(), "pdp:role:r-bad").Val(); n != 1 {
 		t.Errorf("the role was not imported")
+	}
+}
+
+// TestCheckTLS asks a pdp that serves TLS and requires client certificates:
+// check verifies the server against --cacert and presents --cert and --key;
+// without the CA or without a certificate it fails, never reporting an
+// answer.
+func TestCheckTLS(t *testing.T) {
+	ca := testcert.NewCA(t)
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	serverCert, serverKey := ca.Issue(t, 100, false)
+	clientCert, clientKey := ca.Issue(t, 200, true)
+	caFile := write("ca.crt", ca.PEM)
+	certFile, keyFile := write("client.crt", clientCert), write("client.key", clientKey)
+	addr := startPDP(t, "--state", filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"),
+		"--tls-cert-file", write("tls.crt", serverCert), "--tls-key-file", write("tls.key", serverKey),
+		"--tls-client-ca-file", caFile)
+	pdpFlag := "--pdp=https://" + addr
+	for _, tc := range []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"verified, with a client certificate", []string{"--cacert", caFile, "--cert", certFile, "--key", keyFile}, exitOK},
+		{"no client certificate", []string{"--cacert", caFile}, exitUnavailable},
+		{"server not verified", []string{"--cert", certFile, "--key", keyFile}, exitUnavailable},
+		{"--cert without --key", []string{"--cacert", caFile, "--cert", certFile}, exitUsage},
+		{"--cacert without a certificate", []string{"--cacert", keyFile}, exitUsage},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"check", pdpFlag}, tc.args...)
+			code, out, stderr := pdpctl(t, nil, "", append(args, "u-ops", "read", "infrastructure/inf-web")...)
+			if code != tc.want {
+				t.Errorf("exit %d, want %d: %s %s", code, tc.want, out, stderr)
+			}
+			if tc.want != exitOK && out != "" {
+				t.Errorf("failed check printed an answer: %s", out)
+			}
+		})
 	}
 }
