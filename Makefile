@@ -8,7 +8,7 @@ OAUTH2_PROXY := github.com/oauth2-proxy/oauth2-proxy/v7@v7.8.1
 # Every package but the chart, whose tests chart-test runs.
 TEST_PKGS ?= $(shell $(GO) list ./... | grep -v /charts$$)
 # Debian packages of the servers the tests start.
-TEST_SERVERS := redis-server:redis-server nginx:nginx caddy:caddy promtool:prometheus prometheus:prometheus umoci:umoci runc:runc curl:curl
+TEST_SERVERS := redis-server:redis-server nginx:nginx caddy:caddy promtool:prometheus prometheus:prometheus umoci:umoci runc:runc curl:curl python3:python3
 
 .PHONY: help build image run test test-deps vet fmt-check policy-check bench install-wrk fuzz soak chart-test clean
 

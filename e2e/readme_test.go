@@ -53,6 +53,37 @@ func freePort(t *testing.T) string {
 	return port
 }
 
+// exitComment is a README comment's promise of an exit status: "# exit 22: ...".
+var exitComment = regexp.MustCompile(`#.*\bexit (\d+)\b`)
+
+// checkedScript turns a README shell block into a bash script that checks
+// each command's exit status, 0 unless its comment says "exit N", and stops
+// at the first unexpected one. A line ending in a backslash continues on
+// the next. Job control is on, so that "kill %1" works as typed; whatever
+// the block started in the background is killed when the script ends.
+func checkedScript(block string) string {
+	lines := []string{"set -m", "trap 'kill $(jobs -p) 2>/dev/null' EXIT"}
+	var cont string
+	for _, line := range strings.Split(block, "\n") {
+		if strings.HasSuffix(line, "\\") {
+			cont += strings.TrimSuffix(line, "\\") + " "
+			continue
+		}
+		line, cont = cont+line, ""
+		cmd, _, _ := strings.Cut(line, " #")
+		if strings.TrimSpace(cmd) == "" {
+			continue
+		}
+		want := 0
+		if m := exitComment.FindStringSubmatch(line); m != nil {
+			want, _ = strconv.Atoi(m[1])
+		}
+		lines = append(lines, fmt.Sprintf("%s\nrc=$?; [ $rc -eq %d ] || { echo \"exit $rc, want %d: %s\" >&2; exit 1; }",
+			cmd, want, want, strings.ReplaceAll(strings.TrimSpace(cmd), `"`, `'`)))
+	}
+	return strings.Join(lines, "\n")
+}
+
 // TestREADMERedisWalkthrough runs the README's Redis walkthrough as written,
 // in a copy of the repository's examples, with bin/ in a temporary
 // directory and Redis and pdp on free ports: every command must succeed but
@@ -73,26 +104,12 @@ func TestREADMERedisWalkthrough(t *testing.T) {
 		"make build", "make -s -C "+root+" build BIN="+filepath.Join(work, "bin"),
 		"examples/", filepath.Join(root, "examples")+"/",
 	).Replace(block)
-	// Each command's exit status, as the README annotates it, is checked:
-	// the shell stops at the first unexpected one.
-	var lines []string
-	for _, line := range strings.Split(script, "\n") {
-		cmd, comment, _ := strings.Cut(line, " #")
-		if strings.TrimSpace(cmd) == "" {
-			continue
-		}
-		want := 0
-		if strings.Contains(comment, "exit 1") {
-			want = 1
-		}
-		lines = append(lines, fmt.Sprintf("%s\nrc=$?; [ $rc -eq %d ] || { echo \"exit $rc, want %d: %s\" >&2; exit 1; }",
-			cmd, want, want, strings.ReplaceAll(strings.TrimSpace(cmd), `"`, `'`)))
-	}
+	lines := checkedScript(script)
 	// pdp's ports move with the environment (PDP_ADDR, PDP_ADMIN_ADDR), and
 	// pdpctl check's with PDP_PDP: the commands stay as the README has them.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	sh := exec.CommandContext(ctx, "bash", "-c", "set -m\n"+strings.Join(lines, "\n"))
+	sh := exec.CommandContext(ctx, "bash", "-c", lines)
 	sh.Dir = work
 	sh.Env = append(os.Environ(), "PDP_ADDR=127.0.0.1:"+addrPort, "PDP_ADMIN_ADDR=127.0.0.1:"+adminPort,
 		"PDP_PDP=http://127.0.0.1:"+addrPort)
