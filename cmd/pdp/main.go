@@ -186,8 +186,6 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 		err = errors.New("--tls-cert-file and --tls-key-file go together")
 	case c.tlsClientCAFile != "" && c.tlsCertFile == "":
 		err = errors.New("--tls-client-ca-file needs --tls-cert-file and --tls-key-file")
-	case c.decisionCacheMaxBytes < 0:
-		err = errors.New("--decision-cache-max-bytes must not be negative")
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "pdp: %v (pdp --help lists the flags)\n", err)

@@ -388,7 +388,7 @@ func TestExitCodes(t *testing.T) {
 		{"client CA without certificate", nil, []string{"--state", example, "--tls-client-ca-file", bad}, 2, "needs --tls-cert-file"},
 		{"bad certificate", nil, []string{"--state", example, "--tls-cert-file", bad, "--tls-key-file", bad}, 1, "TLS certificate"},
 		{"no evaluation time", nil, []string{"--state", example, "--eval-timeout", "0s"}, 2, "must be positive"},
-		{"negative cache budget", nil, []string{"--state", example, "--decision-cache-max-bytes", "-1"}, 2, "must not be negative"},
+		{"negative cache budget", nil, []string{"--state", example, "--decision-cache-max-bytes", "-1"}, 2, "want a whole number of bytes"},
 		{"port in use", nil, []string{"--state", example, "--addr", busy.Addr().String(), "--admin-addr", "127.0.0.1:0"}, 1, "address already in use"},
 	}
 	for _, tc := range tests {
