@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/sync/redisstate"
-	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
@@ -26,7 +26,7 @@ import (
 func TestNginxSidecarExampleServes(t *testing.T) {
 	docs, pod := exampleDeployment(t)
 
-	redis := redistest.Start(t)
+	redis := testenv.StartRedis(t)
 	importState(t, redis.URL(), "../examples/metalcloud.yaml")
 	decision := startContainer(t, buildPDP(t), docs, pod, containerNamed(t, pod.InitContainers, "pdp"), redis.URL())
 

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
+	"github.com/metalsoft-io/pdp/internal/testenv"
 )
 
 // TestRenderedContainerRuns runs the real pdp binary the way the rendered
@@ -45,20 +45,20 @@ func TestRenderedContainerRuns(t *testing.T) {
 		},
 		{
 			name:  "redis",
-			redis: func(t *testing.T) string { return redistest.Start(t).URL() },
+			redis: func(t *testing.T) string { return testenv.StartRedis(t).URL() },
 			// Redis holds no users: an unknown principal is denied.
 			check: denyUnknown,
 		},
 		{
 			name:  "jwt",
 			args:  []string{"-f", "pdp/ci/jwt-values.yaml"},
-			redis: func(t *testing.T) string { return redistest.Start(t).URL() },
+			redis: func(t *testing.T) string { return testenv.StartRedis(t).URL() },
 			check: denyUnknown,
 		},
 		{
 			name:  "redis cluster",
 			args:  []string{"-f", "pdp/ci/redis-cluster-values.yaml"},
-			redis: func(t *testing.T) string { return redistest.StartCluster(t).URL() },
+			redis: func(t *testing.T) string { return testenv.StartRedisCluster(t).URL() },
 			check: denyUnknown,
 		},
 	}
@@ -79,7 +79,7 @@ func TestRenderedContainerRuns(t *testing.T) {
 	t.Run("sidecar", func(t *testing.T) {
 		docs, d := renderSidecar(t)
 		pod := d.Spec.Template.Spec
-		runContainer(t, bin, docs, pod, pod.InitContainers[0], redistest.Start(t).URL(), denyUnknown)
+		runContainer(t, bin, docs, pod, pod.InitContainers[0], testenv.StartRedis(t).URL(), denyUnknown)
 	})
 }
 

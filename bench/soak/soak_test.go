@@ -21,8 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/sync/redisstate"
-	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
@@ -146,7 +146,7 @@ func TestSoak(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	rdb := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+	rdb := testenv.StartRedis(t, "--appendonly", "yes", "--appendfsync", "always")
 	state, err := statefile.ParseFile("../../examples/metalcloud.yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -10,18 +10,19 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"github.com/metalsoft-io/pdp/pdp/pdptest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/metalsoft-io/pdp/internal/testenv"
 )
 
 // TestGRPCExtAuthz: with --grpc-addr the binary answers Envoy's Check from
 // the route table of --config and the real engine, serves gRPC health, and
 // counts the checks under the ext_authz endpoint.
 func TestGRPCExtAuthz(t *testing.T) {
-	root := pdptest.RepoRoot()
+	root := testenv.RepoRoot()
 	grpcAddr := freeAddr(t)
 	p := startPDP(t, nil, "--state", filepath.Join(root, "examples", "metalcloud.yaml"),
 		"--config", filepath.Join(root, "examples", "routes.yaml"), "--grpc-addr", grpcAddr)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metalsoft-io/pdp/pdp/pdptest"
+	"github.com/metalsoft-io/pdp/internal/testenv"
 )
 
 // TestDecisionLogReopen rotates the decision log as logrotate does: the
@@ -17,7 +17,7 @@ import (
 func TestDecisionLogReopen(t *testing.T) {
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "decisions.jsonl")
-	p := startPDP(t, nil, "--state", filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"),
+	p := startPDP(t, nil, "--state", filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml"),
 		"--decision-log", logPath, "--decision-log-sample", "1")
 	deny := `{"principal":{"id":"u-mktg"},"action":"update","resource":{"kind":"infrastructure","id":"inf-erp"}}`
 

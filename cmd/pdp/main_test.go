@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/metalsoft-io/pdp/pdp/pdptest"
 )
@@ -367,7 +368,7 @@ func TestExitCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	example := filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml")
+	example := filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml")
 	tests := []struct {
 		name   string
 		env    []string
@@ -418,7 +419,7 @@ func TestEnvironment(t *testing.T) {
 	p := &proc{t: t, out: &syncBuffer{}, done: make(chan struct{}), decision: "http://" + decision, admin: "http://" + admin}
 	p.cmd = exec.Command(pdpBinary(t))
 	p.cmd.Env = append(os.Environ(), "PDP_ADDR="+decision, "PDP_ADMIN_ADDR="+admin, "PDP_MAX_DEPTH=3",
-		"PDP_STATE="+filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"))
+		"PDP_STATE="+filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml"))
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -438,7 +439,7 @@ func TestEnvironment(t *testing.T) {
 // TestReload rewrites the state file under a running pdp: the decision
 // changes; a bad version is ignored and the last good state kept.
 func TestReload(t *testing.T) {
-	example, err := os.ReadFile(filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"))
+	example, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -506,7 +507,7 @@ func waitDecision(t *testing.T, p *proc, req string, cond func(pdp.Decision) boo
 func TestSIGTERM(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
-			p := startPDP(t, nil, "--state", filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"))
+			p := startPDP(t, nil, "--state", filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml"))
 			// An idle keep-alive connection must not hold the shutdown.
 			conn, err := net.Dial("tcp", strings.TrimPrefix(p.decision, "http://"))
 			if err != nil {
@@ -544,7 +545,7 @@ func TestSIGTERM(t *testing.T) {
 // TestExplainAndHealth: ?explain=true through the real engine carries a
 // readable explanation; the admin port answers every health form.
 func TestExplainAndHealth(t *testing.T) {
-	p := startPDP(t, nil, "--state", filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"))
+	p := startPDP(t, nil, "--state", filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml"))
 	status, b := p.post("/v1/check?explain=true", []byte(`{"principal": {"id": "u-ops"}, "acting_as": "u-finance",
 		"action": "pay", "resource": {"kind": "billing", "id": "u-finance"}}`))
 	var d pdp.Decision

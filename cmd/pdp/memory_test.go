@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metalsoft-io/pdp/pdp/pdptest"
+	"github.com/metalsoft-io/pdp/internal/testenv"
 )
 
 // Memory a client cannot exhaust: attacks measured on the real binary's
@@ -65,7 +65,7 @@ func peakRSS(t *testing.T, pid int, d time.Duration) int64 {
 // resident set must not grow with the declared lengths (fasthttp used to
 // allocate each in full, and the second wave touched what the first freed).
 func TestMemoryFromHeaders(t *testing.T) {
-	p := startPDP(t, nil, "--state", filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"))
+	p := startPDP(t, nil, "--state", filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml"))
 	const ask = `{"principal": {"id": "u-ops"}, "action": "read", "resource": {"kind": "ui"}}`
 	p.check(ask)
 	base := peakRSS(t, p.cmd.Process.Pid, 200*time.Millisecond)
@@ -127,7 +127,7 @@ func TestMemoryFromHeaders(t *testing.T) {
 // attributes, in batches of 30: none is worth caching, and the resident set
 // stays bounded (the decision cache used to keep every one of them).
 func TestMemoryFromDistinctRequests(t *testing.T) {
-	p := startPDP(t, nil, "--state", filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"))
+	p := startPDP(t, nil, "--state", filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml"))
 	p.check(`{"principal": {"id": "u-ops"}, "action": "read", "resource": {"kind": "ui"}}`)
 	base := peakRSS(t, p.cmd.Process.Pid, 200*time.Millisecond)
 	pad := strings.Repeat("x", 60_000)

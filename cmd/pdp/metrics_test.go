@@ -14,10 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/pdp/pdptest"
 	"github.com/metalsoft-io/pdp/policy"
-	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
@@ -32,8 +31,8 @@ const (
 // known traffic and checks every required series and its value, runs
 // promtool over the scrape, and reads the decision log.
 func TestMetricsAndDecisionLog(t *testing.T) {
-	srv := redistest.Start(t)
-	st, err := statefile.ParseFile(filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"))
+	srv := testenv.StartRedis(t)
+	st, err := statefile.ParseFile(filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metalsoft-io/pdp/pdp/pdptest"
+	"github.com/metalsoft-io/pdp/internal/testenv"
 )
 
 // testCA issues certificates for the TLS tests.
@@ -112,7 +112,7 @@ func TestTLS(t *testing.T) {
 	c, k := ca.issue(t, 100, false)
 	writeFile(t, certFile, c)
 	writeFile(t, keyFile, k)
-	p := startPDP(t, nil, "--state", filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"),
+	p := startPDP(t, nil, "--state", filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml"),
 		"--tls-cert-file", certFile, "--tls-key-file", keyFile)
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.cert)
@@ -150,7 +150,7 @@ func TestTLSClientCertificates(t *testing.T) {
 	writeFile(t, certFile, c)
 	writeFile(t, keyFile, k)
 	writeFile(t, caFile, ca.pem)
-	p := startPDP(t, nil, "--state", filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"),
+	p := startPDP(t, nil, "--state", filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml"),
 		"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--tls-client-ca-file", caFile)
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.cert)

@@ -8,17 +8,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/metalsoft-io/pdp/pdp/pdptest"
-	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
 // TestExitStatus covers bad usage, bad input and unreachable servers: the
 // exit status and a reason on stderr, and nothing written.
 func TestExitStatus(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	env := map[string]string{"PDP_REDIS": srv.URL()}
-	example := filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml")
+	example := filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml")
 	if code, _, stderr := pdpctl(t, env, "", "import", example); code != exitOK {
 		t.Fatalf("import: exit %d: %s", code, stderr)
 	}
@@ -73,9 +72,9 @@ func TestExitStatus(t *testing.T) {
 // TestExport: export writes the imported state as a state file that parses
 // back to the same documents.
 func TestExport(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	env := map[string]string{"PDP_REDIS": srv.URL()}
-	example := filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml")
+	example := filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml")
 	if code, _, stderr := pdpctl(t, env, "", "import", example); code != exitOK {
 		t.Fatalf("import: exit %d: %s", code, stderr)
 	}

@@ -16,10 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/pdp/pdptest"
 	"github.com/metalsoft-io/pdp/sync/redisstate"
-	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
 )
 
 // pdpctl runs one command line in-process and returns its exit status,
@@ -120,9 +119,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // TestVerbs runs every writing verb against Redis, then checks its effect
 // through a Source and through a running pdp asked with pdpctl check.
 func TestVerbs(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	env := map[string]string{"PDP_REDIS": srv.URL()}
-	example := filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml")
+	example := filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml")
 	if code, _, stderr := pdpctl(t, env, "", "import", example); code != exitOK {
 		t.Fatalf("import: exit %d: %s", code, stderr)
 	}
@@ -245,7 +244,7 @@ func TestVerbs(t *testing.T) {
 // holders are denied role_invalid), and import names the role and the path
 // of the bad value.
 func TestImportInvalidRole(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	file := filepath.Join(t.TempDir(), "roles.yaml")
 	state := "users:\n  - {id: u-a, role: r-bad}\nroles:\n  - name: r-bad\n    rules:\n" +
 		"      - {subject: server, actions: [update], inverted: true, conditions: {name: {$regex: \"^${principal.nick}-\"}}}\n"

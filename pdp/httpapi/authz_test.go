@@ -15,7 +15,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-	"github.com/metalsoft-io/pdp/pdp/authz/proxytest"
+
+	"github.com/metalsoft-io/pdp/internal/testenv"
 )
 
 // Test identity provider settings of the end-to-end test.
@@ -33,7 +34,7 @@ func buildPDP(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "pdp")
 	cmd := exec.Command("go", "build", "-o", bin, "github.com/metalsoft-io/pdp/cmd/pdp")
-	cmd.Dir = proxytest.ModuleRoot(t)
+	cmd.Dir = testenv.RepoRoot()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/pdp: %v\n%s", err, out)
 	}
@@ -128,11 +129,11 @@ func TestForwardAuthEndToEnd(t *testing.T) {
 		}
 	})
 	pdpAddr := strings.TrimPrefix(p.decision, "http://")
-	up := proxytest.StartUpstream(t)
+	up := testenv.StartUpstream(t)
 	authCaddy := strings.NewReplacer("{{pdp}}", pdpAddr, "{{upstream}}", up.Addr).Replace(authCaddyfile)
 	proxies := []struct{ name, addr string }{
-		{"nginx", proxytest.StartNginxExample(t, pdpAddr, up.Addr)},
-		{"caddy", proxytest.StartCaddyExample(t, pdpAddr, up.Addr)},
+		{"nginx", testenv.StartNginxExample(t, pdpAddr, up.Addr)},
+		{"caddy", testenv.StartCaddyExample(t, pdpAddr, up.Addr)},
 	}
 	opsKey := map[string]string{"X-API-Key": "ops-demo-key"}
 	bearer := func(s string) map[string]string { return map[string]string{"Authorization": "Bearer " + s} }
@@ -172,13 +173,13 @@ func TestForwardAuthEndToEnd(t *testing.T) {
 		for _, c := range cases {
 			t.Run(p.name+"/"+c.name, func(t *testing.T) {
 				up.Take()
-				status, body := proxytest.Do(t, c.method, p.addr, c.uri, c.header)
+				status, body := testenv.Do(t, c.method, p.addr, c.uri, c.header)
 				checkUpstream(t, up, status, body, c.status, c.user, c.email)
 			})
 		}
 	}
 	t.Run("authenticating caddy/trusted header", func(t *testing.T) {
-		addr := proxytest.StartCaddy(t, authCaddy)
+		addr := testenv.StartCaddy(t, authCaddy)
 		up.Take()
 		req, err := http.NewRequest("GET", "http://"+addr+"/api/v2/infrastructures/inf-web", nil)
 		if err != nil {
@@ -192,7 +193,7 @@ func TestForwardAuthEndToEnd(t *testing.T) {
 		}
 		resp.Body.Close()
 		checkUpstream(t, up, resp.StatusCode, "", 200, "u-mktg", "mktg@company.com")
-		status, body := proxytest.Do(t, "GET", addr, "/api/v2/infrastructures/inf-erp", nil)
+		status, body := testenv.Do(t, "GET", addr, "/api/v2/infrastructures/inf-erp", nil)
 		checkUpstream(t, up, status, body, 401, "", "")
 	})
 	t.Run("envoy form", func(t *testing.T) {
@@ -234,7 +235,7 @@ func TestForwardAuthEndToEnd(t *testing.T) {
 }
 
 // checkUpstream checks a proxied answer and what the upstream received.
-func checkUpstream(t *testing.T, up *proxytest.Upstream, status int, body string, wantStatus int, user, email string) {
+func checkUpstream(t *testing.T, up *testenv.Upstream, status int, body string, wantStatus int, user, email string) {
 	t.Helper()
 	got := up.Take()
 	if status != wantStatus {

@@ -22,9 +22,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/metalsoft-io/pdp/pdp/authz"
-	"github.com/metalsoft-io/pdp/pdp/authz/proxytest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 	"go.yaml.in/yaml/v3"
 )
@@ -605,7 +605,7 @@ type pdpRun struct {
 // stderr captured, and waits until it is ready.
 func runPDP(t *testing.T, bin string, args ...string) *pdpRun {
 	t.Helper()
-	addr, admin := proxytest.FreeAddr(t), proxytest.FreeAddr(t)
+	addr, admin := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	p := &pdpRun{decision: "http://" + addr, admin: "http://" + admin, output: &syncBuffer{}}
 	cmd := exec.Command(bin, append([]string{"--addr", addr, "--admin-addr", admin}, args...)...)
 	cmd.Stdout, cmd.Stderr = p.output, p.output

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metalsoft-io/pdp/pdp/authz/proxytest"
+	"github.com/metalsoft-io/pdp/internal/testenv"
 )
 
 // oauth2ProxyModule is the oauth2-proxy release the identity proxy test
@@ -69,7 +69,7 @@ func startProc(t *testing.T, cmd *exec.Cmd, out io.Writer) {
 func TestIdentityProxyEndToEnd(t *testing.T) {
 	bin := t.TempDir()
 	goBuild(t, bin, "install", oauth2ProxyModule)
-	mockDir := filepath.Join(proxytest.ModuleRoot(t), "e2e", "mockoidc")
+	mockDir := filepath.Join(testenv.RepoRoot(), "e2e", "mockoidc")
 	build := exec.Command("go", "build", "-o", filepath.Join(bin, "mockoidc"), ".")
 	build.Dir = mockDir
 	if out, err := build.CombinedOutput(); err != nil {
@@ -109,10 +109,10 @@ identity:
   jwt: {discovery: true, issuer: "`+issuer+`", audiences: [`+clientID+`], algorithms: [RS256]}
 `)
 	p := runPDP(t, buildPDP(t), "--state", exampleState(t), "--config", config)
-	up := proxytest.StartUpstream(t)
-	nginx := proxytest.StartNginxExample(t, strings.TrimPrefix(p.decision, "http://"), up.Addr)
+	up := testenv.StartUpstream(t)
+	nginx := testenv.StartNginxExample(t, strings.TrimPrefix(p.decision, "http://"), up.Addr)
 
-	proxyAddr := proxytest.FreeAddr(t)
+	proxyAddr := testenv.FreeAddr(t)
 	proxyLog := &syncBuffer{}
 	startProc(t, exec.Command(filepath.Join(bin, "oauth2-proxy"),
 		"--http-address", proxyAddr,

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metalsoft-io/pdp/pdp/authz/proxytest"
+	"github.com/metalsoft-io/pdp/internal/testenv"
 )
 
 // TestBodyLimits sends each endpoint a request whose headers declare a body
@@ -84,10 +84,10 @@ func TestBodyLimits(t *testing.T) {
 func TestForwardAuthBodyThroughProxies(t *testing.T) {
 	p := runPDP(t, buildPDP(t), "--state", exampleState(t), "--config", "../../examples/routes.yaml")
 	pdpAddr := strings.TrimPrefix(p.decision, "http://")
-	up := proxytest.StartUpstream(t)
+	up := testenv.StartUpstream(t)
 	for _, proxy := range []struct{ name, addr string }{
-		{"nginx", proxytest.StartNginxExample(t, pdpAddr, up.Addr)},
-		{"caddy", proxytest.StartCaddyExample(t, pdpAddr, up.Addr)},
+		{"nginx", testenv.StartNginxExample(t, pdpAddr, up.Addr)},
+		{"caddy", testenv.StartCaddyExample(t, pdpAddr, up.Addr)},
 	} {
 		t.Run(proxy.name, func(t *testing.T) {
 			up.Take()

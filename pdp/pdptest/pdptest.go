@@ -25,12 +25,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 	"go.yaml.in/yaml/v3"
@@ -53,20 +53,11 @@ type Suite struct {
 	Cases     []Case
 }
 
-// RepoRoot is the absolute path of the repository's root directory.
-func RepoRoot() string {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		panic("pdptest: no caller information")
-	}
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
 // Suites loads every testdata/cases/*.yaml and the state file each names.
 // A malformed case file fails the test.
 func Suites(t testing.TB) []Suite {
 	t.Helper()
-	paths, err := filepath.Glob(filepath.Join(RepoRoot(), "testdata", "cases", "*.yaml"))
+	paths, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "testdata", "cases", "*.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +105,7 @@ func LoadSuite(path string) (Suite, error) {
 	}
 	s := Suite{
 		Name:      strings.TrimSuffix(filepath.Base(path), ".yaml"),
-		StatePath: filepath.Join(RepoRoot(), filepath.FromSlash(f.State)),
+		StatePath: filepath.Join(testenv.RepoRoot(), filepath.FromSlash(f.State)),
 	}
 	if s.State, err = statefile.ParseFile(s.StatePath); err != nil {
 		return Suite{}, fmt.Errorf("%s: %w", path, err)

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
 )
 
 // TestRedisOutage kills Redis under concurrent lookups and restarts it:
@@ -17,7 +17,7 @@ import (
 // with ErrUnavailable; Ready reports it; the Source recovers by itself; and
 // no lookup ever returns the user as unblocked after its block was seen.
 func TestRedisOutage(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	w := openWriter(t, srv.URL(), "")
 	st := exampleState(t)
 	importState(t, w, st)
@@ -107,7 +107,7 @@ func TestRedisOutage(t *testing.T) {
 // TestReconnectDropsCache: a change whose stream entry never arrives (lost
 // in a failover) is seen after the tailer reconnects.
 func TestReconnectDropsCache(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	importState(t, openWriter(t, srv.URL(), ""), exampleState(t))
 	src := openSource(t, srv.URL(), Options{})
 	ctx := context.Background()
@@ -128,7 +128,7 @@ func TestReconnectDropsCache(t *testing.T) {
 // TestReadyWhileCachedFactsAreFresh: once the tailer has lost Redis, the
 // source stays ready as long as it serves cached facts (fail static).
 func TestReadyWhileCachedFactsAreFresh(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	importState(t, openWriter(t, srv.URL(), ""), exampleState(t))
 	src := openSource(t, srv.URL(), Options{Staleness: time.Minute})
 	userNow(t, src, "u-ops")

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
@@ -17,7 +17,7 @@ import (
 // loader stores what it read. The next lookup must see the block, for a
 // lookup by id and by email (whose entry depends on the user's key too).
 func TestLoaderRacingInvalidation(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	w := openWriter(t, srv.URL(), "")
 	importState(t, w, exampleState(t))
 	ctx := context.Background()
@@ -99,7 +99,7 @@ func TestStaleSetNeverServed(t *testing.T) {
 // rewritten; once the stream entry of version n is applied, a lookup that
 // starts afterwards never sees an older version.
 func TestConcurrentLookupsDuringWrites(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	w := openWriter(t, srv.URL(), "")
 	importState(t, w, exampleState(t))
 	src := openSource(t, srv.URL(), Options{})

@@ -12,8 +12,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
@@ -21,7 +21,7 @@ import (
 // for its effect to be visible through a running Source whose cache held
 // the old value. Edits of missing entities fail and write nothing.
 func TestEditsVisible(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	w := openWriter(t, srv.URL(), "")
 	importState(t, w, exampleState(t))
 	src := openSource(t, srv.URL(), Options{})
@@ -122,7 +122,7 @@ func TestEditsVisible(t *testing.T) {
 // TestEmailIndexFollowsUser: re-importing a user with a new email moves the
 // index; the old email resolves to nothing, also from a warm cache.
 func TestEmailIndexFollowsUser(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	w := openWriter(t, srv.URL(), "")
 	st := exampleState(t)
 	importState(t, w, st)
@@ -144,7 +144,7 @@ func TestEmailIndexFollowsUser(t *testing.T) {
 // TestTrimmedWhileAway: entries written and trimmed away before the tailer
 // runs are detected; the cache is dropped, not left stale.
 func TestTrimmedWhileAway(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	w := openWriter(t, srv.URL(), "")
 	importState(t, w, exampleState(t))
 	ctx := context.Background()
@@ -179,7 +179,7 @@ func TestTrimmedWhileAway(t *testing.T) {
 // TestTrimmedWhileBehind: the tailer reads a full batch, the entries after
 // it are trimmed away before its next read; it must drop the cache.
 func TestTrimmedWhileBehind(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	w := openWriter(t, srv.URL(), "")
 	importState(t, w, exampleState(t))
 	ctx := context.Background()
@@ -237,7 +237,7 @@ func TestTrimmedWhileBehind(t *testing.T) {
 func TestKindAllAndUnknownKind(t *testing.T) {
 	for _, kind := range []string{KindAll, "future-kind"} {
 		t.Run(kind, func(t *testing.T) {
-			srv := redistest.Start(t)
+			srv := testenv.StartRedis(t)
 			importState(t, openWriter(t, srv.URL(), ""), exampleState(t))
 			src := openSource(t, srv.URL(), Options{})
 			ctx := context.Background()
@@ -254,7 +254,7 @@ func TestKindAllAndUnknownKind(t *testing.T) {
 // the lookups that need it (not ErrUnavailable), never a crash, and other
 // lookups keep working. Fixing it is picked up from the stream.
 func TestMalformedDocuments(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	importState(t, openWriter(t, srv.URL(), ""), exampleState(t))
 	src := openSource(t, srv.URL(), Options{})
 	ctx := context.Background()
@@ -317,7 +317,7 @@ func TestMalformedDocuments(t *testing.T) {
 // TestInfrastructureIDs lists the stored infrastructures, and the list
 // follows a new infrastructure written afterwards.
 func TestInfrastructureIDs(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	w := openWriter(t, srv.URL(), "")
 	importState(t, w, exampleState(t))
 	src := openSource(t, srv.URL(), Options{})
@@ -338,7 +338,7 @@ func TestInfrastructureIDs(t *testing.T) {
 // its holders role_invalid, and the log names the role and the path of the
 // bad value.
 func TestInvalidRoleLogged(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	importState(t, openWriter(t, srv.URL(), ""), exampleState(t))
 	logs := &lockedLog{}
 	src := openSource(t, srv.URL(), Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
@@ -15,7 +15,7 @@ import (
 // with the default hash-tagged prefix: the facts match the file, an edit is
 // visible, and export reads everything back.
 func TestCluster(t *testing.T) {
-	cl := redistest.StartCluster(t)
+	cl := testenv.StartRedisCluster(t)
 	st := exampleState(t)
 	w := openWriter(t, cl.URL(), "")
 	importState(t, w, st)
@@ -42,7 +42,7 @@ func TestCluster(t *testing.T) {
 // the Source follows it (Ready again, and a block written to the new master
 // is seen), and lookups never fail with anything but ErrUnavailable.
 func TestSentinelFailover(t *testing.T) {
-	sn := redistest.StartSentinel(t)
+	sn := testenv.StartRedisSentinel(t)
 	st := exampleState(t)
 	w := openWriter(t, sn.URL(), "")
 	importState(t, w, st)

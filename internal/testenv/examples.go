@@ -1,4 +1,4 @@
-package proxytest
+package testenv
 
 import (
 	"os"
@@ -13,30 +13,10 @@ const (
 	exampleUpstream = "127.0.0.1:9000"
 )
 
-// ModuleRoot is the directory holding go.mod, found from the working
-// directory upwards.
-func ModuleRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // example reads examples/<name> with the example addresses replaced.
 func example(t testing.TB, name, pdpAddr, upstreamAddr string, more ...string) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(ModuleRoot(t), "examples", name))
+	data, err := os.ReadFile(filepath.Join(RepoRoot(), "examples", name))
 	if err != nil {
 		t.Fatal(err)
 	}
