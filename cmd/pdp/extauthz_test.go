@@ -23,7 +23,7 @@ import (
 // counts the checks under the ext_authz endpoint.
 func TestGRPCExtAuthz(t *testing.T) {
 	root := testenv.RepoRoot()
-	grpcAddr := freeAddr(t)
+	grpcAddr := testenv.FreeAddr(t)
 	p := startPDP(t, nil, "--state", filepath.Join(root, "examples", "metalcloud.yaml"),
 		"--config", filepath.Join(root, "examples", "routes.yaml"), "--grpc-addr", grpcAddr)
 	conn, err := grpc.NewClient("passthrough:///"+grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -64,7 +64,7 @@ func TestGRPCExtAuthz(t *testing.T) {
 	if codes.Code(unknown.GetStatus().GetCode()) != codes.Unauthenticated || unknown.GetDeniedResponse().GetStatus().GetCode() != 401 {
 		t.Fatalf("no credential: %v", unknown)
 	}
-	resp, err := http.Get(p.admin + "/metrics")
+	resp, err := http.Get(p.Admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func TestDecisionLogReopen(t *testing.T) {
 			}
 		}
 		if len(got) != n {
-			t.Fatalf("%s holds %d lines, want %d:\n%s\npdp output:\n%s", path, len(got), n, strings.Join(got, "\n"), p.out)
+			t.Fatalf("%s holds %d lines, want %d:\n%s\npdp output:\n%s", path, len(got), n, strings.Join(got, "\n"), p.Logs)
 		}
 		return got
 	}
@@ -47,7 +47,7 @@ func TestDecisionLogReopen(t *testing.T) {
 	if err := os.Rename(logPath, rotated); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	// The reopen is asynchronous: wait for the new file, then decide.
@@ -56,20 +56,20 @@ func TestDecisionLogReopen(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no new %s after SIGHUP; pdp output:\n%s", logPath, p.out)
+			t.Fatalf("no new %s after SIGHUP; pdp output:\n%s", logPath, p.Logs)
 		}
 	}
 	p.check(deny)
 	p.check(deny)
 	lines(logPath, 2)
 	lines(rotated, 1)
-	if !strings.Contains(p.out.String(), "decision log reopened") {
-		t.Errorf("pdp did not log the reopen:\n%s", p.out)
+	if !strings.Contains(p.Logs.String(), "decision log reopened") {
+		t.Errorf("pdp did not log the reopen:\n%s", p.Logs)
 	}
 	// pdp is still serving: SIGHUP did not end it.
 	select {
-	case <-p.done:
-		t.Fatalf("pdp exited after SIGHUP: %v", p.err)
+	case <-p.Exited():
+		t.Fatalf("pdp exited after SIGHUP: %v", p.Err())
 	default:
 	}
 }

@@ -64,7 +64,7 @@ func TestMetricsAndDecisionLog(t *testing.T) {
 	}
 	waitDecision(t, p, allow, func(d pdp.Decision) bool { return !d.Allow })
 	// Forward auth without a route table: 403 no_route.
-	req, _ := http.NewRequest(http.MethodGet, p.decision+"/v1/authz", nil)
+	req, _ := http.NewRequest(http.MethodGet, p.Decision+"/v1/authz", nil)
 	req.Header.Set("X-Forwarded-Method", "GET")
 	req.Header.Set("X-Forwarded-Uri", "/nowhere")
 	req.Header.Set("X-API-Key", canaryKey)
@@ -74,7 +74,7 @@ func TestMetricsAndDecisionLog(t *testing.T) {
 		resp.Body.Close()
 	}
 
-	scrape := get(t, p.admin+"/metrics")
+	scrape := get(t, p.Admin+"/metrics")
 	value := func(series string) float64 {
 		t.Helper()
 		m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindStringSubmatch(scrape)

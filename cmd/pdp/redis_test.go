@@ -107,7 +107,7 @@ func waitReady(t *testing.T, p *proc, status int) (int, string) {
 	t.Helper()
 	var last string
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		resp, err := http.Get(p.admin + "/health/ready")
+		resp, err := http.Get(p.Admin + "/health/ready")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,6 +117,6 @@ func waitReady(t *testing.T, p *proc, status int) (int, string) {
 			return resp.StatusCode, last
 		}
 	}
-	t.Fatalf("/health/ready never answered %d; last %s\n%s", status, last, p.out)
+	t.Fatalf("/health/ready never answered %d; last %s\n%s", status, last, p.Logs)
 	return 0, ""
 }

@@ -93,7 +93,7 @@ func httpsCheck(p *proc, cfg *tls.Config) (int, int64, error) {
 	tr := &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	resp, err := client.Post(strings.Replace(p.decision, "http://", "https://", 1)+"/v1/check", "application/json",
+	resp, err := client.Post(strings.Replace(p.Decision, "http://", "https://", 1)+"/v1/check", "application/json",
 		bytes.NewReader([]byte(`{"principal": {"id": "u-ops"}, "action": "read", "resource": {"kind": "infrastructure", "id": "inf-web"}}`)))
 	if err != nil {
 		return 0, 0, err
@@ -121,7 +121,7 @@ func TestTLS(t *testing.T) {
 	if err != nil || status != 200 || serial != 100 {
 		t.Fatalf("HTTPS check: status %d, certificate %d, %v", status, serial, err)
 	}
-	if _, err := http.Post(p.decision+"/v1/check", "application/json", strings.NewReader("{}")); err == nil {
+	if _, err := http.Post(p.Decision+"/v1/check", "application/json", strings.NewReader("{}")); err == nil {
 		t.Error("plain HTTP answered on the TLS decision port")
 	}
 
@@ -134,7 +134,7 @@ func TestTLS(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("replaced certificate not served: status %d, certificate %d, %v\n%s", status, serial, err, p.out)
+			t.Fatalf("replaced certificate not served: status %d, certificate %d, %v\n%s", status, serial, err, p.Logs)
 		}
 	}
 }

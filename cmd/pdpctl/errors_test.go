@@ -25,7 +25,7 @@ func TestExitStatus(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("users:\n  - {id: u-x, colour: red}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	deadPDP := "http://" + freeAddr(t)
+	deadPDP := "http://" + testenv.FreeAddr(t)
 	tests := []struct {
 		name   string
 		args   []string

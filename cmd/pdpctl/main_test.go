@@ -5,16 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
@@ -31,89 +26,13 @@ func pdpctl(t *testing.T, env map[string]string, stdin string, args ...string) (
 	return code, out.String(), errb.String()
 }
 
-var (
-	buildOnce sync.Once
-	pdpBin    string
-	buildErr  error
-)
-
-// pdpBinary builds cmd/pdp once per test run.
-func pdpBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "pdpctl-test-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		pdpBin = filepath.Join(dir, "pdp")
-		out, err := exec.Command("go", "build", "-o", pdpBin, "github.com/metalsoft-io/pdp/cmd/pdp").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/pdp: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return pdpBin
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if pdpBin != "" {
-		os.RemoveAll(filepath.Dir(pdpBin))
-	}
-	os.Exit(code)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // startPDP runs the pdp binary on Redis and returns its decision URL once
 // it is ready.
 func startPDP(t *testing.T, redisURL string) string {
 	t.Helper()
-	addr, admin := freeAddr(t), freeAddr(t)
-	var logs bytes.Buffer
-	cmd := exec.Command(pdpBinary(t), "--redis", redisURL, "--addr", addr, "--admin-addr", admin)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + admin + "/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return "http://" + addr
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pdp not ready: %v\n%s", err, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// eventually polls cond for up to 10 seconds.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return testenv.StartPDP(t, nil, "--redis", redisURL).Decision
 }
 
 // TestVerbs runs every writing verb against Redis, then checks its effect
@@ -226,13 +145,13 @@ func TestVerbs(t *testing.T) {
 				t.Fatalf("exit %d: %s", code, stderr)
 			}
 			if tc.visible != nil {
-				eventually(t, "the edit visible through the Source", tc.visible)
+				testenv.Eventually(t, "the edit visible through the Source", tc.visible)
 			}
 			want := exitDenied
 			if tc.allowed {
 				want = exitOK
 			}
-			eventually(t, fmt.Sprintf("check %v answering %d", tc.check, want), func() bool {
+			testenv.Eventually(t, fmt.Sprintf("check %v answering %d", tc.check, want), func() bool {
 				code, _, _ := pdpctl(t, env, "", append([]string{"check"}, tc.check...)...)
 				return code == want
 			})

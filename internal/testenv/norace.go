@@ -2,4 +2,6 @@
 
 package testenv
 
-const raceEnabled = false
+// RaceEnabled reports whether the tests run with the race detector; Binary
+// then builds with it too.
+const RaceEnabled = false

@@ -2,6 +2,6 @@
 
 package testenv
 
-// raceEnabled makes Binary build with the race detector when the tests run
-// with it.
-const raceEnabled = true
+// RaceEnabled reports whether the tests run with the race detector; Binary
+// then builds with it too.
+const RaceEnabled = true

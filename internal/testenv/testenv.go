@@ -142,7 +142,7 @@ func goBuild(pkg string) (string, error) {
 	builds.mu.Unlock()
 	bin := filepath.Join(dir, filepath.Base(pkg))
 	args := []string{"build", "-ldflags", "-X main.version=" + Version, "-o", bin}
-	if raceEnabled {
+	if RaceEnabled {
 		args = append(args, "-race")
 	}
 	cmd := exec.Command("go", append(args, pkg)...)
