@@ -7,45 +7,18 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/metalsoft-io/pdp/internal/testenv"
 )
-
-// pdpctlBuild is cmd/pdpctl, built once.
-var pdpctlBuild struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// buildPdpctl builds ./cmd/pdpctl on first use and returns the binary.
-func buildPdpctl(t *testing.T) string {
-	t.Helper()
-	pdpctlBuild.once.Do(func() {
-		bin := filepath.Join(helm.home, "bin", "pdpctl")
-		cmd := exec.Command("go", "build", "-o", bin, "./cmd/pdpctl")
-		cmd.Dir = ".."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			pdpctlBuild.err = fmt.Errorf("go build ./cmd/pdpctl: %w\n%s", err, out)
-			return
-		}
-		pdpctlBuild.path = bin
-	})
-	if pdpctlBuild.err != nil {
-		t.Fatal(pdpctlBuild.err)
-	}
-	return pdpctlBuild.path
-}
 
 // startExamplePDP starts pdp serving examples/metalcloud.yaml on loopback
 // and returns its decision address.
 func startExamplePDP(t *testing.T) string {
 	t.Helper()
-	decision, admin := freeLoopbackAddr(t), freeLoopbackAddr(t)
-	cmd := exec.Command(buildPDP(t), "--state", "../examples/metalcloud.yaml", "--addr", decision, "--admin-addr", admin, "--decision-log", "off")
-	startProcess(t, cmd, "pdp")
-	waitReady(t, "http://"+admin+"/health/ready", make(chan struct{}), cmd.Stdout.(*syncBuffer))
-	return decision
+	p := testenv.StartPDP(t, nil, "--state", "../examples/metalcloud.yaml", "--decision-log", "off")
+	t.Cleanup(p.Kill)
+	return strings.TrimPrefix(p.Decision, "http://")
 }
 
 // TestHelmTestPod runs the helm test hook's command (the image's pdpctl
@@ -53,7 +26,7 @@ func startExamplePDP(t *testing.T) string {
 // loopback) with the default values and with a check expected to allow: it
 // must exit 0. The pod must not carry the Service's selector labels.
 func TestHelmTestPod(t *testing.T) {
-	pdpctl := buildPdpctl(t)
+	pdpctl := testenv.PDPCtlBinary(t)
 	decision := startExamplePDP(t)
 	for _, values := range []string{chartDir + "/values.yaml", chartDir + "/ci/extras-values.yaml"} {
 		t.Run(filepath.Base(values), func(t *testing.T) {

@@ -68,7 +68,7 @@ func (b *SyncBuffer) String() string {
 	return b.b.String()
 }
 
-// Eventually polls cond every 10ms until it holds, failing the test after
+// Eventually polls cond every 5ms until it holds, failing the test after
 // 10 seconds.
 func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
@@ -77,7 +77,7 @@ func Eventually(t testing.TB, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -94,15 +94,20 @@ type build struct {
 	err  error
 }
 
-// Main runs the tests of a package and removes the binaries they built.
-func Main(m *testing.M) {
+// Main runs the tests of a package, removes the binaries they built and
+// exits with their status.
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run runs the tests of a package, removes the binaries they built and
+// returns the exit status, for a TestMain that does more around them.
+func Run(m *testing.M) int {
 	code := m.Run()
 	builds.mu.Lock()
 	if builds.dir != "" {
 		os.RemoveAll(builds.dir)
 	}
 	builds.mu.Unlock()
-	os.Exit(code)
+	return code
 }
 
 // Binary builds the repository's package pkg (such as "./cmd/pdpctl") once
@@ -209,6 +214,14 @@ func Start(t testing.TB, cmd *exec.Cmd) *Proc {
 		}
 	})
 	return p
+}
+
+// Kill kills the process and waits until it has exited: registered with
+// t.Cleanup after Start, it ends the process at once instead of with
+// SIGTERM.
+func (p *Proc) Kill() {
+	_ = p.Cmd.Process.Kill()
+	<-p.exited
 }
 
 // Exited is closed once the process has exited.

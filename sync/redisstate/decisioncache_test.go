@@ -96,7 +96,7 @@ func TestDecisionCacheRevocation(t *testing.T) {
 		if err != nil || len(last) != 1 {
 			t.Fatalf("newest stream entry: %v %v", last, err)
 		}
-		eventually(t, "entry applied", func() bool { return src.Revision() == last[0].ID })
+		testenv.Eventually(t, "entry applied", func() bool { return src.Revision() == last[0].ID })
 	}
 	applied()
 	for n := range 40 {

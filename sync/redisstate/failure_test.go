@@ -27,7 +27,7 @@ func TestRedisOutage(t *testing.T) {
 	if _, err := w.SetBlocked(ctx, "u-mktg", true); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "block visible", func() bool { return userNow(t, src, "u-mktg").Blocked })
+	testenv.Eventually(t, "block visible", func() bool { return userNow(t, src, "u-mktg").Blocked })
 	userNow(t, src, "u-ops")
 	src.cache.rc.Wait()
 
@@ -69,8 +69,8 @@ func TestRedisOutage(t *testing.T) {
 	if _, err := src.User(ctx, "u-bi"); !errors.Is(err, pdp.ErrUnavailable) {
 		t.Errorf("uncached user while redis is down: %v, want ErrUnavailable", err)
 	}
-	eventually(t, "Ready reports the outage past the staleness bound", func() bool { return src.Ready() != nil })
-	eventually(t, "cached facts expire", func() bool {
+	testenv.Eventually(t, "Ready reports the outage past the staleness bound", func() bool { return src.Ready() != nil })
+	testenv.Eventually(t, "cached facts expire", func() bool {
 		_, err := src.User(ctx, "u-ops")
 		return errors.Is(err, pdp.ErrUnavailable)
 	})
@@ -86,7 +86,7 @@ func TestRedisOutage(t *testing.T) {
 		}
 	}
 	importState(t, openWriter(t, srv.URL(), ""), st)
-	eventually(t, "recovery", func() bool {
+	testenv.Eventually(t, "recovery", func() bool {
 		u, err := src.User(ctx, "u-ops")
 		return src.Ready() == nil && err == nil && u != nil
 	})
@@ -119,7 +119,7 @@ func TestReconnectDropsCache(t *testing.T) {
 	if err := c.ClientKillByFilter(ctx, "TYPE", "normal", "SKIPME", "yes").Err(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "block visible after reconnect", func() bool {
+	testenv.Eventually(t, "block visible after reconnect", func() bool {
 		u, err := src.User(ctx, "u-ops")
 		return err == nil && u.Blocked
 	})
@@ -133,7 +133,7 @@ func TestReadyWhileCachedFactsAreFresh(t *testing.T) {
 	src := openSource(t, srv.URL(), Options{Staleness: time.Minute})
 	userNow(t, src, "u-ops")
 	srv.Kill()
-	eventually(t, "the tailer sees the outage", func() bool { return !src.Stats().Up })
+	testenv.Eventually(t, "the tailer sees the outage", func() bool { return !src.Stats().Up })
 	if err := src.Ready(); err != nil {
 		t.Errorf("Ready within the staleness bound: %v, want ready (cached facts are served)", err)
 	}

@@ -40,7 +40,7 @@ func TestLoaderRacingInvalidation(t *testing.T) {
 					if _, err := w.SetBlocked(ctx, tc.id, true); err != nil {
 						t.Error(err)
 					}
-					eventually(t, "entry applied", func() bool { return src.Stats().EntriesApplied > applied })
+					testenv.Eventually(t, "entry applied", func() bool { return src.Stats().EntriesApplied > applied })
 				})
 			}
 			// The racing load returns what it read before the block: that
@@ -130,7 +130,7 @@ func TestConcurrentLookupsDuringWrites(t *testing.T) {
 		if _, err := w.SuspendUser(ctx, "u-bi", reason); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "entry applied", func() bool { return src.Stats().EntriesApplied > applied })
+		testenv.Eventually(t, "entry applied", func() bool { return src.Stats().EntriesApplied > applied })
 		u := userNow(t, src, "u-bi")
 		if got := len(u.SuspendReasons); got != n+1 {
 			t.Fatalf("version %d: lookup saw %d reasons", n+1, got)

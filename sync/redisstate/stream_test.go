@@ -114,7 +114,7 @@ func TestEditsVisible(t *testing.T) {
 				}
 				return
 			}
-			eventually(t, tc.name+" visible", tc.visible)
+			testenv.Eventually(t, tc.name+" visible", tc.visible)
 		})
 	}
 }
@@ -132,7 +132,7 @@ func TestEmailIndexFollowsUser(t *testing.T) {
 		t.Fatalf("UserByEmail: %v %v", u, err)
 	}
 	importState(t, w, &pdp.State{Users: []pdp.User{{ID: "u-ops", Email: "devops@company.com"}}})
-	eventually(t, "old email gone", func() bool {
+	testenv.Eventually(t, "old email gone", func() bool {
 		u, err := src.UserByEmail(ctx, "ops@company.com")
 		return err == nil && u == nil
 	})
@@ -170,7 +170,7 @@ func TestTrimmedWhileAway(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); src.Run(runCtx) }()
 	defer func() { cancel(); <-done }()
-	eventually(t, "block visible", func() bool { return userNow(t, src, "u-ops").Blocked })
+	testenv.Eventually(t, "block visible", func() bool { return userNow(t, src, "u-ops").Blocked })
 	if n := src.Stats().PositionLost; n != 1 {
 		t.Errorf("PositionLost = %d, want 1", n)
 	}
@@ -205,7 +205,7 @@ func TestTrimmedWhileBehind(t *testing.T) {
 	go func() { defer close(done); src.Run(runCtx) }()
 	defer func() { cancel(); <-done }()
 	// An XREAD that started after Run's first position check.
-	eventually(t, "tailer following", func() bool { return src.Stats().SyncedAt.After(started) })
+	testenv.Eventually(t, "tailer following", func() bool { return src.Stats().SyncedAt.After(started) })
 	if userNow(t, src, "u-ops").Blocked {
 		t.Fatal("blocked already")
 	}
@@ -227,7 +227,7 @@ func TestTrimmedWhileBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-trimmed
-	eventually(t, "lost position detected", func() bool { return src.Stats().PositionLost == 1 })
+	testenv.Eventually(t, "lost position detected", func() bool { return src.Stats().PositionLost == 1 })
 	if !userNow(t, src, "u-ops").Blocked {
 		t.Errorf("block not visible after the lost position (was %s)", pos)
 	}
@@ -245,7 +245,7 @@ func TestKindAllAndUnknownKind(t *testing.T) {
 			c := srv.Client()
 			c.Set(ctx, "pdp:user:u-ops", `{"id":"u-ops","blocked":true}`, 0) // no entry of its own
 			c.XAdd(ctx, &redis.XAddArgs{Stream: "pdp:changes", Values: []any{"kind", kind, "id", ""}})
-			eventually(t, "block visible", func() bool { return userNow(t, src, "u-ops").Blocked })
+			testenv.Eventually(t, "block visible", func() bool { return userNow(t, src, "u-ops").Blocked })
 		})
 	}
 }
@@ -308,7 +308,7 @@ func TestMalformedDocuments(t *testing.T) {
 	}
 	c.Set(ctx, "pdp:user:u-a", `{"id":"u-a"}`, 0)
 	c.XAdd(ctx, &redis.XAddArgs{Stream: "pdp:changes", Values: []any{"kind", "user", "id", "u-a"}})
-	eventually(t, "fixed document", func() bool {
+	testenv.Eventually(t, "fixed document", func() bool {
 		u, err := src.User(ctx, "u-a")
 		return err == nil && u != nil
 	})
@@ -327,7 +327,7 @@ func TestInfrastructureIDs(t *testing.T) {
 		t.Fatalf("InfrastructureIDs = %v, %v; want %v", ids, err, want)
 	}
 	importState(t, w, &pdp.State{Infrastructures: []pdp.Infrastructure{{ID: "inf-new", Owner: "u-ops"}}})
-	eventually(t, "new infrastructure listed", func() bool {
+	testenv.Eventually(t, "new infrastructure listed", func() bool {
 		ids, err := src.InfrastructureIDs(ctx)
 		return err == nil && slices.Contains(ids, "inf-new")
 	})

@@ -25,7 +25,7 @@ func TestCluster(t *testing.T) {
 	if _, err := w.SetBlocked(ctx, "u-ops", true); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "block visible", func() bool { return userNow(t, src, "u-ops").Blocked })
+	testenv.Eventually(t, "block visible", func() bool { return userNow(t, src, "u-ops").Blocked })
 	got, err := w.Export(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +47,7 @@ func TestSentinelFailover(t *testing.T) {
 	w := openWriter(t, sn.URL(), "")
 	importState(t, w, st)
 	// Wait for the replica to have the imported state before failing over.
-	eventually(t, "replica synced", func() bool {
+	testenv.Eventually(t, "replica synced", func() bool {
 		n, err := sn.Replica.Client().Exists(context.Background(), "pdp:global").Result()
 		return err == nil && n == 1
 	})
@@ -68,7 +68,7 @@ func TestSentinelFailover(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	eventually(t, "block visible on the new master", func() bool {
+	testenv.Eventually(t, "block visible on the new master", func() bool {
 		u, err := src.User(ctx, "u-ops")
 		if err != nil && !errors.Is(err, pdp.ErrUnavailable) {
 			t.Fatalf("lookup: %v", err)
