@@ -45,12 +45,7 @@ func shellBlockAfter(t *testing.T, text, marker string) string {
 // freePort returns a loopback port free a moment ago.
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
+	_, port, _ := net.SplitHostPort(testenv.FreeAddr(t))
 	return port
 }
 
