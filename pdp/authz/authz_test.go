@@ -14,8 +14,8 @@ import (
 
 	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/pdp/pdptest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
-	"go.yaml.in/yaml/v3"
 )
 
 var (
@@ -109,27 +109,9 @@ func reason(res authz.Result) string {
 	return res.Decision.Reasons[0]
 }
 
-type routeCase struct {
-	Method string            `yaml:"method"`
-	URI    string            `yaml:"uri"`
-	Action string            `yaml:"action"`
-	Kind   string            `yaml:"kind"`
-	ID     string            `yaml:"id"`
-	Attr   map[string]string `yaml:"attr"`
-	Reason string            `yaml:"reason"`
-}
-
 func TestRouteTable(t *testing.T) {
 	a, rec := newAuthorizer(t, "testdata/config.yaml")
-	data, err := os.ReadFile("testdata/route_cases.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []routeCase
-	if err := yaml.Unmarshal(data, &cases); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range cases {
+	for _, c := range pdptest.RouteCases(t) {
 		t.Run(c.Method+" "+c.URI, func(t *testing.T) {
 			res := a.Authorize(context.Background(), authz.ForwardRequest{
 				Method: "GET", URI: "/v1/authz", RemoteAddr: loopback,

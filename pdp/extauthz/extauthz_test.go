@@ -19,8 +19,8 @@ import (
 	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/metalsoft-io/pdp/pdp/authz"
 	"github.com/metalsoft-io/pdp/pdp/extauthz"
+	"github.com/metalsoft-io/pdp/pdp/pdptest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
-	"go.yaml.in/yaml/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -249,30 +249,12 @@ func httpAnswer(f *fixture, method, path string, remote netip.Addr, hdr ...strin
 	return a
 }
 
-type routeCase struct {
-	Method string            `yaml:"method"`
-	URI    string            `yaml:"uri"`
-	Action string            `yaml:"action"`
-	Kind   string            `yaml:"kind"`
-	ID     string            `yaml:"id"`
-	Attr   map[string]string `yaml:"attr"`
-	Reason string            `yaml:"reason"`
-}
-
 // TestRouteTable sends every case of the forward-auth route table as Envoy
 // would and checks the request the engine was asked, and the answer
 // against /v1/authz's.
 func TestRouteTable(t *testing.T) {
 	f := start(t, config(t, ""), nil, nil)
-	data, err := os.ReadFile("../authz/testdata/route_cases.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []routeCase
-	if err := yaml.Unmarshal(data, &cases); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range cases {
+	for _, c := range pdptest.RouteCases(t) {
 		t.Run(c.Method+" "+c.URI, func(t *testing.T) {
 			res, err := f.client.Check(context.Background(), envoyRequest(c.Method, c.URI, "192.0.2.7", "X-API-Key", "ops-demo-key"))
 			if err != nil {

@@ -192,3 +192,31 @@ func sameSet(a, b []string) bool {
 	sort.Strings(y)
 	return slices.Equal(slices.Compact(x), slices.Compact(y))
 }
+
+// RouteCase is one case of the forward-auth route table,
+// pdp/authz/testdata/route_cases.yaml: a request and the check it becomes,
+// or the reason it is denied without one.
+type RouteCase struct {
+	Method string            `yaml:"method"`
+	URI    string            `yaml:"uri"`
+	Action string            `yaml:"action"`
+	Kind   string            `yaml:"kind"`
+	ID     string            `yaml:"id"`
+	Attr   map[string]string `yaml:"attr"`
+	Reason string            `yaml:"reason"`
+}
+
+// RouteCases loads the route table cases, which every forward-auth front
+// (HTTP, Envoy's gRPC ext_authz) runs.
+func RouteCases(t testing.TB) []RouteCase {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "pdp", "authz", "testdata", "route_cases.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []RouteCase
+	if err := yaml.Unmarshal(data, &cases); err != nil {
+		t.Fatal(err)
+	}
+	return cases
+}
