@@ -15,12 +15,7 @@ import (
 // TestExitStatus covers bad usage, bad input and unreachable servers: the
 // exit status and a reason on stderr, and nothing written.
 func TestExitStatus(t *testing.T) {
-	srv := testenv.StartRedis(t)
-	env := map[string]string{"PDP_REDIS": srv.URL()}
-	example := filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml")
-	if code, _, stderr := pdpctl(t, env, "", "import", example); code != exitOK {
-		t.Fatalf("import: exit %d: %s", code, stderr)
-	}
+	srv, env := importExample(t)
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	if err := os.WriteFile(bad, []byte("users:\n  - {id: u-x, colour: red}\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -72,12 +67,8 @@ func TestExitStatus(t *testing.T) {
 // TestExport: export writes the imported state as a state file that parses
 // back to the same documents.
 func TestExport(t *testing.T) {
-	srv := testenv.StartRedis(t)
-	env := map[string]string{"PDP_REDIS": srv.URL()}
+	_, env := importExample(t)
 	example := filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml")
-	if code, _, stderr := pdpctl(t, env, "", "import", example); code != exitOK {
-		t.Fatalf("import: exit %d: %s", code, stderr)
-	}
 	code, out, stderr := pdpctl(t, env, "", "export")
 	if code != exitOK {
 		t.Fatalf("export: exit %d: %s", code, stderr)

@@ -35,15 +35,24 @@ func startPDP(t *testing.T, redisURL string) string {
 	return testenv.StartPDP(t, nil, "--redis", redisURL).Decision
 }
 
-// TestVerbs runs every writing verb against Redis, then checks its effect
-// through a Source and through a running pdp asked with pdpctl check.
-func TestVerbs(t *testing.T) {
+// importExample starts Redis and imports examples/metalcloud.yaml into it
+// with pdpctl import; it returns the server and pdpctl's environment
+// naming it.
+func importExample(t *testing.T) (*testenv.RedisServer, map[string]string) {
+	t.Helper()
 	srv := testenv.StartRedis(t)
 	env := map[string]string{"PDP_REDIS": srv.URL()}
 	example := filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml")
 	if code, _, stderr := pdpctl(t, env, "", "import", example); code != exitOK {
 		t.Fatalf("import: exit %d: %s", code, stderr)
 	}
+	return srv, env
+}
+
+// TestVerbs runs every writing verb against Redis, then checks its effect
+// through a Source and through a running pdp asked with pdpctl check.
+func TestVerbs(t *testing.T) {
+	srv, env := importExample(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	src, err := redisstate.Open(ctx, srv.URL(), redisstate.Options{})
 	if err != nil {

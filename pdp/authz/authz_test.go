@@ -127,15 +127,7 @@ func TestRouteTable(t *testing.T) {
 			if res.Status != 200 || req == nil {
 				t.Fatalf("got %d %v (%v), want a match", res.Status, res.Decision.Reasons, res.Err)
 			}
-			var attr map[string]any
-			for k, v := range c.Attr {
-				if attr == nil {
-					attr = map[string]any{}
-				}
-				attr[k] = v
-			}
-			want := pdp.Request{Principal: pdp.Principal{ID: "u-ops"}, Action: c.Action,
-				Resource: pdp.ResourceRef{Kind: c.Kind, ID: c.ID, Attr: attr}}
+			want := c.Check("u-ops")
 			if !reflect.DeepEqual(*req, want) {
 				t.Fatalf("request %+v, want %+v", *req, want)
 			}

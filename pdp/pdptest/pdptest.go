@@ -206,6 +206,20 @@ type RouteCase struct {
 	Reason string            `yaml:"reason"`
 }
 
+// Check is the check request the case becomes for principal, as the engine
+// must be asked it.
+func (c RouteCase) Check(principal string) pdp.Request {
+	var attr map[string]any
+	for k, v := range c.Attr {
+		if attr == nil {
+			attr = map[string]any{}
+		}
+		attr[k] = v
+	}
+	return pdp.Request{Principal: pdp.Principal{ID: principal}, Action: c.Action,
+		Resource: pdp.ResourceRef{Kind: c.Kind, ID: c.ID, Attr: attr}}
+}
+
 // RouteCases loads the route table cases, which every forward-auth front
 // (HTTP, Envoy's gRPC ext_authz) runs.
 func RouteCases(t testing.TB) []RouteCase {
