@@ -267,17 +267,10 @@ type PDP struct {
 // until /health/ready answers 200.
 func StartPDP(t testing.TB, env []string, args ...string) *PDP {
 	t.Helper()
-	p := NewPDP(t, env, args...)
-	p.WaitReady(t, p.Admin+"/health/ready")
-	return p
-}
-
-// NewPDP starts pdp as StartPDP does but returns at once, for tests of
-// what happens before it is ready.
-func NewPDP(t testing.TB, env []string, args ...string) *PDP {
-	t.Helper()
 	decision, admin := FreeAddr(t), FreeAddr(t)
 	cmd := exec.Command(PDPBinary(t), append([]string{"--addr", decision, "--admin-addr", admin}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
-	return &PDP{Proc: Start(t, cmd), Decision: "http://" + decision, Admin: "http://" + admin}
+	p := &PDP{Proc: Start(t, cmd), Decision: "http://" + decision, Admin: "http://" + admin}
+	p.WaitReady(t, p.Admin+"/health/ready")
+	return p
 }
