@@ -47,6 +47,17 @@ func FreeAddr(t testing.TB) string {
 	return addr
 }
 
+// Listen returns a listener on a free loopback port, for a server the test
+// runs in process (no race for the port, unlike FreeAddr).
+func Listen(t testing.TB) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listening on a free port: %v", err)
+	}
+	return l
+}
+
 // StartNginx runs nginx in the foreground with httpConf as the body of its
 // http block (server and upstream blocks, as a conf.d file holds them). The
 // main configuration around it keeps the pid file, logs and temporary files

@@ -2,7 +2,6 @@ package authz_test
 
 import (
 	"io/fs"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -18,10 +17,7 @@ import (
 // returns its address.
 func serve(t *testing.T, a *authz.Authorizer) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := testenv.Listen(t)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ap, _ := netip.ParseAddrPort(r.RemoteAddr)
 		res := a.Authorize(r.Context(), authz.ForwardRequest{Method: r.Method, URI: r.RequestURI,

@@ -84,15 +84,6 @@ type testServer struct {
 	srv             *Server // for its Panics counter
 }
 
-func listen(t *testing.T) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ln
-}
-
 func startServer(t *testing.T, engine Decider, opts Options) *testServer {
 	t.Helper()
 	logs := &testenv.SyncBuffer{}
@@ -101,7 +92,7 @@ func startServer(t *testing.T, engine Decider, opts Options) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dl, al := listen(t), listen(t)
+	dl, al := testenv.Listen(t), testenv.Listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, dl, al) }()
@@ -621,7 +612,7 @@ func TestServeFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dl, al := listen(t), listen(t)
+	dl, al := testenv.Listen(t), testenv.Listen(t)
 	al.Close()
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(context.Background(), dl, al) }()
