@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -340,7 +339,7 @@ func TestInfrastructureIDs(t *testing.T) {
 func TestInvalidRoleLogged(t *testing.T) {
 	srv := testenv.StartRedis(t)
 	importState(t, openWriter(t, srv.URL(), ""), exampleState(t))
-	logs := &lockedLog{}
+	logs := &testenv.SyncBuffer{}
 	src := openSource(t, srv.URL(), Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	ctx := context.Background()
 	srv.Client().Set(ctx, "pdp:role:r-bad", `{"name":"r-bad","rules":[{"subject":"server","actions":["update"],"inverted":true,"conditions":{"name":{"$regex":"^${principal.nick}-"}}}]}`, 0)
@@ -354,22 +353,4 @@ func TestInvalidRoleLogged(t *testing.T) {
 			t.Errorf("log %q does not contain %q", got, want)
 		}
 	}
-}
-
-// lockedLog collects log output written from several goroutines.
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
