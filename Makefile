@@ -43,7 +43,7 @@ test-deps: ## install the servers the tests start, when missing (Debian, as root
 	@command -v npm >/dev/null 2>&1 || { echo "npm is missing: apt-get install -y nodejs npm" >&2; exit 1; }
 	@test -f e2e/opaclient/node_modules/@styra/opa/package.json || npm ci --prefix e2e/opaclient --no-audit --no-fund
 	@# oauth2-proxy for TestIdentityProxyEndToEnd (the version of oauth2ProxyModule in
-	@# pdp/httpapi/identityproxy_test.go): built once here so that the build cache
+	@# e2e/identityproxy_test.go): built once here so that the build cache
 	@# spares the test the long first compile.
 	@d=$$(mktemp -d) && GOBIN=$$d GOFLAGS= $(GO) install $(OAUTH2_PROXY) && rm -rf "$$d"
 

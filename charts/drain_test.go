@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/metalsoft-io/pdp/internal/testenv"
 )
 
 // TestRollingReplacementBehindNginx replaces one of two pdp processes
@@ -22,12 +24,12 @@ import (
 // answering, drains and exits 0; a new one starts on its address. Not one
 // request may fail: no connection error, no 5xx.
 func TestRollingReplacementBehindNginx(t *testing.T) {
-	bin := buildPDP(t)
-	a, b := freeLoopbackAddr(t), freeLoopbackAddr(t)
+	bin := testenv.PDPBinary(t)
+	a, b := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	old := startDrainingPDP(t, bin, a)
 	startDrainingPDP(t, bin, b)
 
-	listen := freeLoopbackAddr(t)
+	listen := testenv.FreeAddr(t)
 	startNginx(t, fmt.Sprintf(`upstream pdp {
     server %s;
     server %s;
@@ -97,7 +99,7 @@ server {
 		}
 	}
 	waitCount(200)
-	if err := old.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := old.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	// Readiness fails at once, while the old process still answers.
@@ -114,17 +116,17 @@ server {
 		}
 	}
 	select {
-	case <-old.exited:
-		t.Fatalf("pdp exited before its shutdown delay:\n%s", old.logs)
+	case <-old.Exited():
+		t.Fatalf("pdp exited before its shutdown delay:\n%s", old.Logs)
 	case <-time.After(20 * time.Millisecond):
 	}
 	select {
-	case <-old.exited:
-		if old.err != nil {
-			t.Fatalf("pdp exited with %v on SIGTERM:\n%s", old.err, old.logs)
+	case <-old.Exited():
+		if old.Err() != nil {
+			t.Fatalf("pdp exited with %v on SIGTERM:\n%s", old.Err(), old.Logs)
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatalf("pdp still runs 20s after SIGTERM:\n%s", old.logs)
+		t.Fatalf("pdp still runs 20s after SIGTERM:\n%s", old.Logs)
 	}
 	// The replacement, on the old one's address.
 	startDrainingPDP(t, bin, a)
@@ -136,18 +138,15 @@ server {
 	if n := failed.Load(); n > 0 {
 		t.Errorf("%d of %d requests failed during the replacement: %v", n, n+ok.Load(), failures)
 	}
-	if !strings.Contains(old.logs.String(), "draining") {
-		t.Errorf("the old pdp did not drain:\n%s", old.logs)
+	if !strings.Contains(old.Logs.String(), "draining") {
+		t.Errorf("the old pdp did not drain:\n%s", old.Logs)
 	}
 }
 
 // drainingPDP is a pdp process started with the chart's shutdown delay.
 type drainingPDP struct {
-	cmd    *exec.Cmd
-	admin  string
-	logs   *syncBuffer
-	exited chan struct{}
-	err    error // of Wait, once exited is closed
+	*testenv.Proc
+	admin string
 }
 
 // startDrainingPDP starts pdp on addr serving the example state with a 2 s
@@ -155,19 +154,12 @@ type drainingPDP struct {
 // ends if still running.
 func startDrainingPDP(t *testing.T, bin, addr string) *drainingPDP {
 	t.Helper()
-	p := &drainingPDP{admin: freeLoopbackAddr(t), logs: &syncBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, "--state", "../examples/metalcloud.yaml", "--addr", addr, "--admin-addr", p.admin,
+	admin := testenv.FreeAddr(t)
+	cmd := exec.Command(bin, "--state", "../examples/metalcloud.yaml", "--addr", addr, "--admin-addr", admin,
 		"--decision-log", "off", "--shutdown-delay", "2s")
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	p.cmd.WaitDelay = 5 * time.Second
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	})
-	waitReady(t, "http://"+p.admin+"/health/ready", p.exited, p.logs)
+	cmd.WaitDelay = 5 * time.Second
+	p := &drainingPDP{Proc: testenv.Start(t, cmd), admin: admin}
+	t.Cleanup(p.Kill)
+	p.WaitReady(t, "http://"+p.admin+"/health/ready")
 	return p
 }

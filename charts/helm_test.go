@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -43,7 +44,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	helm.home = home
-	code := m.Run()
+	code := testenv.Run(m)
 	os.RemoveAll(home)
 	os.Exit(code)
 }

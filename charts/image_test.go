@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/metalsoft-io/pdp/internal/testenv"
 )
 
 // TestImageRuns builds the OCI image as `make image` does (no daemon:
@@ -119,7 +121,7 @@ func TestImageRuns(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(stateDir, "state.yaml"), example, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	decision, admin := freeLoopbackAddr(t), freeLoopbackAddr(t)
+	decision, admin := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	var spec map[string]any
 	readBlob(t, filepath.Join(bundle, "config.json"), &spec)
 	process := spec["process"].(map[string]any)
@@ -146,26 +148,18 @@ func TestImageRuns(t *testing.T) {
 
 	state := filepath.Join(out, "runc")
 	id := fmt.Sprintf("pdp-imagetest-%d", os.Getpid())
-	logs := &syncBuffer{}
 	cmd := exec.Command(runc, "--root", state, "run", "--bundle", bundle, id)
-	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var waitErr error
-	exited := make(chan struct{})
-	go func() { waitErr = cmd.Wait(); close(exited) }()
+	p := testenv.Start(t, cmd)
 	t.Cleanup(func() {
 		_ = exec.Command(runc, "--root", state, "delete", "--force", id).Run()
 		select {
-		case <-exited:
+		case <-p.Exited():
 		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
+			p.Kill()
 		}
 	})
-	waitReady(t, "http://"+admin+"/health/ready", exited, logs)
+	p.WaitReady(t, "http://"+admin+"/health/ready")
 
 	// The container's process: uid 65532, its root mounted read-only.
 	st, err := exec.Command(runc, "--root", state, "state", id).Output()
@@ -197,7 +191,7 @@ func TestImageRuns(t *testing.T) {
 	resp, err := http.Post("http://"+decision+"/v1/check", "application/json",
 		strings.NewReader(`{"principal":{"id":"u-bi"},"action":"read","resource":{"kind":"infrastructure","id":"inf-erp"}}`))
 	if err != nil {
-		t.Fatalf("POST /v1/check: %v\n%s", err, logs)
+		t.Fatalf("POST /v1/check: %v\n%s", err, p.Logs)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -218,15 +212,15 @@ func TestImageRuns(t *testing.T) {
 		t.Fatalf("runc kill: %v\n%s", err, b)
 	}
 	select {
-	case <-exited:
-		if waitErr != nil {
-			t.Errorf("the container exited with %v on SIGTERM:\n%s", waitErr, logs)
+	case <-p.Exited():
+		if err := p.Err(); err != nil {
+			t.Errorf("the container exited with %v on SIGTERM:\n%s", err, p.Logs)
 		}
 	case <-time.After(15 * time.Second):
-		t.Fatalf("the container still runs 15 s after SIGTERM:\n%s", logs)
+		t.Fatalf("the container still runs 15 s after SIGTERM:\n%s", p.Logs)
 	}
-	if !strings.Contains(logs.String(), `"msg":"pdp stopped"`) {
-		t.Errorf("no clean stop in the container's log:\n%s", logs)
+	if !strings.Contains(p.Logs.String(), `"msg":"pdp stopped"`) {
+		t.Errorf("no clean stop in the container's log:\n%s", p.Logs)
 	}
 }
 

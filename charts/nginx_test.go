@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/sync/redisstate"
-	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
@@ -26,9 +26,9 @@ import (
 func TestNginxSidecarExampleServes(t *testing.T) {
 	docs, pod := exampleDeployment(t)
 
-	redis := redistest.Start(t)
+	redis := testenv.StartRedis(t)
 	importState(t, redis.URL(), "../examples/metalcloud.yaml")
-	decision := startContainer(t, buildPDP(t), docs, pod, containerNamed(t, pod.InitContainers, "pdp"), redis.URL())
+	decision := startContainer(t, testenv.PDPBinary(t), docs, pod, containerNamed(t, pod.InitContainers, "pdp"), redis.URL())
 
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-App-Saw-User", r.Header.Get("X-Auth-Request-User"))
@@ -36,7 +36,7 @@ func TestNginxSidecarExampleServes(t *testing.T) {
 	}))
 	t.Cleanup(app.Close)
 
-	listen := freeLoopbackAddr(t)
+	listen := testenv.FreeAddr(t)
 	conf := exampleNginxConf(t, docs, pod)
 	for from, to := range map[string]string{
 		"listen 8080;":           "listen " + listen + ";",
@@ -129,22 +129,13 @@ func importState(t *testing.T, url, file string) {
 func startNginx(t *testing.T, server, listen string) {
 	t.Helper()
 	nginx, dir := nginxPrefix(t, server)
-	logs := &syncBuffer{}
 	// One process (no master and workers), so that killing it leaves no
 	// worker holding the output pipe.
 	cmd := exec.Command(nginx, "-e", "stderr", "-p", dir+"/", "-c", filepath.Join(dir, "nginx.conf"),
 		"-g", "daemon off; master_process off;")
-	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
+	p := testenv.Start(t, cmd)
+	t.Cleanup(p.Kill)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		conn, err := net.DialTimeout("tcp", listen, time.Second)
@@ -153,12 +144,12 @@ func startNginx(t *testing.T, server, listen string) {
 			return
 		}
 		select {
-		case <-exited:
-			t.Fatalf("nginx exited:\n%s", logs.String())
+		case <-p.Exited():
+			t.Fatalf("nginx exited:\n%s", p.Logs)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("nginx does not listen on %s after 10s: %v\n%s", listen, err, logs.String())
+			t.Fatalf("nginx does not listen on %s after 10s: %v\n%s", listen, err, p.Logs)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/metalsoft-io/pdp/internal/testenv"
 )
 
 // TestPrometheusScrapesPDP starts a real Prometheus server with the shipped
@@ -27,10 +29,11 @@ func TestPrometheusScrapesPDP(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	decision, admin := freeLoopbackAddr(t), freeLoopbackAddr(t)
-	pdp := exec.Command(buildPDP(t), "--state", example, "--addr", decision, "--admin-addr", admin, "--decision-log", "off")
-	startProcess(t, pdp, "pdp")
-	pdpLogs := pdp.Stdout.(*syncBuffer)
+	decision, admin := testenv.FreeAddr(t), testenv.FreeAddr(t)
+	pdp := exec.Command(testenv.PDPBinary(t), "--state", example, "--addr", decision, "--admin-addr", admin, "--decision-log", "off")
+	pdpProc := testenv.Start(t, pdp)
+	t.Cleanup(pdpProc.Kill)
+	pdpLogs := pdpProc.Logs
 
 	dir := t.TempDir()
 	config := fmt.Sprintf(`global:
@@ -46,11 +49,12 @@ scrape_configs:
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	web := freeLoopbackAddr(t)
+	web := testenv.FreeAddr(t)
 	prom := exec.Command(prometheus, "--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+web)
-	startProcess(t, prom, "prometheus")
-	promLogs := prom.Stdout.(*syncBuffer)
+	promProc := testenv.Start(t, prom)
+	t.Cleanup(promProc.Kill)
+	promLogs := promProc.Logs
 
 	api := func(path string, v any) bool {
 		resp, err := http.Get("http://" + web + "/api/v1/" + path)
@@ -146,22 +150,4 @@ scrape_configs:
 	for _, a := range alerts.Data.Alerts {
 		t.Errorf("alert %s active against a healthy pdp in file mode", a.Labels["alertname"])
 	}
-}
-
-// startProcess starts cmd with its output in a *syncBuffer (cmd.Stdout) and
-// kills it when the test ends.
-func startProcess(t *testing.T, cmd *exec.Cmd, name string) {
-	t.Helper()
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
 }

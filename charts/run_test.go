@@ -1,25 +1,19 @@
 package charts_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
+	"github.com/metalsoft-io/pdp/internal/testenv"
 )
 
 // TestRenderedContainerRuns runs the real pdp binary the way the rendered
@@ -30,7 +24,7 @@ import (
 // the decision port, and exit cleanly on SIGTERM within the pod's
 // termination grace period.
 func TestRenderedContainerRuns(t *testing.T) {
-	bin := buildPDP(t)
+	bin := testenv.PDPBinary(t)
 	cases := []struct {
 		name  string
 		args  []string
@@ -45,20 +39,20 @@ func TestRenderedContainerRuns(t *testing.T) {
 		},
 		{
 			name:  "redis",
-			redis: func(t *testing.T) string { return redistest.Start(t).URL() },
+			redis: func(t *testing.T) string { return testenv.StartRedis(t).URL() },
 			// Redis holds no users: an unknown principal is denied.
 			check: denyUnknown,
 		},
 		{
 			name:  "jwt",
 			args:  []string{"-f", "pdp/ci/jwt-values.yaml"},
-			redis: func(t *testing.T) string { return redistest.Start(t).URL() },
+			redis: func(t *testing.T) string { return testenv.StartRedis(t).URL() },
 			check: denyUnknown,
 		},
 		{
 			name:  "redis cluster",
 			args:  []string{"-f", "pdp/ci/redis-cluster-values.yaml"},
-			redis: func(t *testing.T) string { return redistest.StartCluster(t).URL() },
+			redis: func(t *testing.T) string { return testenv.StartRedisCluster(t).URL() },
 			check: denyUnknown,
 		},
 	}
@@ -79,7 +73,7 @@ func TestRenderedContainerRuns(t *testing.T) {
 	t.Run("sidecar", func(t *testing.T) {
 		docs, d := renderSidecar(t)
 		pod := d.Spec.Template.Spec
-		runContainer(t, bin, docs, pod, pod.InitContainers[0], redistest.Start(t).URL(), denyUnknown)
+		runContainer(t, bin, docs, pod, pod.InitContainers[0], testenv.StartRedis(t).URL(), denyUnknown)
 	})
 }
 
@@ -90,32 +84,6 @@ var denyUnknown = checkRequest{`{"principal":{"id":"u-nobody"},"action":"read","
 type checkRequest struct {
 	body  string
 	allow bool
-}
-
-// pdpBuild is ./cmd/pdp built once per test binary, beside helm.
-var pdpBuild struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// buildPDP builds ./cmd/pdp on first use and returns the binary.
-func buildPDP(t *testing.T) string {
-	t.Helper()
-	pdpBuild.once.Do(func() {
-		bin := filepath.Join(helm.home, "bin", "pdp")
-		cmd := exec.Command("go", "build", "-o", bin, "./cmd/pdp")
-		cmd.Dir = ".."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			pdpBuild.err = fmt.Errorf("go build ./cmd/pdp: %w\n%s", err, out)
-			return
-		}
-		pdpBuild.path = bin
-	})
-	if pdpBuild.err != nil {
-		t.Fatal(pdpBuild.err)
-	}
-	return pdpBuild.path
 }
 
 // runContainer starts bin as container c of pod would run and asks it for
@@ -147,7 +115,7 @@ func startContainer(t *testing.T, bin string, docs []manifest, pod podSpec, c co
 	t.Helper()
 	root := t.TempDir()
 	mountVolumes(t, root, docs, pod, c)
-	decision, admin := freeLoopbackAddr(t), freeLoopbackAddr(t)
+	decision, admin := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	var args []string
 	for _, a := range c.Args {
 		switch name, _, _ := strings.Cut(a, "="); name {
@@ -175,26 +143,20 @@ func startContainer(t *testing.T, bin string, docs []manifest, pod podSpec, c co
 		env = append(env, e.Name+"="+value)
 	}
 
-	logs := &syncBuffer{}
 	cmd := exec.Command(bin, args...)
-	cmd.Env, cmd.Stdout, cmd.Stderr = env, logs, logs
+	cmd.Env = env
 	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// exited is closed once pdp has exited, with waitErr set.
-	var waitErr error
-	exited := make(chan struct{})
-	go func() { waitErr = cmd.Wait(); close(exited) }()
+	p := testenv.Start(t, cmd)
+	logs := p.Logs
 	grace := pod.TerminationGracePeriodSeconds
 	if grace == 0 {
 		grace = 30 // Kubernetes' default
 	}
 	t.Cleanup(func() {
 		select {
-		case <-exited:
+		case <-p.Exited():
 			if !t.Failed() {
-				t.Errorf("pdp exited early (%v):\n%s", waitErr, logs.String())
+				t.Errorf("pdp exited early (%v):\n%s", p.Err(), logs.String())
 			}
 			return
 		default:
@@ -203,17 +165,16 @@ func startContainer(t *testing.T, bin string, docs []manifest, pod podSpec, c co
 			t.Error(err)
 		}
 		select {
-		case <-exited:
-			if waitErr != nil {
-				t.Errorf("pdp exited with %v on SIGTERM:\n%s", waitErr, logs.String())
+		case <-p.Exited():
+			if err := p.Err(); err != nil {
+				t.Errorf("pdp exited with %v on SIGTERM:\n%s", err, logs.String())
 			}
 		case <-time.After(time.Duration(grace) * time.Second):
 			t.Errorf("pdp still runs %ds (the termination grace period) after SIGTERM", grace)
-			_ = cmd.Process.Kill()
-			<-exited
+			p.Kill()
 		}
 	})
-	waitReady(t, "http://"+admin+"/health/ready", exited, logs)
+	p.WaitReady(t, "http://"+admin+"/health/ready")
 	return decision
 }
 
@@ -257,62 +218,6 @@ func mountVolumes(t *testing.T, root string, docs []manifest, pod podSpec, c con
 			}
 		}
 	}
-}
-
-// waitReady polls a readiness URL until it answers 200, pdp exits (exited
-// is closed), or 30 seconds pass.
-func waitReady(t *testing.T, url string, exited <-chan struct{}, logs *syncBuffer) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	status := 0
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if status = resp.StatusCode; status == http.StatusOK {
-				return
-			}
-		}
-		select {
-		case <-exited:
-			t.Fatalf("pdp exited before it was ready:\n%s", logs.String())
-		case <-ctx.Done():
-			t.Fatalf("%s not ready within 30s (last status %d):\n%s", url, status, logs.String())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// syncBuffer is pdp's output, written by exec's copying goroutines while
-// the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// freeLoopbackAddr returns 127.0.0.1:port with a port free a moment ago.
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // quantityBytes converts a Kubernetes memory quantity with a binary suffix

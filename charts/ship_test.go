@@ -7,47 +7,19 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/metalsoft-io/pdp/internal/testcert"
+	"github.com/metalsoft-io/pdp/internal/testenv"
 )
-
-// pdpctlBuild is cmd/pdpctl, built once.
-var pdpctlBuild struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// buildPdpctl builds ./cmd/pdpctl on first use and returns the binary.
-func buildPdpctl(t *testing.T) string {
-	t.Helper()
-	pdpctlBuild.once.Do(func() {
-		bin := filepath.Join(helm.home, "bin", "pdpctl")
-		cmd := exec.Command("go", "build", "-o", bin, "./cmd/pdpctl")
-		cmd.Dir = ".."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			pdpctlBuild.err = fmt.Errorf("go build ./cmd/pdpctl: %w\n%s", err, out)
-			return
-		}
-		pdpctlBuild.path = bin
-	})
-	if pdpctlBuild.err != nil {
-		t.Fatal(pdpctlBuild.err)
-	}
-	return pdpctlBuild.path
-}
 
 // startExamplePDP starts pdp serving examples/metalcloud.yaml on loopback,
 // with args added, and returns its decision address.
 func startExamplePDP(t *testing.T, args ...string) string {
 	t.Helper()
-	decision, admin := freeLoopbackAddr(t), freeLoopbackAddr(t)
-	cmd := exec.Command(buildPDP(t), append([]string{"--state", "../examples/metalcloud.yaml", "--addr", decision, "--admin-addr", admin, "--decision-log", "off"}, args...)...)
-	startProcess(t, cmd, "pdp")
-	waitReady(t, "http://"+admin+"/health/ready", make(chan struct{}), cmd.Stdout.(*syncBuffer))
-	return decision
+	p := testenv.StartPDP(t, nil, append([]string{"--state", "../examples/metalcloud.yaml", "--decision-log", "off"}, args...)...)
+	t.Cleanup(p.Kill)
+	return strings.TrimPrefix(p.Decision, "http://")
 }
 
 // TestHelmTestPod runs the helm test hook's command (the image's pdpctl
@@ -57,7 +29,7 @@ func startExamplePDP(t *testing.T, args ...string) string {
 // certificate: it must exit 0. The pod must not carry the Service's
 // selector labels.
 func TestHelmTestPod(t *testing.T) {
-	pdpctl := buildPdpctl(t)
+	pdpctl := testenv.PDPCtlBinary(t)
 	plain := startExamplePDP(t)
 	// The TLS values' pdp: a certificate for 127.0.0.1 and a client CA; the
 	// test pod's Secret holds the CA and a client certificate.

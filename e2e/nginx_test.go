@@ -10,8 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metalsoft-io/pdp/pdp/authz/proxytest"
-	"github.com/metalsoft-io/pdp/pdp/pdptest"
+	"github.com/metalsoft-io/pdp/internal/testenv"
 )
 
 // TestREADMENginxWalkthrough runs the README's nginx walkthrough as written:
@@ -26,7 +25,7 @@ func TestREADMENginxWalkthrough(t *testing.T) {
 		}
 	}
 	block := shellBlockAfter(t, readme(t), "Try it from the repository, as root on Debian")
-	root := pdptest.RepoRoot()
+	root := testenv.RepoRoot()
 	work := t.TempDir()
 	// nginx's workers run as nobody when started by root: they must reach
 	// the work directory.
@@ -40,8 +39,8 @@ func TestREADMENginxWalkthrough(t *testing.T) {
 	// The examples the block names, the nginx one with its addresses and
 	// Debian paths moved as the proxy tests move them.
 	nginxDir := filepath.Join(work, "nginx")
-	conf := strings.NewReplacer(proxytest.AddrPlaceholder, "127.0.0.1:"+nginxPort, proxytest.NginxDirPlaceholder, nginxDir).
-		Replace(proxytest.NginxExample(t, "127.0.0.1:"+addrPort, "127.0.0.1:"+apiPort))
+	conf := strings.NewReplacer(testenv.AddrPlaceholder, "127.0.0.1:"+nginxPort, testenv.NginxDirPlaceholder, nginxDir).
+		Replace(testenv.NginxExample(t, "127.0.0.1:"+addrPort, "127.0.0.1:"+apiPort))
 	if err := os.MkdirAll(filepath.Join(nginxDir, "tmp"), 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -14,13 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp/pdptest"
 )
 
 // readme is the repository's README.md.
 func readme(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(pdptest.RepoRoot(), "README.md"))
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,12 +45,7 @@ func shellBlockAfter(t *testing.T, text, marker string) string {
 // freePort returns a loopback port free a moment ago.
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
+	_, port, _ := net.SplitHostPort(testenv.FreeAddr(t))
 	return port
 }
 
@@ -95,7 +91,7 @@ func TestREADMERedisWalkthrough(t *testing.T) {
 		}
 	}
 	block := shellBlockAfter(t, readme(t), "`pdpctl` writes state the way the control plane does")
-	root := pdptest.RepoRoot()
+	root := testenv.RepoRoot()
 	work := t.TempDir()
 	redisPort, addrPort, adminPort := freePort(t), freePort(t), freePort(t)
 	script := strings.NewReplacer(
@@ -132,7 +128,7 @@ func TestREADMERedisWalkthrough(t *testing.T) {
 // the repository: the fuzz targets (each described in docs/hardening.md)
 // and the conformance cases.
 func TestREADMEFigures(t *testing.T) {
-	root := pdptest.RepoRoot()
+	root := testenv.RepoRoot()
 	targets := 0
 	var names []string
 	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"unicode"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/pdp/pdptest"
 )
 
 // The repository's documentation is its contract: docs/model.md documents
@@ -28,7 +28,7 @@ import (
 // produced by some case is TestReasonCoverage's job.
 func TestModelDocReasons(t *testing.T) {
 	documented := map[string]bool{}
-	for _, h := range headings(t, filepath.Join(pdptest.RepoRoot(), "docs", "model.md")) {
+	for _, h := range headings(t, filepath.Join(testenv.RepoRoot(), "docs", "model.md")) {
 		if code, ok := strings.CutPrefix(h, "### `"); ok && strings.HasSuffix(code, "`") {
 			documented[strings.TrimSuffix(code, "`")] = true
 		}
@@ -50,7 +50,7 @@ func TestModelDocReasons(t *testing.T) {
 // directories next to it, which a user who clones the repository does not
 // have.
 func TestNoLinksOutsideRepository(t *testing.T) {
-	root := pdptest.RepoRoot()
+	root := testenv.RepoRoot()
 	// Built from pieces, so that this file does not match itself.
 	forbidden := [][]byte{[]byte("shared" + "/spec"), []byte("../" + "shared")}
 	n := 0
@@ -94,7 +94,7 @@ func TestNoLinksOutsideRepository(t *testing.T) {
 // file exists inside the repository and, for a link to a Markdown page with
 // a #fragment, the page has a heading with that anchor (GitHub's rule).
 func TestDocLinks(t *testing.T) {
-	root := pdptest.RepoRoot()
+	root := testenv.RepoRoot()
 	pages, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
 	if err != nil {
 		t.Fatal(err)

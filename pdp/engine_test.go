@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/metalsoft-io/pdp/pdp/pdptest"
 	"github.com/metalsoft-io/pdp/policy"
@@ -36,7 +37,7 @@ func seedFacts(t testing.TB) pdp.Facts {
 
 func mustSeed(t testing.TB) *pdp.State {
 	t.Helper()
-	s, err := statefile.ParseFile(pdptest.RepoRoot() + "/examples/metalcloud.yaml")
+	s, err := statefile.ParseFile(testenv.RepoRoot() + "/examples/metalcloud.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

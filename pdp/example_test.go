@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/pdp/pdptest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
@@ -13,7 +13,7 @@ import (
 // billable finance user, deploys one of finance's infrastructures; the
 // marketing user, delegated only the web infrastructure, may not touch ERP.
 func ExampleEngine_Decide() {
-	state, err := statefile.ParseFile(pdptest.RepoRoot() + "/examples/metalcloud.yaml")
+	state, err := statefile.ParseFile(testenv.RepoRoot() + "/examples/metalcloud.yaml")
 	if err != nil {
 		panic(err)
 	}

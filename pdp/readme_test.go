@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/metalsoft-io/pdp/pdp/pdptest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
@@ -24,7 +25,7 @@ var readmeCheck = regexp.MustCompile(`^check '(\{.*\})'`)
 // holds each to the answer the comment above it promises. A request without
 // a promise (the explain example) must still decide without an error.
 func TestREADMEExamples(t *testing.T) {
-	root := pdptest.RepoRoot()
+	root := testenv.RepoRoot()
 	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,12 +16,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/sync/redisstate"
-	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
@@ -139,6 +137,8 @@ func (c *tally) sample(format string, args ...any) {
 	}
 }
 
+func TestMain(m *testing.M) { testenv.Main(m) }
+
 func TestSoak(t *testing.T) {
 	duration, err := time.ParseDuration(os.Getenv("SOAK_DURATION"))
 	if err != nil || duration <= 0 {
@@ -146,7 +146,7 @@ func TestSoak(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	rdb := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+	rdb := testenv.StartRedis(t, "--appendonly", "yes", "--appendfsync", "always")
 	state, err := statefile.ParseFile("../../examples/metalcloud.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -351,7 +351,7 @@ func mustWrite(t *testing.T, ctx context.Context, w *redisstate.Writer, write fu
 
 // pdpProc is the running pdp binary.
 type pdpProc struct {
-	cmd         *exec.Cmd
+	*testenv.Proc
 	addr, admin string
 	// gName names what goroutines reads: go_goroutines from /metrics when
 	// pdp exposes it, else the process's OS threads; gSlack is the growth
@@ -360,37 +360,19 @@ type pdpProc struct {
 	gSlack int
 }
 
-// startPDP builds cmd/pdp and starts it on Redis, with the example route
-// table, and waits until it is ready.
+// startPDP starts the pdp binary on Redis, with the example route table,
+// its log in dir/pdp.log, and waits until it is ready.
 func startPDP(t *testing.T, dir, redisURL string) *pdpProc {
 	t.Helper()
-	bin := filepath.Join(dir, "pdp")
-	build := exec.Command("go", "build", "-o", bin, "../../cmd/pdp")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building pdp: %v\n%s", err, out)
-	}
-	p := &pdpProc{addr: freeAddr(t), admin: freeAddr(t)}
+	p := &pdpProc{addr: testenv.FreeAddr(t), admin: testenv.FreeAddr(t)}
 	logFile, err := os.Create(filepath.Join(dir, "pdp.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd = exec.Command(bin, "--redis", redisURL, "--addr", p.addr, "--admin-addr", p.admin,
+	cmd := exec.Command(testenv.PDPBinary(t), "--redis", redisURL, "--addr", p.addr, "--admin-addr", p.admin,
 		"--config", "../../examples/routes.yaml", "--staleness", staleness.String(), "--log-level", "warn")
-	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
 	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- p.cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-done
-		}
 		logFile.Close()
 		if t.Failed() {
 			if b, err := os.ReadFile(logFile.Name()); err == nil {
@@ -398,32 +380,14 @@ func startPDP(t *testing.T, dir, redisURL string) *pdpProc {
 			}
 		}
 	})
-	p.waitReady(t)
+	p.Proc = testenv.Start(t, cmd)
+	p.WaitReady(t, "http://"+p.admin+"/health/ready")
 	if _, ok := p.metric("go_goroutines"); ok {
 		p.gName, p.gSlack = "goroutines", 20
 	} else {
 		p.gName, p.gSlack = "threads", 8
 	}
 	return p
-}
-
-// waitReady polls /health/ready until it answers 200, for at most 30s.
-func (p *pdpProc) waitReady(t *testing.T) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + p.admin + "/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pdp not ready after 30s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // waitSourceUp polls pdp_state_source_up until pdp follows the change
@@ -458,7 +422,7 @@ func (p *pdpProc) goroutines(t *testing.T) int {
 
 func (p *pdpProc) procStatus(t *testing.T, field string) int {
 	t.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.Cmd.Process.Pid))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -473,7 +437,7 @@ func (p *pdpProc) procStatus(t *testing.T, field string) int {
 			return n
 		}
 	}
-	t.Fatalf("no %s in /proc/%d/status", field, p.cmd.Process.Pid)
+	t.Fatalf("no %s in /proc/%d/status", field, p.Cmd.Process.Pid)
 	return 0
 }
 
@@ -499,17 +463,6 @@ func (p *pdpProc) metric(name string) (int, bool) {
 		}
 	}
 	return 0, false
-}
-
-// freeAddr is a free loopback address.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func tail(b []byte, n int) []byte {

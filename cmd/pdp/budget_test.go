@@ -7,15 +7,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/pdp/pdptest"
 )
 
 // TestEvalTimeout: a 1,000-check batch with explain=true takes seconds of
 // CPU; with --eval-timeout 100ms it is answered with evaluation_error for
 // every check the deadline reached, the last one included.
 func TestEvalTimeout(t *testing.T) {
-	p := startPDP(t, nil, "--state", filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"), "--eval-timeout", "100ms")
+	p := startPDP(t, nil, "--state", filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml"), "--eval-timeout", "100ms")
 	check := `{"action": "deploy", "resource": {"kind": "infrastructure", "id": "inf-web", "attr": {"deploy_type": "edit"}}}`
 	body := `{"principal": {"id": "u-ops"}, "checks": [` + strings.TrimSuffix(strings.Repeat(check+",", 1000), ",") + `]}`
 	status, b := p.post("/v1/check/batch?explain=true", []byte(body))

@@ -10,19 +10,20 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"github.com/metalsoft-io/pdp/pdp/pdptest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/metalsoft-io/pdp/internal/testenv"
 )
 
 // TestGRPCExtAuthz: with --grpc-addr the binary answers Envoy's Check from
 // the route table of --config and the real engine, serves gRPC health, and
 // counts the checks under the ext_authz endpoint.
 func TestGRPCExtAuthz(t *testing.T) {
-	root := pdptest.RepoRoot()
-	grpcAddr := freeAddr(t)
+	root := testenv.RepoRoot()
+	grpcAddr := testenv.FreeAddr(t)
 	p := startPDP(t, nil, "--state", filepath.Join(root, "examples", "metalcloud.yaml"),
 		"--config", filepath.Join(root, "examples", "routes.yaml"), "--grpc-addr", grpcAddr)
 	conn, err := grpc.NewClient("passthrough:///"+grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -63,7 +64,7 @@ func TestGRPCExtAuthz(t *testing.T) {
 	if codes.Code(unknown.GetStatus().GetCode()) != codes.Unauthenticated || unknown.GetDeniedResponse().GetStatus().GetCode() != 401 {
 		t.Fatalf("no credential: %v", unknown)
 	}
-	resp, err := http.Get(p.admin + "/metrics")
+	resp, err := http.Get(p.Admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

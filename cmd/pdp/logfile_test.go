@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metalsoft-io/pdp/pdp/pdptest"
+	"github.com/metalsoft-io/pdp/internal/testenv"
 )
 
 // TestDecisionLogReopen rotates the decision log as logrotate does: the
@@ -17,7 +17,7 @@ import (
 func TestDecisionLogReopen(t *testing.T) {
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "decisions.jsonl")
-	p := startPDP(t, nil, "--state", filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"),
+	p := startPDP(t, nil, "--state", filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml"),
 		"--decision-log", logPath, "--decision-log-sample", "1")
 	deny := `{"principal":{"id":"u-mktg"},"action":"update","resource":{"kind":"infrastructure","id":"inf-erp"}}`
 
@@ -36,7 +36,7 @@ func TestDecisionLogReopen(t *testing.T) {
 			}
 		}
 		if len(got) != n {
-			t.Fatalf("%s holds %d lines, want %d:\n%s\npdp output:\n%s", path, len(got), n, strings.Join(got, "\n"), p.out)
+			t.Fatalf("%s holds %d lines, want %d:\n%s\npdp output:\n%s", path, len(got), n, strings.Join(got, "\n"), p.Logs)
 		}
 		return got
 	}
@@ -47,7 +47,7 @@ func TestDecisionLogReopen(t *testing.T) {
 	if err := os.Rename(logPath, rotated); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	// The reopen is asynchronous: wait for the new file, then decide.
@@ -56,20 +56,20 @@ func TestDecisionLogReopen(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no new %s after SIGHUP; pdp output:\n%s", logPath, p.out)
+			t.Fatalf("no new %s after SIGHUP; pdp output:\n%s", logPath, p.Logs)
 		}
 	}
 	p.check(deny)
 	p.check(deny)
 	lines(logPath, 2)
 	lines(rotated, 1)
-	if !strings.Contains(p.out.String(), "decision log reopened") {
-		t.Errorf("pdp did not log the reopen:\n%s", p.out)
+	if !strings.Contains(p.Logs.String(), "decision log reopened") {
+		t.Errorf("pdp did not log the reopen:\n%s", p.Logs)
 	}
 	// pdp is still serving: SIGHUP did not end it.
 	select {
-	case <-p.done:
-		t.Fatalf("pdp exited after SIGHUP: %v", p.err)
+	case <-p.Exited():
+		t.Fatalf("pdp exited after SIGHUP: %v", p.Err())
 	default:
 	}
 }

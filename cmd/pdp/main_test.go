@@ -13,101 +13,30 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/metalsoft-io/pdp/pdp/pdptest"
 )
 
-// The tests build the real binary once and start it as a process on free
-// loopback ports.
+// The tests build the real binary once (internal/testenv) and start it as a
+// process on free loopback ports.
 
-const testVersion = "e2e-1.2.3"
-
-var (
-	buildOnce sync.Once
-	binDir    string
-	binPath   string
-	buildErr  error
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
-
-// pdpBinary builds cmd/pdp (with -race when the tests run with it) once.
-func pdpBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		if binDir, buildErr = os.MkdirTemp("", "pdp-e2e-"); buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "pdp")
-		args := []string{"build", "-ldflags", "-X main.version=" + testVersion, "-o", binPath}
-		if raceEnabled {
-			args = append(args, "-race")
-		}
-		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // proc is a running pdp.
 type proc struct {
-	t               *testing.T
-	cmd             *exec.Cmd
-	decision, admin string // base URLs
-	out             *syncBuffer
-	done            chan struct{}
-	err             error // of Wait, once done is closed
+	*testenv.PDP
+	t *testing.T
 }
 
 // runPDP runs pdp to completion and returns its exit status and output.
 func runPDP(t *testing.T, env []string, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(pdpBinary(t), args...)
+	cmd := exec.Command(testenv.PDPBinary(t), args...)
 	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -134,55 +63,13 @@ func runPDP(t *testing.T, env []string, args ...string) (int, string, string) {
 // ready, and stops it with SIGTERM when the test ends.
 func startPDP(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
-	decision, admin := freeAddr(t), freeAddr(t)
-	p := &proc{t: t, out: &syncBuffer{}, done: make(chan struct{}),
-		decision: "http://" + decision, admin: "http://" + admin}
-	p.cmd = exec.Command(pdpBinary(t), append([]string{"--addr", decision, "--admin-addr", admin}, args...)...)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(20 * time.Second):
-			p.cmd.Process.Kill()
-			<-p.done
-			t.Errorf("pdp did not stop on SIGTERM; output:\n%s", p.out)
-		}
-	})
-	p.waitReady()
-	return p
-}
-
-// waitReady polls /health/ready for at most a minute (a -race build
-// compiles the policy slowly).
-func (p *proc) waitReady() {
-	p.t.Helper()
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		select {
-		case <-p.done:
-			p.t.Fatalf("pdp exited: %v\n%s", p.err, p.out)
-		default:
-		}
-		resp, err := http.Get(p.admin + "/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-	}
-	p.t.Fatalf("pdp not ready within a minute:\n%s", p.out)
+	return &proc{PDP: testenv.StartPDP(t, env, args...), t: t}
 }
 
 // post sends a JSON body and returns the status and body of the answer.
 func (p *proc) post(path string, body []byte) (int, []byte) {
 	p.t.Helper()
-	resp, err := http.Post(p.decision+path, "application/json", bytes.NewReader(body))
+	resp, err := http.Post(p.Decision+path, "application/json", bytes.NewReader(body))
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -330,7 +217,7 @@ func checkBatches(t *testing.T, p *proc, cases []pdptest.Case) {
 
 func TestVersion(t *testing.T) {
 	code, stdout, _ := runPDP(t, []string{"PDP_VERSION=9.9.9"}, "--version")
-	if code != 0 || !strings.HasPrefix(stdout, "pdp "+testVersion+" go") {
+	if code != 0 || !strings.HasPrefix(stdout, "pdp "+testenv.Version+" go") {
 		t.Errorf("--version: exit %d, %q", code, stdout)
 	}
 }
@@ -367,7 +254,7 @@ func TestExitCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	example := filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml")
+	example := filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml")
 	tests := []struct {
 		name   string
 		env    []string
@@ -414,18 +301,12 @@ func TestListenDefaults(t *testing.T) {
 
 // TestEnvironment configures pdp through PDP_ variables alone.
 func TestEnvironment(t *testing.T) {
-	decision, admin := freeAddr(t), freeAddr(t)
-	p := &proc{t: t, out: &syncBuffer{}, done: make(chan struct{}), decision: "http://" + decision, admin: "http://" + admin}
-	p.cmd = exec.Command(pdpBinary(t))
-	p.cmd.Env = append(os.Environ(), "PDP_ADDR="+decision, "PDP_ADMIN_ADDR="+admin, "PDP_MAX_DEPTH=3",
-		"PDP_STATE="+filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"))
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	defer func() { p.cmd.Process.Signal(syscall.SIGTERM); <-p.done }()
-	p.waitReady()
+	decision, admin := testenv.FreeAddr(t), testenv.FreeAddr(t)
+	cmd := exec.Command(testenv.PDPBinary(t))
+	cmd.Env = append(os.Environ(), "PDP_ADDR="+decision, "PDP_ADMIN_ADDR="+admin, "PDP_MAX_DEPTH=3",
+		"PDP_STATE="+filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml"))
+	p := &proc{PDP: &testenv.PDP{Proc: testenv.Start(t, cmd), Decision: "http://" + decision, Admin: "http://" + admin}, t: t}
+	p.WaitReady(t, p.Admin+"/health/ready")
 	if d := p.check(`{"principal": {"id": "u-ops"}, "action": "read", "resource": {"kind": "infrastructure", "id": "inf-web"}}`); !d.Allow {
 		t.Errorf("u-ops may not read inf-web: %+v", d)
 	}
@@ -438,7 +319,7 @@ func TestEnvironment(t *testing.T) {
 // TestReload rewrites the state file under a running pdp: the decision
 // changes; a bad version is ignored and the last good state kept.
 func TestReload(t *testing.T) {
-	example, err := os.ReadFile(filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"))
+	example, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -472,11 +353,11 @@ func TestReload(t *testing.T) {
 	// A bad version: the blocked state stays.
 	write(append(slices.Clone(blocked), []byte("\nunknown_section: 1\n")...))
 	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(p.out.String(), "not reloaded") && time.Now().Before(deadline) {
+	for !strings.Contains(p.Logs.String(), "not reloaded") && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if !strings.Contains(p.out.String(), "unknown_section") {
-		t.Errorf("bad version not logged:\n%s", p.out)
+	if !strings.Contains(p.Logs.String(), "unknown_section") {
+		t.Errorf("bad version not logged:\n%s", p.Logs)
 	}
 	if d := p.check(req); d.Allow || d.Revision != after.Revision {
 		t.Errorf("after a bad version: %+v", d)
@@ -497,7 +378,7 @@ func waitDecision(t *testing.T, p *proc, req string, cond func(pdp.Decision) boo
 			return d
 		}
 	}
-	t.Fatalf("decision did not change:\n%s", p.out)
+	t.Fatalf("decision did not change:\n%s", p.Logs)
 	return pdp.Decision{}
 }
 
@@ -506,9 +387,9 @@ func waitDecision(t *testing.T, p *proc, req string, cond func(pdp.Decision) boo
 func TestSIGTERM(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
-			p := startPDP(t, nil, "--state", filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"))
+			p := startPDP(t, nil, "--state", filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml"))
 			// An idle keep-alive connection must not hold the shutdown.
-			conn, err := net.Dial("tcp", strings.TrimPrefix(p.decision, "http://"))
+			conn, err := net.Dial("tcp", strings.TrimPrefix(p.Decision, "http://"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -517,23 +398,23 @@ func TestSIGTERM(t *testing.T) {
 			if _, err := conn.Read(make([]byte, 512)); err != nil {
 				t.Fatal(err)
 			}
-			if err := p.cmd.Process.Signal(sig); err != nil {
+			if err := p.Cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
 			select {
-			case <-p.done:
+			case <-p.Exited():
 			case <-time.After(15 * time.Second):
-				t.Fatalf("pdp did not stop:\n%s", p.out)
+				t.Fatalf("pdp did not stop:\n%s", p.Logs)
 			}
-			if p.err != nil {
-				t.Errorf("exit: %v\n%s", p.err, p.out)
+			if p.Err() != nil {
+				t.Errorf("exit: %v\n%s", p.Err(), p.Logs)
 			}
 			for _, want := range []string{"shutting down", "pdp stopped"} {
-				if !strings.Contains(p.out.String(), want) {
-					t.Errorf("log lacks %q:\n%s", want, p.out)
+				if !strings.Contains(p.Logs.String(), want) {
+					t.Errorf("log lacks %q:\n%s", want, p.Logs)
 				}
 			}
-			if c, err := net.DialTimeout("tcp", strings.TrimPrefix(p.decision, "http://"), time.Second); err == nil {
+			if c, err := net.DialTimeout("tcp", strings.TrimPrefix(p.Decision, "http://"), time.Second); err == nil {
 				c.Close()
 				t.Error("decision port still open")
 			}
@@ -544,7 +425,7 @@ func TestSIGTERM(t *testing.T) {
 // TestExplainAndHealth: ?explain=true through the real engine carries a
 // readable explanation; the admin port answers every health form.
 func TestExplainAndHealth(t *testing.T) {
-	p := startPDP(t, nil, "--state", filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"))
+	p := startPDP(t, nil, "--state", filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml"))
 	status, b := p.post("/v1/check?explain=true", []byte(`{"principal": {"id": "u-ops"}, "acting_as": "u-finance",
 		"action": "pay", "resource": {"kind": "billing", "id": "u-finance"}}`))
 	var d pdp.Decision
@@ -560,7 +441,7 @@ func TestExplainAndHealth(t *testing.T) {
 	for path, want := range map[string]string{
 		"/health/live": `{"status":"ok"}`, "/health/ready": `{"status":"ready"}`, "/health": `{}`,
 	} {
-		resp, err := http.Get(p.admin + path)
+		resp, err := http.Get(p.Admin + path)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metalsoft-io/pdp/pdp/pdptest"
+	"github.com/metalsoft-io/pdp/internal/testenv"
 )
 
 // Memory a client cannot exhaust: attacks measured on the real binary's
@@ -22,7 +22,7 @@ import (
 // A -race binary pays for shadow memory, so its bound is larger; both are
 // far below what the attacks cost unbounded (hundreds of MiB).
 func rssGrowthBound() int64 {
-	if raceEnabled {
+	if testenv.RaceEnabled {
 		return 64 << 20
 	}
 	return 16 << 20
@@ -65,13 +65,13 @@ func peakRSS(t *testing.T, pid int, d time.Duration) int64 {
 // resident set must not grow with the declared lengths (fasthttp used to
 // allocate each in full, and the second wave touched what the first freed).
 func TestMemoryFromHeaders(t *testing.T) {
-	p := startPDP(t, nil, "--state", filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"))
+	p := startPDP(t, nil, "--state", filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml"))
 	const ask = `{"principal": {"id": "u-ops"}, "action": "read", "resource": {"kind": "ui"}}`
 	p.check(ask)
-	base := peakRSS(t, p.cmd.Process.Pid, 200*time.Millisecond)
+	base := peakRSS(t, p.Cmd.Process.Pid, 200*time.Millisecond)
 
-	decision := strings.TrimPrefix(p.decision, "http://")
-	admin := strings.TrimPrefix(p.admin, "http://")
+	decision := strings.TrimPrefix(p.Decision, "http://")
+	admin := strings.TrimPrefix(p.Admin, "http://")
 	targets := []struct{ addr, method, path string }{
 		{decision, "POST", "/v1/check/batch"}, // within its limit: the server waits for the body
 		{decision, "POST", "/v1/check/batch"},
@@ -96,7 +96,7 @@ func TestMemoryFromHeaders(t *testing.T) {
 				t.Fatalf("connection %d: %v", i, err)
 			}
 		}
-		peak = max(peak, peakRSS(t, p.cmd.Process.Pid, 500*time.Millisecond))
+		peak = max(peak, peakRSS(t, p.Cmd.Process.Pid, 500*time.Millisecond))
 		// The refused ones are answered 413 at once; the batch ones wait.
 		for i, c := range conns {
 			if targets[i%len(targets)].path == "/v1/check/batch" {
@@ -127,9 +127,9 @@ func TestMemoryFromHeaders(t *testing.T) {
 // attributes, in batches of 30: none is worth caching, and the resident set
 // stays bounded (the decision cache used to keep every one of them).
 func TestMemoryFromDistinctRequests(t *testing.T) {
-	p := startPDP(t, nil, "--state", filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"))
+	p := startPDP(t, nil, "--state", filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml"))
 	p.check(`{"principal": {"id": "u-ops"}, "action": "read", "resource": {"kind": "ui"}}`)
-	base := peakRSS(t, p.cmd.Process.Pid, 200*time.Millisecond)
+	base := peakRSS(t, p.Cmd.Process.Pid, 200*time.Millisecond)
 	pad := strings.Repeat("x", 60_000)
 	var peak int64
 	for batch := range 50 {
@@ -147,10 +147,10 @@ func TestMemoryFromDistinctRequests(t *testing.T) {
 			t.Fatalf("batch %d: %d %.200s", batch, status, body)
 		}
 		if batch%10 == 9 {
-			peak = max(peak, rss(t, p.cmd.Process.Pid))
+			peak = max(peak, rss(t, p.Cmd.Process.Pid))
 		}
 	}
-	peak = max(peak, peakRSS(t, p.cmd.Process.Pid, 200*time.Millisecond))
+	peak = max(peak, peakRSS(t, p.Cmd.Process.Pid, 200*time.Millisecond))
 	t.Logf("VmRSS %d KiB before, peak %d KiB after 1,500 distinct 60 KB checks", base>>10, peak>>10)
 	if grown := peak - base; grown > 2*rssGrowthBound() {
 		t.Errorf("resident set grew by %d MiB; bound %d MiB", grown>>20, 2*rssGrowthBound()>>20)

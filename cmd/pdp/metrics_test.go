@@ -14,10 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/pdp/pdptest"
 	"github.com/metalsoft-io/pdp/policy"
-	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
@@ -32,8 +31,8 @@ const (
 // known traffic and checks every required series and its value, runs
 // promtool over the scrape, and reads the decision log.
 func TestMetricsAndDecisionLog(t *testing.T) {
-	srv := redistest.Start(t)
-	st, err := statefile.ParseFile(filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"))
+	srv := testenv.StartRedis(t)
+	st, err := statefile.ParseFile(filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +64,7 @@ func TestMetricsAndDecisionLog(t *testing.T) {
 	}
 	waitDecision(t, p, allow, func(d pdp.Decision) bool { return !d.Allow })
 	// Forward auth without a route table: 403 no_route.
-	req, _ := http.NewRequest(http.MethodGet, p.decision+"/v1/authz", nil)
+	req, _ := http.NewRequest(http.MethodGet, p.Decision+"/v1/authz", nil)
 	req.Header.Set("X-Forwarded-Method", "GET")
 	req.Header.Set("X-Forwarded-Uri", "/nowhere")
 	req.Header.Set("X-API-Key", canaryKey)
@@ -75,7 +74,7 @@ func TestMetricsAndDecisionLog(t *testing.T) {
 		resp.Body.Close()
 	}
 
-	scrape := get(t, p.admin+"/metrics")
+	scrape := get(t, p.Admin+"/metrics")
 	value := func(series string) float64 {
 		t.Helper()
 		m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindStringSubmatch(scrape)

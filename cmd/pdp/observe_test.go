@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/metalsoft-io/pdp/pdp/decisionlog"
 	"github.com/metalsoft-io/pdp/pdp/httpapi"
 	"github.com/metalsoft-io/pdp/pdp/metrics"
-	"github.com/metalsoft-io/pdp/pdp/pdptest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 	"github.com/valyala/fasthttp"
 )
@@ -19,7 +19,7 @@ import (
 // the default sampling, to io.Discard) cost the /v1/check handler: compare
 // the ns/op of "observed" with "unobserved" (target: under 5%).
 func BenchmarkCheckHandler(b *testing.B) {
-	st, err := statefile.ParseFile(filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"))
+	st, err := statefile.ParseFile(filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml"))
 	if err != nil {
 		b.Fatal(err)
 	}

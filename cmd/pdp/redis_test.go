@@ -10,15 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/metalsoft-io/pdp/pdp/pdptest"
 	"github.com/metalsoft-io/pdp/sync/redisstate"
-	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
 // importState empties Redis and writes st into it.
-func importState(t *testing.T, srv *redistest.Server, st *pdp.State) *redisstate.Writer {
+func importState(t *testing.T, srv *testenv.RedisServer, st *pdp.State) *redisstate.Writer {
 	t.Helper()
 	ctx := context.Background()
 	if err := srv.Client().FlushAll(ctx).Err(); err != nil {
@@ -38,7 +38,7 @@ func importState(t *testing.T, srv *redistest.Server, st *pdp.State) *redisstate
 // TestRedisConformance runs the conformance suite over HTTP against a pdp
 // reading Redis: the same cases as with the state file.
 func TestRedisConformance(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	suites := pdptest.Suites(t)
 	for _, s := range suites {
 		t.Run(s.Name, func(t *testing.T) {
@@ -54,8 +54,8 @@ func TestRedisConformance(t *testing.T) {
 // TestRedisChange: a change written into Redis while pdp runs changes the
 // next decision (through the change stream).
 func TestRedisChange(t *testing.T) {
-	srv := redistest.Start(t)
-	st, err := statefile.ParseFile(filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"))
+	srv := testenv.StartRedis(t)
+	st, err := statefile.ParseFile(filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,8 +80,8 @@ func TestRedisChange(t *testing.T) {
 // TestRedisReadiness: /health/ready follows Redis going away and coming
 // back, and decisions that need facts fail closed meanwhile.
 func TestRedisReadiness(t *testing.T) {
-	srv := redistest.Start(t)
-	st, err := statefile.ParseFile(filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"))
+	srv := testenv.StartRedis(t)
+	st, err := statefile.ParseFile(filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func waitReady(t *testing.T, p *proc, status int) (int, string) {
 	t.Helper()
 	var last string
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		resp, err := http.Get(p.admin + "/health/ready")
+		resp, err := http.Get(p.Admin + "/health/ready")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,6 +117,6 @@ func waitReady(t *testing.T, p *proc, status int) (int, string) {
 			return resp.StatusCode, last
 		}
 	}
-	t.Fatalf("/health/ready never answered %d; last %s\n%s", status, last, p.out)
+	t.Fatalf("/health/ready never answered %d; last %s\n%s", status, last, p.Logs)
 	return 0, ""
 }

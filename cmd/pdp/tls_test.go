@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/metalsoft-io/pdp/internal/testcert"
-	"github.com/metalsoft-io/pdp/pdp/pdptest"
+	"github.com/metalsoft-io/pdp/internal/testenv"
 )
 
 // writeFile replaces path's content atomically (as a Kubernetes secret
@@ -34,7 +34,7 @@ func httpsCheck(p *proc, cfg *tls.Config) (int, int64, error) {
 	tr := &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	resp, err := client.Post(strings.Replace(p.decision, "http://", "https://", 1)+"/v1/check", "application/json",
+	resp, err := client.Post(strings.Replace(p.Decision, "http://", "https://", 1)+"/v1/check", "application/json",
 		bytes.NewReader([]byte(`{"principal": {"id": "u-ops"}, "action": "read", "resource": {"kind": "infrastructure", "id": "inf-web"}}`)))
 	if err != nil {
 		return 0, 0, err
@@ -53,7 +53,7 @@ func TestTLS(t *testing.T) {
 	c, k := ca.Issue(t, 100, false)
 	writeFile(t, certFile, c)
 	writeFile(t, keyFile, k)
-	p := startPDP(t, nil, "--state", filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"),
+	p := startPDP(t, nil, "--state", filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml"),
 		"--tls-cert-file", certFile, "--tls-key-file", keyFile)
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(ca.PEM)
@@ -62,7 +62,7 @@ func TestTLS(t *testing.T) {
 	if err != nil || status != 200 || serial != 100 {
 		t.Fatalf("HTTPS check: status %d, certificate %d, %v", status, serial, err)
 	}
-	if _, err := http.Post(p.decision+"/v1/check", "application/json", strings.NewReader("{}")); err == nil {
+	if _, err := http.Post(p.Decision+"/v1/check", "application/json", strings.NewReader("{}")); err == nil {
 		t.Error("plain HTTP answered on the TLS decision port")
 	}
 
@@ -75,7 +75,7 @@ func TestTLS(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("replaced certificate not served: status %d, certificate %d, %v\n%s", status, serial, err, p.out)
+			t.Fatalf("replaced certificate not served: status %d, certificate %d, %v\n%s", status, serial, err, p.Logs)
 		}
 	}
 }
@@ -91,7 +91,7 @@ func TestTLSClientCertificates(t *testing.T) {
 	writeFile(t, certFile, c)
 	writeFile(t, keyFile, k)
 	writeFile(t, caFile, ca.PEM)
-	p := startPDP(t, nil, "--state", filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"),
+	p := startPDP(t, nil, "--state", filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml"),
 		"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--tls-client-ca-file", caFile)
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(ca.PEM)

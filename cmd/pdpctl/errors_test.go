@@ -8,25 +8,19 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/metalsoft-io/pdp/pdp/pdptest"
-	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
 // TestExitStatus covers bad usage, bad input and unreachable servers: the
 // exit status and a reason on stderr, and nothing written.
 func TestExitStatus(t *testing.T) {
-	srv := redistest.Start(t)
-	env := map[string]string{"PDP_REDIS": srv.URL()}
-	example := filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml")
-	if code, _, stderr := pdpctl(t, env, "", "import", example); code != exitOK {
-		t.Fatalf("import: exit %d: %s", code, stderr)
-	}
+	srv, env := importExample(t)
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	if err := os.WriteFile(bad, []byte("users:\n  - {id: u-x, colour: red}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	deadPDP := "http://" + freeAddr(t)
+	deadPDP := "http://" + testenv.FreeAddr(t)
 	tests := []struct {
 		name   string
 		args   []string
@@ -73,12 +67,8 @@ func TestExitStatus(t *testing.T) {
 // TestExport: export writes the imported state as a state file that parses
 // back to the same documents.
 func TestExport(t *testing.T) {
-	srv := redistest.Start(t)
-	env := map[string]string{"PDP_REDIS": srv.URL()}
-	example := filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml")
-	if code, _, stderr := pdpctl(t, env, "", "import", example); code != exitOK {
-		t.Fatalf("import: exit %d: %s", code, stderr)
-	}
+	_, env := importExample(t)
+	example := filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml")
 	code, out, stderr := pdpctl(t, env, "", "export")
 	if code != exitOK {
 		t.Fatalf("export: exit %d: %s", code, stderr)

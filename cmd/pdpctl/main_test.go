@@ -5,22 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/metalsoft-io/pdp/internal/testcert"
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/pdp/pdptest"
 	"github.com/metalsoft-io/pdp/sync/redisstate"
-	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
 )
 
 // pdpctl runs one command line in-process and returns its exit status,
@@ -33,100 +27,33 @@ func pdpctl(t *testing.T, env map[string]string, stdin string, args ...string) (
 	return code, out.String(), errb.String()
 }
 
-var (
-	buildOnce sync.Once
-	pdpBin    string
-	buildErr  error
-)
-
-// pdpBinary builds cmd/pdp once per test run.
-func pdpBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "pdpctl-test-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		pdpBin = filepath.Join(dir, "pdp")
-		out, err := exec.Command("go", "build", "-o", pdpBin, "github.com/metalsoft-io/pdp/cmd/pdp").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/pdp: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return pdpBin
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if pdpBin != "" {
-		os.RemoveAll(filepath.Dir(pdpBin))
-	}
-	os.Exit(code)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // startPDP runs the pdp binary with args (a state source and more) and
 // returns its decision address, host:port, once it is ready.
 func startPDP(t *testing.T, args ...string) string {
 	t.Helper()
-	addr, admin := freeAddr(t), freeAddr(t)
-	var logs bytes.Buffer
-	cmd := exec.Command(pdpBinary(t), append([]string{"--addr", addr, "--admin-addr", admin}, args...)...)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + admin + "/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return addr
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pdp not ready: %v\n%s", err, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return strings.TrimPrefix(testenv.StartPDP(t, nil, args...).Decision, "http://")
 }
 
-// eventually polls cond for up to 10 seconds.
-func eventually(t *testing.T, what string, cond func() bool) {
+// importExample starts Redis and imports examples/metalcloud.yaml into it
+// with pdpctl import; it returns the server and pdpctl's environment
+// naming it.
+func importExample(t *testing.T) (*testenv.RedisServer, map[string]string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
+	srv := testenv.StartRedis(t)
+	env := map[string]string{"PDP_REDIS": srv.URL()}
+	example := filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml")
+	if code, _, stderr := pdpctl(t, env, "", "import", example); code != exitOK {
+		t.Fatalf("import: exit %d: %s", code, stderr)
 	}
+	return srv, env
 }
 
 // TestVerbs runs every writing verb against Redis, then checks its effect
 // through a Source and through a running pdp asked with pdpctl check.
 func TestVerbs(t *testing.T) {
-	srv := redistest.Start(t)
-	env := map[string]string{"PDP_REDIS": srv.URL()}
-	example := filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml")
-	if code, _, stderr := pdpctl(t, env, "", "import", example); code != exitOK {
-		t.Fatalf("import: exit %d: %s", code, stderr)
-	}
+	srv, env := importExample(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	src, err := redisstate.Open(ctx, srv.URL(), redisstate.Options{})
 	if err != nil {
@@ -228,13 +155,13 @@ func TestVerbs(t *testing.T) {
 				t.Fatalf("exit %d: %s", code, stderr)
 			}
 			if tc.visible != nil {
-				eventually(t, "the edit visible through the Source", tc.visible)
+				testenv.Eventually(t, "the edit visible through the Source", tc.visible)
 			}
 			want := exitDenied
 			if tc.allowed {
 				want = exitOK
 			}
-			eventually(t, fmt.Sprintf("check %v answering %d", tc.check, want), func() bool {
+			testenv.Eventually(t, fmt.Sprintf("check %v answering %d", tc.check, want), func() bool {
 				code, _, _ := pdpctl(t, env, "", append([]string{"check"}, tc.check...)...)
 				return code == want
 			})
@@ -246,7 +173,7 @@ func TestVerbs(t *testing.T) {
 // holders are denied role_invalid), and import names the role and the path
 // of the bad value.
 func TestImportInvalidRole(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	file := filepath.Join(t.TempDir(), "roles.yaml")
 	state := "users:\n  - {id: u-a, role: r-bad}\nroles:\n  - name: r-bad\n    rules:\n" +
 		"      - {subject: server, actions: [update], inverted: true, conditions: {name: {$regex: \"^${principal.nick}-\"}}}\n"
@@ -281,7 +208,7 @@ func TestCheckTLS(t *testing.T) {
 	clientCert, clientKey := ca.Issue(t, 200, true)
 	caFile := write("ca.crt", ca.PEM)
 	certFile, keyFile := write("client.crt", clientCert), write("client.key", clientKey)
-	addr := startPDP(t, "--state", filepath.Join(pdptest.RepoRoot(), "examples", "metalcloud.yaml"),
+	addr := startPDP(t, "--state", filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml"),
 		"--tls-cert-file", write("tls.crt", serverCert), "--tls-key-file", write("tls.key", serverKey),
 		"--tls-client-ca-file", caFile)
 	pdpFlag := "--pdp=https://" + addr

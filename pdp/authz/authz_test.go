@@ -14,8 +14,8 @@ import (
 
 	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/pdp/pdptest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
-	"go.yaml.in/yaml/v3"
 )
 
 var (
@@ -109,27 +109,9 @@ func reason(res authz.Result) string {
 	return res.Decision.Reasons[0]
 }
 
-type routeCase struct {
-	Method string            `yaml:"method"`
-	URI    string            `yaml:"uri"`
-	Action string            `yaml:"action"`
-	Kind   string            `yaml:"kind"`
-	ID     string            `yaml:"id"`
-	Attr   map[string]string `yaml:"attr"`
-	Reason string            `yaml:"reason"`
-}
-
 func TestRouteTable(t *testing.T) {
 	a, rec := newAuthorizer(t, "testdata/config.yaml")
-	data, err := os.ReadFile("testdata/route_cases.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []routeCase
-	if err := yaml.Unmarshal(data, &cases); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range cases {
+	for _, c := range pdptest.RouteCases(t) {
 		t.Run(c.Method+" "+c.URI, func(t *testing.T) {
 			res := a.Authorize(context.Background(), authz.ForwardRequest{
 				Method: "GET", URI: "/v1/authz", RemoteAddr: loopback,
@@ -145,15 +127,7 @@ func TestRouteTable(t *testing.T) {
 			if res.Status != 200 || req == nil {
 				t.Fatalf("got %d %v (%v), want a match", res.Status, res.Decision.Reasons, res.Err)
 			}
-			var attr map[string]any
-			for k, v := range c.Attr {
-				if attr == nil {
-					attr = map[string]any{}
-				}
-				attr[k] = v
-			}
-			want := pdp.Request{Principal: pdp.Principal{ID: "u-ops"}, Action: c.Action,
-				Resource: pdp.ResourceRef{Kind: c.Kind, ID: c.ID, Attr: attr}}
+			want := c.Check("u-ops")
 			if !reflect.DeepEqual(*req, want) {
 				t.Fatalf("request %+v, want %+v", *req, want)
 			}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -13,7 +12,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/metalsoft-io/pdp/pdp/authz"
-	"go.yaml.in/yaml/v3"
+	"github.com/metalsoft-io/pdp/pdp/pdptest"
 )
 
 // Forms of a forward-auth request, chosen by FuzzForwardForms' form byte.
@@ -54,7 +53,7 @@ func forwardRequest(form byte, trusted bool, method, uri, key string) authz.Forw
 // the same request always gets the same answer.
 func FuzzForwardForms(f *testing.F) {
 	a, rec := newAuthorizer(f, "testdata/config.yaml")
-	for _, c := range loadRouteCases(f) {
+	for _, c := range pdptest.RouteCases(f) {
 		for form := range byte(formCount) {
 			f.Add(form, true, c.Method, c.URI, "ops-demo-key")
 		}
@@ -83,20 +82,6 @@ func FuzzForwardForms(f *testing.F) {
 			}
 		}
 	})
-}
-
-// loadRouteCases reads testdata/route_cases.yaml.
-func loadRouteCases(t testing.TB) []routeCase {
-	t.Helper()
-	data, err := os.ReadFile("testdata/route_cases.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []routeCase
-	if err := yaml.Unmarshal(data, &cases); err != nil {
-		t.Fatal(err)
-	}
-	return cases
 }
 
 // FuzzJWT: a bearer token identifies someone only with claims one of the

@@ -2,7 +2,6 @@ package authz_test
 
 import (
 	"io/fs"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -10,18 +9,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp/authz"
-	"github.com/metalsoft-io/pdp/pdp/authz/proxytest"
 )
 
 // serve answers /v1/authz with a over net/http on a loopback port and
 // returns its address.
 func serve(t *testing.T, a *authz.Authorizer) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := testenv.Listen(t)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ap, _ := netip.ParseAddrPort(r.RemoteAddr)
 		res := a.Authorize(r.Context(), authz.ForwardRequest{Method: r.Method, URI: r.RequestURI,
@@ -42,10 +38,10 @@ func serve(t *testing.T, a *authz.Authorizer) string {
 func TestProxies(t *testing.T) {
 	a, rec := newAuthorizer(t, "../../examples/routes.yaml")
 	pdpAddr := serve(t, a)
-	up := proxytest.StartUpstream(t)
+	up := testenv.StartUpstream(t)
 	proxies := map[string]string{
-		"nginx": proxytest.StartNginxExample(t, pdpAddr, up.Addr),
-		"caddy": proxytest.StartCaddyExample(t, pdpAddr, up.Addr),
+		"nginx": testenv.StartNginxExample(t, pdpAddr, up.Addr),
+		"caddy": testenv.StartCaddyExample(t, pdpAddr, up.Addr),
 	}
 	ops := map[string]string{"X-API-Key": "ops-demo-key"}
 	// forged is ops with a client's own copy of both header families.
@@ -87,7 +83,7 @@ func TestProxies(t *testing.T) {
 		for _, c := range cases {
 			t.Run(name+"/"+c.name, func(t *testing.T) {
 				up.Take()
-				status, body := proxytest.Do(t, c.method, addr, c.uri, c.header)
+				status, body := testenv.Do(t, c.method, addr, c.uri, c.header)
 				got := up.Take()
 				if status != c.status {
 					t.Fatalf("status %d (%s), want %d", status, body, c.status)
@@ -132,15 +128,15 @@ func TestProxies(t *testing.T) {
 	t.Run("nginx/no decision cache, no credential on disk", func(t *testing.T) {
 		// The example caches no decision: nginx could key a cache only on
 		// the credentials as sent, written into its cache files.
-		addr, dir := proxytest.StartNginxMain(t, proxytest.NginxExample(t, pdpAddr, up.Addr))
+		addr, dir := testenv.StartNginxMain(t, testenv.NginxExample(t, pdpAddr, up.Addr))
 		uri := "/api/v2/servers/srv-cache"
 		before := rec.asked()
 		for _, h := range []map[string]string{ops, ops, {"Authorization": "Bearer root-demo-key"}, ops} {
-			if status, _ := proxytest.Do(t, "GET", addr, uri, h); status != 200 {
+			if status, _ := testenv.Do(t, "GET", addr, uri, h); status != 200 {
 				t.Fatalf("status %d", status)
 			}
 		}
-		if status, _ := proxytest.Do(t, "GET", addr, uri, nil); status != 401 {
+		if status, _ := testenv.Do(t, "GET", addr, uri, nil); status != 401 {
 			t.Fatalf("allow served without a credential: %d", status)
 		}
 		if n := rec.asked() - before; n != 4 {
@@ -170,7 +166,7 @@ func TestProxies(t *testing.T) {
 // TestNginxExampleConfig: `nginx -t` accepts examples/nginx/pdp.conf, a
 // complete nginx.conf, with only its ports and Debian paths moved.
 func TestNginxExampleConfig(t *testing.T) {
-	if out, ok := proxytest.CheckNginxConf(t, proxytest.NginxExample(t, "127.0.0.1:8181", "127.0.0.1:9000")); !ok {
+	if out, ok := testenv.CheckNginxConf(t, testenv.NginxExample(t, "127.0.0.1:8181", "127.0.0.1:9000")); !ok {
 		t.Fatalf("nginx -t:\n%s", out)
 	}
 }

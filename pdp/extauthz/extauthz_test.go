@@ -3,7 +3,6 @@ package extauthz_test
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -16,11 +15,12 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/metalsoft-io/pdp/pdp/authz"
 	"github.com/metalsoft-io/pdp/pdp/extauthz"
+	"github.com/metalsoft-io/pdp/pdp/pdptest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
-	"go.yaml.in/yaml/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -112,10 +112,7 @@ func start(t *testing.T, cfg *authz.Config, wrap func(pdp.Facts) pdp.Facts, read
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := testenv.Listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, l) }()
@@ -250,30 +247,12 @@ func httpAnswer(f *fixture, method, path string, remote netip.Addr, hdr ...strin
 	return a
 }
 
-type routeCase struct {
-	Method string            `yaml:"method"`
-	URI    string            `yaml:"uri"`
-	Action string            `yaml:"action"`
-	Kind   string            `yaml:"kind"`
-	ID     string            `yaml:"id"`
-	Attr   map[string]string `yaml:"attr"`
-	Reason string            `yaml:"reason"`
-}
-
 // TestRouteTable sends every case of the forward-auth route table as Envoy
 // would and checks the request the engine was asked, and the answer
 // against /v1/authz's.
 func TestRouteTable(t *testing.T) {
 	f := start(t, config(t, ""), nil, nil)
-	data, err := os.ReadFile("../authz/testdata/route_cases.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []routeCase
-	if err := yaml.Unmarshal(data, &cases); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range cases {
+	for _, c := range pdptest.RouteCases(t) {
 		t.Run(c.Method+" "+c.URI, func(t *testing.T) {
 			res, err := f.client.Check(context.Background(), envoyRequest(c.Method, c.URI, "192.0.2.7", "X-API-Key", "ops-demo-key"))
 			if err != nil {
@@ -285,15 +264,7 @@ func TestRouteTable(t *testing.T) {
 					t.Fatalf("got %+v (engine asked: %v), want 403 %s", got, req != nil, c.Reason)
 				}
 			} else {
-				var attr map[string]any
-				for k, v := range c.Attr {
-					if attr == nil {
-						attr = map[string]any{}
-					}
-					attr[k] = v
-				}
-				want := pdp.Request{Principal: pdp.Principal{ID: "u-ops"}, Action: c.Action,
-					Resource: pdp.ResourceRef{Kind: c.Kind, ID: c.ID, Attr: attr}}
+				want := c.Check("u-ops")
 				if got.Code != codes.OK || req == nil || !reflect.DeepEqual(*req, want) {
 					t.Fatalf("got %+v, request %+v, want OK and %+v", got, req, want)
 				}

@@ -9,22 +9,19 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/metalsoft-io/pdp/pdp/authz"
-	"github.com/metalsoft-io/pdp/pdp/authz/proxytest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 	"go.yaml.in/yaml/v3"
 )
@@ -101,41 +98,26 @@ type rawResponse struct {
 	body   string
 }
 
-// exchange writes raw bytes on a new connection, then reads every answer
-// until the server closes the connection or wait passes. closed reports
-// whether the server closed it (EOF or reset) rather than the wait ending.
-func exchange(t *testing.T, addr, raw string, wait time.Duration) (answers []rawResponse, closed bool) {
+// exchange is testenv.Exchange, its answers as rawResponses.
+func exchange(t *testing.T, addr, raw string, wait time.Duration) ([]rawResponse, bool) {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := io.WriteString(c, raw); err != nil {
-		t.Fatal(err)
-	}
-	return readAnswers(t, c, wait)
+	answers, closed := testenv.Exchange(t, addr, raw, wait)
+	return rawResponses(answers), closed
 }
 
-func readAnswers(t *testing.T, c net.Conn, wait time.Duration) (answers []rawResponse, closed bool) {
+// readAnswers is testenv.ReadAnswers, its answers as rawResponses.
+func readAnswers(t *testing.T, c net.Conn, wait time.Duration) ([]rawResponse, bool) {
 	t.Helper()
-	if err := c.SetReadDeadline(time.Now().Add(wait)); err != nil {
-		t.Fatal(err)
+	answers, closed := testenv.ReadAnswers(t, c, wait)
+	return rawResponses(answers), closed
+}
+
+func rawResponses(answers []testenv.RawAnswer) []rawResponse {
+	out := make([]rawResponse, len(answers))
+	for i, a := range answers {
+		out[i] = rawResponse{a.Status, a.Header, a.Body}
 	}
-	br := bufio.NewReader(c)
-	for {
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			var ne net.Error
-			return answers, !(errors.As(err, &ne) && ne.Timeout())
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		answers = append(answers, rawResponse{resp.StatusCode, resp.Header, string(body)})
-		if err != nil {
-			return answers, true
-		}
-	}
+	return out
 }
 
 // forwardRequest is a raw forward-auth request in one of the proxies' forms.
@@ -498,145 +480,5 @@ func TestPanicDeniesAndIsCounted(t *testing.T) {
 	a := one(t, h.addr, forwardRequest("envoy", "GET", "/api/v2/infrastructures/inf-web", "X-API-Key", "ops-demo-key"))
 	if a.status != 200 {
 		t.Fatalf("status %d after the panics", a.status)
-	}
-}
-
-// Canaries of TestSecretsNeverLogged: credentials and a secret attribute
-// value that must never appear in pdp's output (decision log, process log)
-// nor in its metrics.
-const (
-	canaryAPIKey    = "canary-key-7c41e9"
-	canaryUnknown   = "canary-unknown-key-d20a"
-	canaryBadFrame  = "canary-smuggled-key-b9f3"
-	canaryAttrValue = "canary-attr-secret-33e8"
-)
-
-// TestSecretsNeverLogged runs the pdp binary with every decision logged
-// and debug process logs, sends requests carrying canary API keys, JWTs and
-// attribute values on every endpoint (and in a request fasthttp cannot
-// parse), then requires that neither its output nor a /metrics scrape holds
-// any of them.
-func TestSecretsNeverLogged(t *testing.T) {
-	data, err := os.ReadFile("../../examples/metalcloud.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	stateText := strings.Replace(string(data), "\napi_keys:\n", "\napi_keys:\n  - {key: "+canaryAPIKey+", user: u-ops}\n", 1)
-	if stateText == string(data) {
-		t.Fatal("examples/metalcloud.yaml has no api_keys section")
-	}
-	state := filepath.Join(t.TempDir(), "state.yaml")
-	if err := os.WriteFile(state, []byte(stateText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	config, key := jwtConfig(t)
-	_, otherKey := jwtConfig(t)
-	p := runPDP(t, buildPDP(t), "--state", state, "--config", config,
-		"--decision-log", "stdout", "--decision-log-sample", "1", "--log-level", "debug")
-	goodJWT := token(t, key, "u-mktg", time.Hour)
-	canaries := []string{canaryAPIKey, canaryUnknown, canaryBadFrame, canaryAttrValue, goodJWT,
-		token(t, key, "u-mktg", -time.Hour), token(t, otherKey, "u-root", time.Hour)}
-	attr := `"attr": {"password": "` + canaryAttrValue + `", "nested": {"token": "` + canaryAttrValue + `"}}`
-	check := `{"principal": {"api_key": "` + canaryAPIKey + `"}, "action": "read", "resource": {"kind": "infrastructure", "id": "inf-web", ` + attr + `}}`
-	for _, c := range []struct{ path, body string }{
-		{"/v1/check", check},
-		{"/v1/check?explain=true", check},
-		{"/v1/check", strings.Replace(check, canaryAPIKey, canaryUnknown, 1)},
-		{"/v1/check/batch", `{"principal": {"api_key": "` + canaryAPIKey + `"}, "checks": [{"action": "read", "resource": {"kind": "secret", "id": "sec-db-password", ` + attr + `}}]}`},
-		{opaDecisionPath, `{"input": ` + check + `}`},
-		{opaAllowPath, `{"input": ` + check + `}`},
-		{"/v1/lookup", `{"principal": {"api_key": "` + canaryAPIKey + `"}, "action": "read", "kind": "infrastructure"}`},
-		{"/v1/check", `{"principal": {"api_key": "` + canaryAPIKey + `"}, "action": "fly", "resource": {"kind": "infrastructure", ` + attr + `}}`},
-	} {
-		if a := post(t, p.decision+c.path, c.body); a.status >= 500 {
-			t.Fatalf("%s: %d %s", c.path, a.status, a.body)
-		}
-	}
-	envoy := p.decision + "/v1/authz/envoy/api/v2/infrastructures/inf-web"
-	for _, h := range []map[string]string{
-		{"X-API-Key": canaryAPIKey},
-		{"X-API-Key": canaryUnknown},
-		{"Authorization": "Bearer " + canaryAPIKey},
-		{"Authorization": "Bearer " + canaryUnknown},
-		{"Authorization": "Bearer " + canaries[4]},
-		{"Authorization": "Bearer " + canaries[5]},
-		{"Authorization": "Bearer " + canaries[6]},
-		{"X-API-Key": canaryAPIKey, "X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/api/v2/infrastructures/inf-web?password=" + canaryAttrValue},
-	} {
-		forward(t, "GET", envoy, h)
-	}
-	// A request fasthttp refuses to parse, carrying a key.
-	exchange(t, strings.TrimPrefix(p.decision, "http://"), "GET /v1/authz/envoy/ui HTTP/1.1\r\nHost: pdp\r\nX-API-Key: "+canaryBadFrame+
-		"\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 5*time.Second)
-	scrape := do(t, http.MethodGet, p.admin+"/metrics", "", nil)
-	if scrape.status != 200 {
-		t.Fatalf("/metrics: %d", scrape.status)
-	}
-	// The decision log is written asynchronously: wait for its lines.
-	var output string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if output = p.output.String(); strings.Count(output, `"decision_id"`) >= 12 {
-			break
-		}
-	}
-	if !strings.Contains(output, `"principal":"api_key"`) {
-		t.Fatalf("the decision log does not show the API key requests:\n%s", output)
-	}
-	for _, canary := range canaries {
-		if strings.Contains(output, canary) {
-			t.Errorf("canary %.24q... is in pdp's output", canary)
-		}
-		if strings.Contains(string(scrape.body), canary) {
-			t.Errorf("canary %.24q... is in /metrics", canary)
-		}
-	}
-	if t.Failed() {
-		t.Logf("pdp output:\n%s", output)
-	}
-}
-
-// pdpRun is a running pdp binary.
-type pdpRun struct {
-	decision, admin string // base URLs
-	output          *syncBuffer
-}
-
-// runPDP runs the pdp binary with args on loopback ports, its stdout and
-// stderr captured, and waits until it is ready.
-func runPDP(t *testing.T, bin string, args ...string) *pdpRun {
-	t.Helper()
-	addr, admin := proxytest.FreeAddr(t), proxytest.FreeAddr(t)
-	p := &pdpRun{decision: "http://" + addr, admin: "http://" + admin, output: &syncBuffer{}}
-	cmd := exec.Command(bin, append([]string{"--addr", addr, "--admin-addr", admin}, args...)...)
-	cmd.Stdout, cmd.Stderr = p.output, p.output
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get(p.admin + "/health/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("pdp exited: %v\n%s", err, p.output.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pdp not ready after 30s:\n%s", p.output.String())
-		}
 	}
 }

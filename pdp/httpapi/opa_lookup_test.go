@@ -4,12 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/metalsoft-io/pdp/pdp/authz"
 	"github.com/metalsoft-io/pdp/sync/statefile"
@@ -22,19 +21,7 @@ const blockedUser = "  - {id: u-blocked, email: blocked@company.com, role: root,
 // temporary file and returns its path.
 func exampleState(t testing.TB) string {
 	t.Helper()
-	data, err := os.ReadFile("../../examples/metalcloud.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := strings.Replace(string(data), "\nusers:\n", "\nusers:\n"+blockedUser, 1)
-	if s == string(data) {
-		t.Fatal("examples/metalcloud.yaml has no users section")
-	}
-	path := filepath.Join(t.TempDir(), "state.yaml")
-	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return testenv.WriteExample(t, "metalcloud.yaml", "\nusers:\n", "\nusers:\n"+blockedUser)
 }
 
 // startReal serves the real engine over the example state, with the
@@ -208,9 +195,9 @@ func TestLookupFailsClosed(t *testing.T) {
 
 func TestForwardAuthUnconfigured(t *testing.T) {
 	s := startServer(t, newTestEngine(), Options{})
-	a := forward(t, "GET", s.decision+"/v1/authz/envoy/api/v2/infrastructures/inf-web", map[string]string{"X-API-Key": "ops-demo-key"})
-	checkForward(t, a, 403, "", "")
-	if a.header.Get("X-PDP-Reasons") != "no_route" {
-		t.Fatalf("reasons %q", a.header.Get("X-PDP-Reasons"))
+	a := testenv.Forward(t, "GET", s.decision+"/v1/authz/envoy/api/v2/infrastructures/inf-web", map[string]string{"X-API-Key": "ops-demo-key"})
+	testenv.CheckForward(t, a, 403, "", "")
+	if a.Header.Get("X-PDP-Reasons") != "no_route" {
+		t.Fatalf("reasons %q", a.Header.Get("X-PDP-Reasons"))
 	}
 }

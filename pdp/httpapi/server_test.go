@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
 	"go.yaml.in/yaml/v3"
 )
@@ -78,46 +79,20 @@ func (e *testEngine) lastRequest() *pdp.Request {
 // testServer is a Server serving on two loopback ports.
 type testServer struct {
 	decision, admin string // base URLs
-	logs            *syncBuffer
+	logs            *testenv.SyncBuffer
 	stop            func() error
 	srv             *Server // for its Panics counter
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-func listen(t *testing.T) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ln
-}
-
 func startServer(t *testing.T, engine Decider, opts Options) *testServer {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	s, err := New(engine, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dl, al := listen(t), listen(t)
+	dl, al := testenv.Listen(t), testenv.Listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, dl, al) }()
@@ -165,21 +140,8 @@ func do(t *testing.T, method, url, contentType string, body []byte) answer {
 // doWith sends a request with the given headers.
 func doWith(t *testing.T, method, url string, header http.Header, body []byte) answer {
 	t.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header = header
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return answer{resp.StatusCode, resp.Header, b}
+	a := testenv.Send(t, method, url, header, body)
+	return answer{a.Status, a.Header, a.Body}
 }
 
 func post(t *testing.T, url string, body string) answer {
@@ -650,7 +612,7 @@ func TestServeFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dl, al := listen(t), listen(t)
+	dl, al := testenv.Listen(t), testenv.Listen(t)
 	al.Close()
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(context.Background(), dl, al) }()

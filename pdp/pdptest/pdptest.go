@@ -25,12 +25,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 	"go.yaml.in/yaml/v3"
@@ -53,20 +53,11 @@ type Suite struct {
 	Cases     []Case
 }
 
-// RepoRoot is the absolute path of the repository's root directory.
-func RepoRoot() string {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		panic("pdptest: no caller information")
-	}
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
 // Suites loads every testdata/cases/*.yaml and the state file each names.
 // A malformed case file fails the test.
 func Suites(t testing.TB) []Suite {
 	t.Helper()
-	paths, err := filepath.Glob(filepath.Join(RepoRoot(), "testdata", "cases", "*.yaml"))
+	paths, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "testdata", "cases", "*.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +105,7 @@ func LoadSuite(path string) (Suite, error) {
 	}
 	s := Suite{
 		Name:      strings.TrimSuffix(filepath.Base(path), ".yaml"),
-		StatePath: filepath.Join(RepoRoot(), filepath.FromSlash(f.State)),
+		StatePath: filepath.Join(testenv.RepoRoot(), filepath.FromSlash(f.State)),
 	}
 	if s.State, err = statefile.ParseFile(s.StatePath); err != nil {
 		return Suite{}, fmt.Errorf("%s: %w", path, err)
@@ -200,4 +191,46 @@ func sameSet(a, b []string) bool {
 	sort.Strings(x)
 	sort.Strings(y)
 	return slices.Equal(slices.Compact(x), slices.Compact(y))
+}
+
+// RouteCase is one case of the forward-auth route table,
+// pdp/authz/testdata/route_cases.yaml: a request and the check it becomes,
+// or the reason it is denied without one.
+type RouteCase struct {
+	Method string            `yaml:"method"`
+	URI    string            `yaml:"uri"`
+	Action string            `yaml:"action"`
+	Kind   string            `yaml:"kind"`
+	ID     string            `yaml:"id"`
+	Attr   map[string]string `yaml:"attr"`
+	Reason string            `yaml:"reason"`
+}
+
+// Check is the check request the case becomes for principal, as the engine
+// must be asked it.
+func (c RouteCase) Check(principal string) pdp.Request {
+	var attr map[string]any
+	for k, v := range c.Attr {
+		if attr == nil {
+			attr = map[string]any{}
+		}
+		attr[k] = v
+	}
+	return pdp.Request{Principal: pdp.Principal{ID: principal}, Action: c.Action,
+		Resource: pdp.ResourceRef{Kind: c.Kind, ID: c.ID, Attr: attr}}
+}
+
+// RouteCases loads the route table cases, which every forward-auth front
+// (HTTP, Envoy's gRPC ext_authz) runs.
+func RouteCases(t testing.TB) []RouteCase {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "pdp", "authz", "testdata", "route_cases.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []RouteCase
+	if err := yaml.Unmarshal(data, &cases); err != nil {
+		t.Fatal(err)
+	}
+	return cases
 }

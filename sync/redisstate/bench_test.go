@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
+	"github.com/metalsoft-io/pdp/internal/testenv"
 )
 
 // BenchmarkRevocationLatency measures, over b.N trials, the time from a
@@ -15,7 +15,7 @@ import (
 //
 //	go test -run '^$' -bench RevocationLatency -benchtime 2000x ./sync/redisstate/
 func BenchmarkRevocationLatency(b *testing.B) {
-	srv := redistest.Start(b)
+	srv := testenv.StartRedis(b)
 	w := openWriter(b, srv.URL(), "")
 	importState(b, w, exampleState(b))
 	src := openSource(b, srv.URL(), Options{})

@@ -4,15 +4,15 @@ import (
 	"context"
 	"testing"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/metalsoft-io/pdp/pdp/pdptest"
-	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
 )
 
 // TestConformance runs the decision point's conformance suite with every
 // suite's state imported into Redis and read through a Source.
 func TestConformance(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	client := srv.Client()
 	w := openWriter(t, srv.URL(), "")
 	pdptest.Run(t, func(t *testing.T, s pdptest.Suite) pdp.Facts {

@@ -7,14 +7,14 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
 )
 
 // TestFactSlotIsStripe: the slot the engine records is the stripe an
 // invalidation of the same fact bumps.
 func TestFactSlotIsStripe(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	src := openSource(t, srv.URL(), Options{})
 	for _, r := range []Ref{{KindUser, "u-ops"}, {KindEmail, "Ops@Company.com"}, {KindAPIKey, "ABCDEF"},
 		{KindAccount, "acme"}, {KindRole, "support"}, {KindInfra, "inf-web"}, {KindResource, "secret:s-1"},
@@ -42,7 +42,7 @@ func TestFactSlotIsStripe(t *testing.T) {
 // returned and its stream entry is applied, every decision that starts
 // afterwards sees it, for the principal named by id, by email and by API key.
 func TestDecisionCacheRevocation(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	w := openWriter(t, srv.URL(), "")
 	importState(t, w, exampleState(t))
 	src := openSource(t, srv.URL(), Options{})
@@ -96,7 +96,7 @@ func TestDecisionCacheRevocation(t *testing.T) {
 		if err != nil || len(last) != 1 {
 			t.Fatalf("newest stream entry: %v %v", last, err)
 		}
-		eventually(t, "entry applied", func() bool { return src.Revision() == last[0].ID })
+		testenv.Eventually(t, "entry applied", func() bool { return src.Revision() == last[0].ID })
 	}
 	applied()
 	for n := range 40 {

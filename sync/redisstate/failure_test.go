@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
 )
 
 // TestRedisOutage kills Redis under concurrent lookups and restarts it:
@@ -17,7 +17,7 @@ import (
 // with ErrUnavailable; Ready reports it; the Source recovers by itself; and
 // no lookup ever returns the user as unblocked after its block was seen.
 func TestRedisOutage(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	w := openWriter(t, srv.URL(), "")
 	st := exampleState(t)
 	importState(t, w, st)
@@ -27,7 +27,7 @@ func TestRedisOutage(t *testing.T) {
 	if _, err := w.SetBlocked(ctx, "u-mktg", true); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "block visible", func() bool { return userNow(t, src, "u-mktg").Blocked })
+	testenv.Eventually(t, "block visible", func() bool { return userNow(t, src, "u-mktg").Blocked })
 	userNow(t, src, "u-ops")
 	src.cache.rc.Wait()
 
@@ -69,8 +69,8 @@ func TestRedisOutage(t *testing.T) {
 	if _, err := src.User(ctx, "u-bi"); !errors.Is(err, pdp.ErrUnavailable) {
 		t.Errorf("uncached user while redis is down: %v, want ErrUnavailable", err)
 	}
-	eventually(t, "Ready reports the outage past the staleness bound", func() bool { return src.Ready() != nil })
-	eventually(t, "cached facts expire", func() bool {
+	testenv.Eventually(t, "Ready reports the outage past the staleness bound", func() bool { return src.Ready() != nil })
+	testenv.Eventually(t, "cached facts expire", func() bool {
 		_, err := src.User(ctx, "u-ops")
 		return errors.Is(err, pdp.ErrUnavailable)
 	})
@@ -86,7 +86,7 @@ func TestRedisOutage(t *testing.T) {
 		}
 	}
 	importState(t, openWriter(t, srv.URL(), ""), st)
-	eventually(t, "recovery", func() bool {
+	testenv.Eventually(t, "recovery", func() bool {
 		u, err := src.User(ctx, "u-ops")
 		return src.Ready() == nil && err == nil && u != nil
 	})
@@ -107,7 +107,7 @@ func TestRedisOutage(t *testing.T) {
 // TestReconnectDropsCache: a change whose stream entry never arrives (lost
 // in a failover) is seen after the tailer reconnects.
 func TestReconnectDropsCache(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	importState(t, openWriter(t, srv.URL(), ""), exampleState(t))
 	src := openSource(t, srv.URL(), Options{})
 	ctx := context.Background()
@@ -119,7 +119,7 @@ func TestReconnectDropsCache(t *testing.T) {
 	if err := c.ClientKillByFilter(ctx, "TYPE", "normal", "SKIPME", "yes").Err(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "block visible after reconnect", func() bool {
+	testenv.Eventually(t, "block visible after reconnect", func() bool {
 		u, err := src.User(ctx, "u-ops")
 		return err == nil && u.Blocked
 	})
@@ -128,12 +128,12 @@ func TestReconnectDropsCache(t *testing.T) {
 // TestReadyWhileCachedFactsAreFresh: once the tailer has lost Redis, the
 // source stays ready as long as it serves cached facts (fail static).
 func TestReadyWhileCachedFactsAreFresh(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	importState(t, openWriter(t, srv.URL(), ""), exampleState(t))
 	src := openSource(t, srv.URL(), Options{Staleness: time.Minute})
 	userNow(t, src, "u-ops")
 	srv.Kill()
-	eventually(t, "the tailer sees the outage", func() bool { return !src.Stats().Up })
+	testenv.Eventually(t, "the tailer sees the outage", func() bool { return !src.Stats().Up })
 	if err := src.Ready(); err != nil {
 		t.Errorf("Ready within the staleness bound: %v, want ready (cached facts are served)", err)
 	}

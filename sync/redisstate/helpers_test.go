@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/metalsoft-io/pdp/sync/statefile"
@@ -67,18 +66,6 @@ func importState(t testing.TB, w *Writer, s *pdp.State) {
 	t.Helper()
 	if _, err := w.Import(context.Background(), s); err != nil {
 		t.Fatalf("Import: %v", err)
-	}
-}
-
-// eventually polls cond every few milliseconds for up to 10 seconds.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

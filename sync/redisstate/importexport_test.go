@@ -7,15 +7,15 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
 // TestExportRoundTrip: import, export as YAML, parse it back as a state
 // file: the same state (API keys as digests), numbers still numbers.
 func TestExportRoundTrip(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	w := openWriter(t, srv.URL(), "")
 	st := exampleState(t)
 	web := slices.IndexFunc(st.Infrastructures, func(in pdp.Infrastructure) bool { return in.ID == "inf-web" })
@@ -52,7 +52,7 @@ func TestExportRoundTrip(t *testing.T) {
 
 // TestImportRejects: invalid states write nothing.
 func TestImportRejects(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	w := openWriter(t, srv.URL(), "")
 	for name, st := range map[string]*pdp.State{
 		"builtin role":    {Roles: []pdp.Role{{Name: pdp.RoleRoot}}},

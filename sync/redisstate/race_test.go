@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
@@ -17,7 +17,7 @@ import (
 // loader stores what it read. The next lookup must see the block, for a
 // lookup by id and by email (whose entry depends on the user's key too).
 func TestLoaderRacingInvalidation(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	w := openWriter(t, srv.URL(), "")
 	importState(t, w, exampleState(t))
 	ctx := context.Background()
@@ -40,7 +40,7 @@ func TestLoaderRacingInvalidation(t *testing.T) {
 					if _, err := w.SetBlocked(ctx, tc.id, true); err != nil {
 						t.Error(err)
 					}
-					eventually(t, "entry applied", func() bool { return src.Stats().EntriesApplied > applied })
+					testenv.Eventually(t, "entry applied", func() bool { return src.Stats().EntriesApplied > applied })
 				})
 			}
 			// The racing load returns what it read before the block: that
@@ -99,7 +99,7 @@ func TestStaleSetNeverServed(t *testing.T) {
 // rewritten; once the stream entry of version n is applied, a lookup that
 // starts afterwards never sees an older version.
 func TestConcurrentLookupsDuringWrites(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	w := openWriter(t, srv.URL(), "")
 	importState(t, w, exampleState(t))
 	src := openSource(t, srv.URL(), Options{})
@@ -130,7 +130,7 @@ func TestConcurrentLookupsDuringWrites(t *testing.T) {
 		if _, err := w.SuspendUser(ctx, "u-bi", reason); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "entry applied", func() bool { return src.Stats().EntriesApplied > applied })
+		testenv.Eventually(t, "entry applied", func() bool { return src.Stats().EntriesApplied > applied })
 		u := userNow(t, src, "u-bi")
 		if got := len(u.SuspendReasons); got != n+1 {
 			t.Fatalf("version %d: lookup saw %d reasons", n+1, got)

@@ -6,15 +6,15 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
 // TestFactsMatchStateFile imports the seed scenario and checks every fact
 // read through the Source against the YAML file's in-memory Facts.
 func TestFactsMatchStateFile(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	st := exampleState(t)
 	importState(t, openWriter(t, srv.URL(), ""), st)
 	src := openSource(t, srv.URL(), Options{})
@@ -116,7 +116,7 @@ func TestUnreachableAtStartup(t *testing.T) {
 // TestPrefetch loads several facts in one round trip; the lookups that
 // follow are cache hits.
 func TestPrefetch(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	importState(t, openWriter(t, srv.URL(), ""), exampleState(t))
 	src := openSource(t, srv.URL(), Options{})
 	ctx := context.Background()
@@ -152,7 +152,7 @@ func TestPrefetch(t *testing.T) {
 // (U+0130) or a Kelvin sign (U+212A), which Unicode folds to i and k,
 // names nobody.
 func TestLookAlikeEmails(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	st := exampleState(t)
 	importState(t, openWriter(t, srv.URL(), ""), st)
 	ctx := context.Background()

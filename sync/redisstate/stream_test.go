@@ -6,14 +6,13 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
@@ -21,7 +20,7 @@ import (
 // for its effect to be visible through a running Source whose cache held
 // the old value. Edits of missing entities fail and write nothing.
 func TestEditsVisible(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	w := openWriter(t, srv.URL(), "")
 	importState(t, w, exampleState(t))
 	src := openSource(t, srv.URL(), Options{})
@@ -114,7 +113,7 @@ func TestEditsVisible(t *testing.T) {
 				}
 				return
 			}
-			eventually(t, tc.name+" visible", tc.visible)
+			testenv.Eventually(t, tc.name+" visible", tc.visible)
 		})
 	}
 }
@@ -122,7 +121,7 @@ func TestEditsVisible(t *testing.T) {
 // TestEmailIndexFollowsUser: re-importing a user with a new email moves the
 // index; the old email resolves to nothing, also from a warm cache.
 func TestEmailIndexFollowsUser(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	w := openWriter(t, srv.URL(), "")
 	st := exampleState(t)
 	importState(t, w, st)
@@ -132,7 +131,7 @@ func TestEmailIndexFollowsUser(t *testing.T) {
 		t.Fatalf("UserByEmail: %v %v", u, err)
 	}
 	importState(t, w, &pdp.State{Users: []pdp.User{{ID: "u-ops", Email: "devops@company.com"}}})
-	eventually(t, "old email gone", func() bool {
+	testenv.Eventually(t, "old email gone", func() bool {
 		u, err := src.UserByEmail(ctx, "ops@company.com")
 		return err == nil && u == nil
 	})
@@ -144,7 +143,7 @@ func TestEmailIndexFollowsUser(t *testing.T) {
 // TestTrimmedWhileAway: entries written and trimmed away before the tailer
 // runs are detected; the cache is dropped, not left stale.
 func TestTrimmedWhileAway(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	w := openWriter(t, srv.URL(), "")
 	importState(t, w, exampleState(t))
 	ctx := context.Background()
@@ -170,7 +169,7 @@ func TestTrimmedWhileAway(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); src.Run(runCtx) }()
 	defer func() { cancel(); <-done }()
-	eventually(t, "block visible", func() bool { return userNow(t, src, "u-ops").Blocked })
+	testenv.Eventually(t, "block visible", func() bool { return userNow(t, src, "u-ops").Blocked })
 	if n := src.Stats().PositionLost; n != 1 {
 		t.Errorf("PositionLost = %d, want 1", n)
 	}
@@ -179,7 +178,7 @@ func TestTrimmedWhileAway(t *testing.T) {
 // TestTrimmedWhileBehind: the tailer reads a full batch, the entries after
 // it are trimmed away before its next read; it must drop the cache.
 func TestTrimmedWhileBehind(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	w := openWriter(t, srv.URL(), "")
 	importState(t, w, exampleState(t))
 	ctx := context.Background()
@@ -205,7 +204,7 @@ func TestTrimmedWhileBehind(t *testing.T) {
 	go func() { defer close(done); src.Run(runCtx) }()
 	defer func() { cancel(); <-done }()
 	// An XREAD that started after Run's first position check.
-	eventually(t, "tailer following", func() bool { return src.Stats().SyncedAt.After(started) })
+	testenv.Eventually(t, "tailer following", func() bool { return src.Stats().SyncedAt.After(started) })
 	if userNow(t, src, "u-ops").Blocked {
 		t.Fatal("blocked already")
 	}
@@ -227,7 +226,7 @@ func TestTrimmedWhileBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-trimmed
-	eventually(t, "lost position detected", func() bool { return src.Stats().PositionLost == 1 })
+	testenv.Eventually(t, "lost position detected", func() bool { return src.Stats().PositionLost == 1 })
 	if !userNow(t, src, "u-ops").Blocked {
 		t.Errorf("block not visible after the lost position (was %s)", pos)
 	}
@@ -237,7 +236,7 @@ func TestTrimmedWhileBehind(t *testing.T) {
 func TestKindAllAndUnknownKind(t *testing.T) {
 	for _, kind := range []string{KindAll, "future-kind"} {
 		t.Run(kind, func(t *testing.T) {
-			srv := redistest.Start(t)
+			srv := testenv.StartRedis(t)
 			importState(t, openWriter(t, srv.URL(), ""), exampleState(t))
 			src := openSource(t, srv.URL(), Options{})
 			ctx := context.Background()
@@ -245,7 +244,7 @@ func TestKindAllAndUnknownKind(t *testing.T) {
 			c := srv.Client()
 			c.Set(ctx, "pdp:user:u-ops", `{"id":"u-ops","blocked":true}`, 0) // no entry of its own
 			c.XAdd(ctx, &redis.XAddArgs{Stream: "pdp:changes", Values: []any{"kind", kind, "id", ""}})
-			eventually(t, "block visible", func() bool { return userNow(t, src, "u-ops").Blocked })
+			testenv.Eventually(t, "block visible", func() bool { return userNow(t, src, "u-ops").Blocked })
 		})
 	}
 }
@@ -254,7 +253,7 @@ func TestKindAllAndUnknownKind(t *testing.T) {
 // the lookups that need it (not ErrUnavailable), never a crash, and other
 // lookups keep working. Fixing it is picked up from the stream.
 func TestMalformedDocuments(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	importState(t, openWriter(t, srv.URL(), ""), exampleState(t))
 	src := openSource(t, srv.URL(), Options{})
 	ctx := context.Background()
@@ -308,7 +307,7 @@ func TestMalformedDocuments(t *testing.T) {
 	}
 	c.Set(ctx, "pdp:user:u-a", `{"id":"u-a"}`, 0)
 	c.XAdd(ctx, &redis.XAddArgs{Stream: "pdp:changes", Values: []any{"kind", "user", "id", "u-a"}})
-	eventually(t, "fixed document", func() bool {
+	testenv.Eventually(t, "fixed document", func() bool {
 		u, err := src.User(ctx, "u-a")
 		return err == nil && u != nil
 	})
@@ -317,7 +316,7 @@ func TestMalformedDocuments(t *testing.T) {
 // TestInfrastructureIDs lists the stored infrastructures, and the list
 // follows a new infrastructure written afterwards.
 func TestInfrastructureIDs(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	w := openWriter(t, srv.URL(), "")
 	importState(t, w, exampleState(t))
 	src := openSource(t, srv.URL(), Options{})
@@ -327,7 +326,7 @@ func TestInfrastructureIDs(t *testing.T) {
 		t.Fatalf("InfrastructureIDs = %v, %v; want %v", ids, err, want)
 	}
 	importState(t, w, &pdp.State{Infrastructures: []pdp.Infrastructure{{ID: "inf-new", Owner: "u-ops"}}})
-	eventually(t, "new infrastructure listed", func() bool {
+	testenv.Eventually(t, "new infrastructure listed", func() bool {
 		ids, err := src.InfrastructureIDs(ctx)
 		return err == nil && slices.Contains(ids, "inf-new")
 	})
@@ -338,9 +337,9 @@ func TestInfrastructureIDs(t *testing.T) {
 // its holders role_invalid, and the log names the role and the path of the
 // bad value.
 func TestInvalidRoleLogged(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := testenv.StartRedis(t)
 	importState(t, openWriter(t, srv.URL(), ""), exampleState(t))
-	logs := &lockedLog{}
+	logs := &testenv.SyncBuffer{}
 	src := openSource(t, srv.URL(), Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	ctx := context.Background()
 	srv.Client().Set(ctx, "pdp:role:r-bad", `{"name":"r-bad","rules":[{"subject":"server","actions":["update"],"inverted":true,"conditions":{"name":{"$regex":"^${principal.nick}-"}}}]}`, 0)
@@ -354,22 +353,4 @@ func TestInvalidRoleLogged(t *testing.T) {
 			t.Errorf("log %q does not contain %q", got, want)
 		}
 	}
-}
-
-// lockedLog collects log output written from several goroutines.
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

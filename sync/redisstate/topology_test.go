@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/sync/redisstate/redistest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
@@ -15,7 +15,7 @@ import (
 // with the default hash-tagged prefix: the facts match the file, an edit is
 // visible, and export reads everything back.
 func TestCluster(t *testing.T) {
-	cl := redistest.StartCluster(t)
+	cl := testenv.StartRedisCluster(t)
 	st := exampleState(t)
 	w := openWriter(t, cl.URL(), "")
 	importState(t, w, st)
@@ -25,7 +25,7 @@ func TestCluster(t *testing.T) {
 	if _, err := w.SetBlocked(ctx, "u-ops", true); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "block visible", func() bool { return userNow(t, src, "u-ops").Blocked })
+	testenv.Eventually(t, "block visible", func() bool { return userNow(t, src, "u-ops").Blocked })
 	got, err := w.Export(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -42,12 +42,12 @@ func TestCluster(t *testing.T) {
 // the Source follows it (Ready again, and a block written to the new master
 // is seen), and lookups never fail with anything but ErrUnavailable.
 func TestSentinelFailover(t *testing.T) {
-	sn := redistest.StartSentinel(t)
+	sn := testenv.StartRedisSentinel(t)
 	st := exampleState(t)
 	w := openWriter(t, sn.URL(), "")
 	importState(t, w, st)
 	// Wait for the replica to have the imported state before failing over.
-	eventually(t, "replica synced", func() bool {
+	testenv.Eventually(t, "replica synced", func() bool {
 		n, err := sn.Replica.Client().Exists(context.Background(), "pdp:global").Result()
 		return err == nil && n == 1
 	})
@@ -68,7 +68,7 @@ func TestSentinelFailover(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	eventually(t, "block visible on the new master", func() bool {
+	testenv.Eventually(t, "block visible on the new master", func() bool {
 		u, err := src.User(ctx, "u-ops")
 		if err != nil && !errors.Is(err, pdp.ErrUnavailable) {
 			t.Fatalf("lookup: %v", err)

@@ -1,7 +1,6 @@
 package statefile
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
 )
 
@@ -112,35 +112,6 @@ func TestReload(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination safe for the watcher's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// eventually polls cond every few milliseconds for at most 5 seconds.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
-
 // TestWatch reloads through the watcher while readers keep asking (run
 // with -race): every reader sees one whole version, and a bad version is
 // logged once and never served.
@@ -148,7 +119,7 @@ func TestWatch(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "state.yaml")
 	writeFile(t, path, stateA)
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	s, _, err := Open(path, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	if err != nil {
 		t.Fatal(err)
@@ -186,9 +157,9 @@ func TestWatch(t *testing.T) {
 	}
 
 	writeFile(t, path, stateB)
-	eventually(t, "stateB", func() bool { return s.Revision() == Revision([]byte(stateB)) })
+	testenv.Eventually(t, "stateB", func() bool { return s.Revision() == Revision([]byte(stateB)) })
 	writeFile(t, path, stateX)
-	eventually(t, "the bad version to be logged", func() bool { return strings.Contains(logs.String(), "not reloaded") })
+	testenv.Eventually(t, "the bad version to be logged", func() bool { return strings.Contains(logs.String(), "not reloaded") })
 	time.Sleep(20 * time.Millisecond) // several polls of the same bad file
 	if n := strings.Count(logs.String(), "not reloaded"); n != 1 {
 		t.Errorf("bad version logged %d times", n)
@@ -206,7 +177,7 @@ func TestWatch(t *testing.T) {
 	if err := os.Rename(link, path); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "stateC", func() bool { return s.Revision() == Revision([]byte(stateC)) })
+	testenv.Eventually(t, "stateC", func() bool { return s.Revision() == Revision([]byte(stateC)) })
 	if u, _ := s.User(ctx, "u-c"); u == nil {
 		t.Error("u-c missing after reload")
 	}

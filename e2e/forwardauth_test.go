@@ -1,13 +1,16 @@
-package httpapi
+package e2e_test
+
+// Forward authentication end to end: the pdp binary behind real nginx and
+// Caddy, and straight in each proxy's request form.
 
 import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,7 +18,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-	"github.com/metalsoft-io/pdp/pdp/authz/proxytest"
+	"github.com/metalsoft-io/pdp/internal/testenv"
 )
 
 // Test identity provider settings of the end-to-end test.
@@ -28,16 +31,14 @@ const (
 	mktgHash     = "$2a$04$DffoYDdts6PfuvpbeYiJ0.//q/etEy2SbeowkstVcQcZ1lPJZ9Tfq"
 )
 
-// buildPDP builds cmd/pdp into a temporary directory.
-func buildPDP(t *testing.T) string {
+// blockedUser is added to the example state: a root that is blocked.
+const blockedUser = "  - {id: u-blocked, email: blocked@company.com, role: root, blocked: true}\n"
+
+// exampleState writes examples/metalcloud.yaml plus blockedUser into a
+// temporary file and returns its path.
+func exampleState(t testing.TB) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "pdp")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/metalsoft-io/pdp/cmd/pdp")
-	cmd.Dir = proxytest.ModuleRoot(t)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/pdp: %v\n%s", err, out)
-	}
-	return bin
+	return testenv.WriteExample(t, "metalcloud.yaml", "\nusers:\n", "\nusers:\n"+blockedUser)
 }
 
 // jwtConfig writes a config with the example routes and a JWT identity
@@ -67,7 +68,7 @@ identity:
 // section replaced by identity, and returns its path.
 func routesWith(t *testing.T, identity string) string {
 	t.Helper()
-	data, err := os.ReadFile("../../examples/routes.yaml")
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "examples", "routes.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,20 +120,19 @@ const authCaddyfile = `http://{{addr}} {
 // TestForwardAuthEndToEnd runs the pdp binary behind real nginx and Caddy
 // (the examples' configurations) in front of a recording upstream.
 func TestForwardAuthEndToEnd(t *testing.T) {
-	bin := buildPDP(t)
 	config, key := jwtConfig(t)
-	p := runPDP(t, bin, "--state", exampleState(t), "--config", config, "--log-level", "debug")
+	p := testenv.StartPDP(t, nil, "--state", exampleState(t), "--config", config, "--log-level", "debug")
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("pdp output:\n%s", p.output.String())
+			t.Logf("pdp output:\n%s", p.Logs.String())
 		}
 	})
-	pdpAddr := strings.TrimPrefix(p.decision, "http://")
-	up := proxytest.StartUpstream(t)
+	pdpAddr := strings.TrimPrefix(p.Decision, "http://")
+	up := testenv.StartUpstream(t)
 	authCaddy := strings.NewReplacer("{{pdp}}", pdpAddr, "{{upstream}}", up.Addr).Replace(authCaddyfile)
 	proxies := []struct{ name, addr string }{
-		{"nginx", proxytest.StartNginxExample(t, pdpAddr, up.Addr)},
-		{"caddy", proxytest.StartCaddyExample(t, pdpAddr, up.Addr)},
+		{"nginx", testenv.StartNginxExample(t, pdpAddr, up.Addr)},
+		{"caddy", testenv.StartCaddyExample(t, pdpAddr, up.Addr)},
 	}
 	opsKey := map[string]string{"X-API-Key": "ops-demo-key"}
 	bearer := func(s string) map[string]string { return map[string]string{"Authorization": "Bearer " + s} }
@@ -172,13 +172,13 @@ func TestForwardAuthEndToEnd(t *testing.T) {
 		for _, c := range cases {
 			t.Run(p.name+"/"+c.name, func(t *testing.T) {
 				up.Take()
-				status, body := proxytest.Do(t, c.method, p.addr, c.uri, c.header)
+				status, body := testenv.Do(t, c.method, p.addr, c.uri, c.header)
 				checkUpstream(t, up, status, body, c.status, c.user, c.email)
 			})
 		}
 	}
 	t.Run("authenticating caddy/trusted header", func(t *testing.T) {
-		addr := proxytest.StartCaddy(t, authCaddy)
+		addr := testenv.StartCaddy(t, authCaddy)
 		up.Take()
 		req, err := http.NewRequest("GET", "http://"+addr+"/api/v2/infrastructures/inf-web", nil)
 		if err != nil {
@@ -192,49 +192,49 @@ func TestForwardAuthEndToEnd(t *testing.T) {
 		}
 		resp.Body.Close()
 		checkUpstream(t, up, resp.StatusCode, "", 200, "u-mktg", "mktg@company.com")
-		status, body := proxytest.Do(t, "GET", addr, "/api/v2/infrastructures/inf-erp", nil)
+		status, body := testenv.Do(t, "GET", addr, "/api/v2/infrastructures/inf-erp", nil)
 		checkUpstream(t, up, status, body, 401, "", "")
 	})
 	t.Run("envoy form", func(t *testing.T) {
-		a := forward(t, "DELETE", "http://"+pdpAddr+"/v1/authz/envoy/api/v2/infrastructures/inf-web", bearer("ops-demo-key"))
-		checkForward(t, a, 200, "u-ops", "ops@company.com")
-		a = forward(t, "DELETE", "http://"+pdpAddr+"/v1/authz/envoy/api/v2/servers/srv-1", bearer("ops-demo-key"))
-		checkForward(t, a, 403, "", "")
-		a = forward(t, "GET", "http://"+pdpAddr+"/v1/authz/envoy/api/v2/servers", nil)
-		checkForward(t, a, 401, "", "")
+		a := testenv.Forward(t, "DELETE", "http://"+pdpAddr+"/v1/authz/envoy/api/v2/infrastructures/inf-web", bearer("ops-demo-key"))
+		testenv.CheckForward(t, a, 200, "u-ops", "ops@company.com")
+		a = testenv.Forward(t, "DELETE", "http://"+pdpAddr+"/v1/authz/envoy/api/v2/servers/srv-1", bearer("ops-demo-key"))
+		testenv.CheckForward(t, a, 403, "", "")
+		a = testenv.Forward(t, "GET", "http://"+pdpAddr+"/v1/authz/envoy/api/v2/servers", nil)
+		testenv.CheckForward(t, a, 401, "", "")
 		// fasthttp normalises the path it routes on, never the URI pdp judges.
 		for _, uri := range []string{"/api/v2/templates/tpl-ubuntu/../../infrastructures/inf-web", "/api/v2/infrastructures/inf-web%2Fusers",
 			"/api/v2//infrastructures/inf-web", "/api/v2/infrastructures/./inf-web"} {
-			a = forward(t, "DELETE", "http://"+pdpAddr+"/v1/authz/envoy"+uri, bearer("ops-demo-key"))
-			checkForward(t, a, 403, "", "")
+			a = testenv.Forward(t, "DELETE", "http://"+pdpAddr+"/v1/authz/envoy"+uri, bearer("ops-demo-key"))
+			testenv.CheckForward(t, a, 403, "", "")
 		}
 	})
 	t.Run("traefik form", func(t *testing.T) {
 		h := map[string]string{"X-Forwarded-Method": "PATCH", "X-Forwarded-Uri": "/api/v2/infrastructures/inf-hadoop",
 			"X-Forwarded-Host": "api.example.com", "X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
 		h["Authorization"] = "Bearer " + token(t, key, "u-bi", time.Hour)
-		checkForward(t, forward(t, "GET", "http://"+pdpAddr+"/v1/authz", h), 200, "u-bi", "bi@company.com")
+		testenv.CheckForward(t, testenv.Forward(t, "GET", "http://"+pdpAddr+"/v1/authz", h), 200, "u-bi", "bi@company.com")
 		h["X-Forwarded-Uri"] = "/api/v2/infrastructures/inf-web"
-		checkForward(t, forward(t, "GET", "http://"+pdpAddr+"/v1/authz", h), 403, "", "")
+		testenv.CheckForward(t, testenv.Forward(t, "GET", "http://"+pdpAddr+"/v1/authz", h), 403, "", "")
 		h["X-Forwarded-Uri"] = "/api/v2/infrastructures/inf-web/../inf-hadoop"
-		checkForward(t, forward(t, "GET", "http://"+pdpAddr+"/v1/authz", h), 403, "", "")
+		testenv.CheckForward(t, testenv.Forward(t, "GET", "http://"+pdpAddr+"/v1/authz", h), 403, "", "")
 	})
 	t.Run("no query in the no-route log", func(t *testing.T) {
-		a := forward(t, "GET", "http://"+pdpAddr+"/v1/authz/envoy/api/v2/nothing-here?access_token=tok-in-the-query", opsKey)
-		checkForward(t, a, 403, "", "")
-		out := p.output.String()
+		a := testenv.Forward(t, "GET", "http://"+pdpAddr+"/v1/authz/envoy/api/v2/nothing-here?access_token=tok-in-the-query", opsKey)
+		testenv.CheckForward(t, a, 403, "", "")
+		out := p.Logs.String()
 		if !strings.Contains(out, "no route for GET /api/v2/nothing-here") || strings.Contains(out, "tok-in-the-query") {
 			t.Fatalf("pdp's log:\n%s", out)
 		}
 	})
 	t.Run("trusted header from loopback", func(t *testing.T) {
 		h := map[string]string{"X-Original-Method": "GET", "X-Original-URI": "/api/v2/infrastructures/inf-web", "X-Auth-Request-User": "mktg@company.com"}
-		checkForward(t, forward(t, "GET", "http://"+pdpAddr+"/v1/authz", h), 200, "u-mktg", "mktg@company.com")
+		testenv.CheckForward(t, testenv.Forward(t, "GET", "http://"+pdpAddr+"/v1/authz", h), 200, "u-mktg", "mktg@company.com")
 	})
 }
 
 // checkUpstream checks a proxied answer and what the upstream received.
-func checkUpstream(t *testing.T, up *proxytest.Upstream, status int, body string, wantStatus int, user, email string) {
+func checkUpstream(t *testing.T, up *testenv.Upstream, status int, body string, wantStatus int, user, email string) {
 	t.Helper()
 	got := up.Take()
 	if status != wantStatus {
@@ -255,52 +255,34 @@ func checkUpstream(t *testing.T, up *proxytest.Upstream, status int, body string
 	}
 }
 
-// forward sends a forward-auth request straight to pdp.
-func forward(t *testing.T, method, url string, header map[string]string) answer {
-	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			break
-		}
-	}
-	return answer{resp.StatusCode, resp.Header, []byte(b.String())}
-}
-
-// checkForward checks a forward-auth answer: status, identity headers
-// (always present), decision id, challenge and body.
-func checkForward(t *testing.T, a answer, status int, user, email string) {
-	t.Helper()
-	if a.status != status {
-		t.Fatalf("status %d %s, want %d", a.status, a.body, status)
-	}
-	for name, want := range map[string]string{"X-Auth-Request-User": user, "X-Auth-Request-Email": email} {
-		if vs := a.header.Values(name); len(vs) != 1 || vs[0] != want {
-			t.Fatalf("%s: %q, want exactly %q", name, vs, want)
-		}
-	}
-	if a.header.Get("X-PDP-Decision-Id") == "" {
-		t.Fatal("no X-PDP-Decision-Id")
-	}
-	if (a.header.Get("WWW-Authenticate") != "") != (status == 401) {
-		t.Fatalf("WWW-Authenticate %q on %d", a.header.Get("WWW-Authenticate"), status)
-	}
-	if (len(a.body) == 0) != (status == 200) {
-		t.Fatalf("body %q on %d", a.body, status)
+// TestForwardAuthBodyThroughProxies: /v1/authz takes no body, so the
+// shipped proxy configurations must not pass the original request's body
+// (or its Content-Length) on to pdp: a request with a body through each is
+// judged and reaches the upstream.
+func TestForwardAuthBodyThroughProxies(t *testing.T) {
+	p := testenv.StartPDP(t, nil, "--state", exampleState(t), "--config", filepath.Join(testenv.RepoRoot(), "examples", "routes.yaml"))
+	pdpAddr := strings.TrimPrefix(p.Decision, "http://")
+	up := testenv.StartUpstream(t)
+	for _, proxy := range []struct{ name, addr string }{
+		{"nginx", testenv.StartNginxExample(t, pdpAddr, up.Addr)},
+		{"caddy", testenv.StartCaddyExample(t, pdpAddr, up.Addr)},
+	} {
+		t.Run(proxy.name, func(t *testing.T) {
+			up.Take()
+			req, err := http.NewRequest("POST", "http://"+proxy.addr+"/api/v2/infrastructures/inf-erp/deploy?deploy_type=edit",
+				strings.NewReader(`{"servers": 2, "note": "`+strings.Repeat("x", 100<<10)+`"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("X-API-Key", "ops-demo-key")
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			checkUpstream(t, up, resp.StatusCode, string(body), 200, "u-ops", "ops@company.com")
+		})
 	}
 }

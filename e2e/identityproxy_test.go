@@ -1,4 +1,7 @@
-package httpapi
+package e2e_test
+
+// Login through a real identity-aware proxy: oauth2-proxy, a real OIDC
+// provider (mockoidc), nginx and the pdp binary.
 
 import (
 	"bufio"
@@ -10,11 +13,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/metalsoft-io/pdp/pdp/authz/proxytest"
+	"github.com/metalsoft-io/pdp/internal/testenv"
 )
 
 // oauth2ProxyModule is the oauth2-proxy release the identity proxy test
@@ -37,29 +39,6 @@ func goBuild(t *testing.T, dir string, args ...string) {
 	}
 }
 
-// startProc starts cmd, stopped with SIGTERM (then killed) when the test
-// ends; its output goes to out.
-func startProc(t *testing.T, cmd *exec.Cmd, out io.Writer) {
-	t.Helper()
-	if out != nil {
-		cmd.Stdout, cmd.Stderr = out, out
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-}
-
 // TestIdentityProxyEndToEnd: a browser-like client (cookie jar, following
 // redirects) logs in through the real oauth2-proxy against a real OIDC
 // provider (mockoidc); oauth2-proxy passes the ID token to nginx, nginx asks
@@ -69,7 +48,7 @@ func startProc(t *testing.T, cmd *exec.Cmd, out io.Writer) {
 func TestIdentityProxyEndToEnd(t *testing.T) {
 	bin := t.TempDir()
 	goBuild(t, bin, "install", oauth2ProxyModule)
-	mockDir := filepath.Join(proxytest.ModuleRoot(t), "e2e", "mockoidc")
+	mockDir := filepath.Join(testenv.RepoRoot(), "e2e", "mockoidc")
 	build := exec.Command("go", "build", "-o", filepath.Join(bin, "mockoidc"), ".")
 	build.Dir = mockDir
 	if out, err := build.CombinedOutput(); err != nil {
@@ -84,9 +63,7 @@ func TestIdentityProxyEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	oidcLog := &syncBuffer{}
-	oidc.Stderr = oidcLog
-	startProc(t, oidc, nil)
+	oidcLog := testenv.Start(t, oidc).Logs
 	issuerLine := make(chan string, 1)
 	go func() {
 		line, _ := bufio.NewReader(stdout).ReadString('\n')
@@ -108,13 +85,12 @@ func TestIdentityProxyEndToEnd(t *testing.T) {
 identity:
   jwt: {discovery: true, issuer: "`+issuer+`", audiences: [`+clientID+`], algorithms: [RS256]}
 `)
-	p := runPDP(t, buildPDP(t), "--state", exampleState(t), "--config", config)
-	up := proxytest.StartUpstream(t)
-	nginx := proxytest.StartNginxExample(t, strings.TrimPrefix(p.decision, "http://"), up.Addr)
+	p := testenv.StartPDP(t, nil, "--state", exampleState(t), "--config", config)
+	up := testenv.StartUpstream(t)
+	nginx := testenv.StartNginxExample(t, strings.TrimPrefix(p.Decision, "http://"), up.Addr)
 
-	proxyAddr := proxytest.FreeAddr(t)
-	proxyLog := &syncBuffer{}
-	startProc(t, exec.Command(filepath.Join(bin, "oauth2-proxy"),
+	proxyAddr := testenv.FreeAddr(t)
+	proxy := testenv.Start(t, exec.Command(filepath.Join(bin, "oauth2-proxy"),
 		"--http-address", proxyAddr,
 		"--provider", "oidc", "--oidc-issuer-url", issuer,
 		"--client-id", clientID, "--client-secret", clientSecret,
@@ -124,23 +100,13 @@ identity:
 		"--email-domain", "*",
 		"--skip-provider-button=true",
 		"--pass-authorization-header=true",
-	), proxyLog)
+	))
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("oauth2-proxy:\n%s\nmockoidc:\n%s\npdp:\n%s", proxyLog, oidcLog, p.output)
+			t.Logf("oauth2-proxy:\n%s\nmockoidc:\n%s\npdp:\n%s", proxy.Logs, oidcLog, p.Logs)
 		}
 	})
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get("http://" + proxyAddr + "/ping"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("oauth2-proxy not serving within 30 s:\n%s", proxyLog)
-		}
-	}
+	proxy.WaitReady(t, "http://"+proxyAddr+"/ping")
 
 	// browser is a client with its own cookie jar that follows redirects.
 	browser := func() *http.Client {

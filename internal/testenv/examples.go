@@ -1,4 +1,4 @@
-package proxytest
+package testenv
 
 import (
 	"os"
@@ -13,41 +13,38 @@ const (
 	exampleUpstream = "127.0.0.1:9000"
 )
 
-// ModuleRoot is the directory holding go.mod, found from the working
-// directory upwards.
-func ModuleRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // example reads examples/<name> with the example addresses replaced.
 func example(t testing.TB, name, pdpAddr, upstreamAddr string, more ...string) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(ModuleRoot(t), "examples", name))
+	return Example(t, name, append([]string{examplePDP, pdpAddr, exampleUpstream, upstreamAddr}, more...)...)
+}
+
+// Example reads examples/<name> (a path under examples/) with every old
+// string of the old, new pairs replaced; an old string the file no longer
+// holds fails the test.
+func Example(t testing.TB, name string, pairs ...string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(RepoRoot(), "examples", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pairs := append([]string{examplePDP, pdpAddr, exampleUpstream, upstreamAddr}, more...)
-	conf := strings.NewReplacer(pairs...).Replace(string(data))
 	for i := 0; i < len(pairs); i += 2 {
 		if !strings.Contains(string(data), pairs[i]) {
 			t.Fatalf("examples/%s no longer contains %q", name, pairs[i])
 		}
 	}
-	return conf
+	return strings.NewReplacer(pairs...).Replace(string(data))
+}
+
+// WriteExample writes Example(t, name, pairs...) to a file of the same base
+// name in a temporary directory and returns its path.
+func WriteExample(t testing.TB, name string, pairs ...string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), filepath.Base(name))
+	if err := os.WriteFile(path, []byte(Example(t, name, pairs...)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // StartNginxExample runs nginx on examples/nginx/pdp.conf as written, but

@@ -1,9 +1,8 @@
-// Package proxytest starts real reverse proxies (nginx, Caddy) and a
-// recording upstream on free loopback ports, for tests of forward
-// authentication. Every process runs in the test's temporary directory and
-// is stopped when the test ends; a missing binary fails the test with the
-// command that installs it.
-package proxytest
+package testenv
+
+// Real reverse proxies (nginx, Caddy) and a recording upstream on free
+// loopback ports, for tests of forward authentication. Every process runs
+// in the test's temporary directory and is stopped when the test ends.
 
 import (
 	"bytes"
@@ -31,8 +30,8 @@ const (
 	CaddyBin = "/usr/bin/caddy"
 )
 
-// startTimeout bounds how long a proxy may take to listen.
-const startTimeout = 15 * time.Second
+// proxyStartTimeout bounds how long a proxy may take to listen.
+const proxyStartTimeout = 15 * time.Second
 
 // FreeAddr returns a loopback address with a port that was free a moment ago.
 func FreeAddr(t testing.TB) string {
@@ -46,6 +45,17 @@ func FreeAddr(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return addr
+}
+
+// Listen returns a listener on a free loopback port, for a server the test
+// runs in process (no race for the port, unlike FreeAddr).
+func Listen(t testing.TB) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listening on a free port: %v", err)
+	}
+	return l
 }
 
 // StartNginx runs nginx in the foreground with httpConf as the body of its
@@ -85,7 +95,7 @@ func StartNginxMain(t testing.TB, conf string) (addr, dir string) {
 		globals += " user root root;"
 	}
 	cmd := exec.Command(NginxBin, "-p", dir+"/", "-c", path, "-e", filepath.Join(dir, "error.log"), "-g", globals)
-	start(t, cmd, addr, filepath.Join(dir, "error.log"))
+	startProxy(t, cmd, addr, filepath.Join(dir, "error.log"))
 	return addr, dir
 }
 
@@ -143,7 +153,7 @@ func StartCaddy(t testing.TB, caddyfile string) string {
 	cmd := exec.Command(CaddyBin, "run", "--config", path, "--adapter", "caddyfile")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir+"/data", "XDG_CONFIG_HOME="+dir+"/config")
-	start(t, cmd, addr, logPath)
+	startProxy(t, cmd, addr, logPath)
 	return addr
 }
 
@@ -155,10 +165,10 @@ func need(t testing.TB, bin, pkg string) {
 	}
 }
 
-// start runs cmd in its own process group, waits until addr accepts
+// startProxy runs cmd in its own process group, waits until addr accepts
 // connections and stops the group when the test ends. The process's output
 // goes to logPath (appended), which is shown when the test fails.
-func start(t testing.TB, cmd *exec.Cmd, addr, logPath string) {
+func startProxy(t testing.TB, cmd *exec.Cmd, addr, logPath string) {
 	t.Helper()
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -173,7 +183,7 @@ func start(t testing.TB, cmd *exec.Cmd, addr, logPath string) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
-		stop(cmd.Process.Pid, exited)
+		stopGroup(cmd.Process.Pid, exited)
 		logf.Close()
 		if t.Failed() {
 			if data, err := os.ReadFile(logPath); err == nil {
@@ -181,7 +191,7 @@ func start(t testing.TB, cmd *exec.Cmd, addr, logPath string) {
 			}
 		}
 	})
-	deadline := time.Now().Add(startTimeout)
+	deadline := time.Now().Add(proxyStartTimeout)
 	for {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
@@ -196,14 +206,14 @@ func start(t testing.TB, cmd *exec.Cmd, addr, logPath string) {
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s not listening on %s after %s", cmd.Path, addr, startTimeout)
+			t.Fatalf("%s not listening on %s after %s", cmd.Path, addr, proxyStartTimeout)
 		}
 	}
 }
 
-// stop terminates the process group of pid: SIGTERM, then SIGKILL after a
+// stopGroup terminates the process group of pid: SIGTERM, then SIGKILL after a
 // grace period.
-func stop(pid int, exited chan error) {
+func stopGroup(pid int, exited chan error) {
 	_ = syscall.Kill(-pid, syscall.SIGTERM)
 	select {
 	case <-exited:

@@ -1,9 +1,9 @@
-// Package redistest starts real redis-server processes for tests: a single
-// node, a three-node Redis Cluster and a master with a replica watched by a
-// sentinel. Every server listens on a free loopback port, keeps its files in
-// t.TempDir() and is killed when the test ends. A missing redis-server is a
-// test failure that says how to install it, never a skip.
-package redistest
+package testenv
+
+// Real redis-server processes: a single node, a three-node Redis Cluster
+// and a master with a replica watched by a sentinel. Every server listens
+// on a free loopback port, keeps its files in t.TempDir() and is killed
+// when the test ends.
 
 import (
 	"bufio"
@@ -21,11 +21,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// startTimeout bounds how long a server may take to answer.
-const startTimeout = 10 * time.Second
+// redisStartTimeout bounds how long a server may take to answer.
+const redisStartTimeout = 10 * time.Second
 
-// Server is one redis-server process.
-type Server struct {
+// RedisServer is one redis-server process.
+type RedisServer struct {
 	t    testing.TB
 	Port int
 	dir  string
@@ -35,7 +35,7 @@ type Server struct {
 }
 
 // binary returns the path of redis-server, failing the test when missing.
-func binary(t testing.TB) string {
+func redisBinary(t testing.TB) string {
 	t.Helper()
 	p, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -46,13 +46,13 @@ func binary(t testing.TB) string {
 
 // Start starts a single redis-server with extra command-line options (such
 // as "--maxmemory", "1mb").
-func Start(t testing.TB, extra ...string) *Server {
+func StartRedis(t testing.TB, extra ...string) *RedisServer {
 	t.Helper()
-	return start(t, freePort(t), nil, extra...)
+	return startRedisServer(t, freePort(t), nil, extra...)
 }
 
 // start runs redis-server [config] --port port ... in a new temp dir.
-func start(t testing.TB, port int, config func(dir string) string, extra ...string) *Server {
+func startRedisServer(t testing.TB, port int, config func(dir string) string, extra ...string) *RedisServer {
 	t.Helper()
 	dir := t.TempDir()
 	var args []string
@@ -64,15 +64,15 @@ func start(t testing.TB, port int, config func(dir string) string, extra ...stri
 		"--save", "", "--appendonly", "no", "--daemonize", "no",
 		"--logfile", filepath.Join(dir, "redis.log"))
 	args = append(args, extra...)
-	s := &Server{t: t, Port: port, dir: dir, args: args}
+	s := &RedisServer{t: t, Port: port, dir: dir, args: args}
 	s.launch()
 	t.Cleanup(s.Kill)
 	return s
 }
 
-func (s *Server) launch() {
+func (s *RedisServer) launch() {
 	s.t.Helper()
-	s.cmd = exec.Command(binary(s.t), s.args...)
+	s.cmd = exec.Command(redisBinary(s.t), s.args...)
 	s.cmd.Dir = s.dir
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("starting redis-server: %v", err)
@@ -86,11 +86,11 @@ func (s *Server) launch() {
 }
 
 // waitReady polls PING until the server answers.
-func (s *Server) waitReady() {
+func (s *RedisServer) waitReady() {
 	s.t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	defer c.Close()
-	deadline := time.Now().Add(startTimeout)
+	deadline := time.Now().Add(redisStartTimeout)
 	for {
 		err := c.Ping(context.Background()).Err()
 		if err == nil {
@@ -102,33 +102,33 @@ func (s *Server) waitReady() {
 		default:
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("redis-server on port %d did not answer within %v: %v\n%s", s.Port, startTimeout, err, s.Log())
+			s.t.Fatalf("redis-server on port %d did not answer within %v: %v\n%s", s.Port, redisStartTimeout, err, s.Log())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
 // Addr is host:port of the server.
-func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)) }
+func (s *RedisServer) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)) }
 
 // URL is the redis:// URL of the server.
-func (s *Server) URL() string { return "redis://" + s.Addr() }
+func (s *RedisServer) URL() string { return "redis://" + s.Addr() }
 
 // Client returns a go-redis client of the server, closed when the test ends.
-func (s *Server) Client() *redis.Client {
+func (s *RedisServer) Client() *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: s.Addr()})
 	s.t.Cleanup(func() { c.Close() })
 	return c
 }
 
 // Log returns the server's log file.
-func (s *Server) Log() string {
+func (s *RedisServer) Log() string {
 	b, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
 	return string(b)
 }
 
 // Kill stops the server with SIGKILL and waits for it to exit.
-func (s *Server) Kill() {
+func (s *RedisServer) Kill() {
 	if s.cmd == nil {
 		return
 	}
@@ -139,7 +139,7 @@ func (s *Server) Kill() {
 
 // Restart starts the killed server again on the same port. Its data is
 // gone: it persists nothing.
-func (s *Server) Restart() {
+func (s *RedisServer) Restart() {
 	s.t.Helper()
 	s.Kill()
 	s.launch()
@@ -170,19 +170,19 @@ func freePort(t testing.TB) int {
 	return 0
 }
 
-// Cluster is a three-master Redis Cluster without replicas.
-type Cluster struct {
-	Nodes []*Server
+// RedisCluster is a three-master Redis Cluster without replicas.
+type RedisCluster struct {
+	Nodes []*RedisServer
 }
 
-// StartCluster starts three cluster-enabled servers and joins them into one
+// StartRedisCluster starts three cluster-enabled servers and joins them into one
 // cluster with every slot assigned.
-func StartCluster(t testing.TB) *Cluster {
+func StartRedisCluster(t testing.TB) *RedisCluster {
 	t.Helper()
-	c := &Cluster{}
+	c := &RedisCluster{}
 	addrs := make([]string, 3)
 	for i := range 3 {
-		c.Nodes = append(c.Nodes, start(t, freePort(t), nil,
+		c.Nodes = append(c.Nodes, startRedisServer(t, freePort(t), nil,
 			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
 			"--cluster-node-timeout", "2000"))
 		addrs[i] = c.Nodes[i].Addr()
@@ -195,7 +195,7 @@ func StartCluster(t testing.TB) *Cluster {
 	if err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
-	deadline := time.Now().Add(startTimeout)
+	deadline := time.Now().Add(redisStartTimeout)
 	for _, n := range c.Nodes {
 		cl := redis.NewClient(&redis.Options{Addr: n.Addr()})
 		for {
@@ -205,7 +205,7 @@ func StartCluster(t testing.TB) *Cluster {
 			}
 			if time.Now().After(deadline) {
 				cl.Close()
-				t.Fatalf("cluster not ok within %v: %v %s", startTimeout, err, info)
+				t.Fatalf("cluster not ok within %v: %v %s", redisStartTimeout, err, info)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -215,7 +215,7 @@ func StartCluster(t testing.TB) *Cluster {
 }
 
 // URL is the redis+cluster:// URL of the cluster.
-func (c *Cluster) URL() string {
+func (c *RedisCluster) URL() string {
 	addrs := make([]string, len(c.Nodes))
 	for i, n := range c.Nodes {
 		addrs[i] = n.Addr()
@@ -223,36 +223,36 @@ func (c *Cluster) URL() string {
 	return "redis+cluster://" + strings.Join(addrs, ",")
 }
 
-// MasterName is the name under which the sentinel watches the master.
-const MasterName = "pdpmaster"
+// SentinelMaster is the name under which the sentinel watches the master.
+const SentinelMaster = "pdpmaster"
 
-// Sentinel is a master, one replica and one sentinel watching them with a
+// RedisSentinel is a master, one replica and one sentinel watching them with a
 // quorum of one and short timeouts, so that a failover takes a few seconds.
-type Sentinel struct {
-	Master, Replica, Sentinel *Server
+type RedisSentinel struct {
+	Master, Replica, Sentinel *RedisServer
 }
 
-// StartSentinel starts the master, the replica and the sentinel, and waits
+// StartRedisSentinel starts the master, the replica and the sentinel, and waits
 // until the sentinel knows the replica.
-func StartSentinel(t testing.TB) *Sentinel {
+func StartRedisSentinel(t testing.TB) *RedisSentinel {
 	t.Helper()
-	m := Start(t)
-	r := Start(t, "--replicaof", "127.0.0.1", strconv.Itoa(m.Port))
+	m := StartRedis(t)
+	r := StartRedis(t, "--replicaof", "127.0.0.1", strconv.Itoa(m.Port))
 	conf := func(dir string) string {
 		p := filepath.Join(dir, "sentinel.conf")
 		body := fmt.Sprintf("sentinel monitor %[1]s 127.0.0.1 %[2]d 1\n"+
 			"sentinel down-after-milliseconds %[1]s 500\n"+
 			"sentinel failover-timeout %[1]s 3000\n"+
-			"sentinel parallel-syncs %[1]s 1\n", MasterName, m.Port)
+			"sentinel parallel-syncs %[1]s 1\n", SentinelMaster, m.Port)
 		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
-	s := start(t, freePort(t), conf, "--sentinel")
-	sn := &Sentinel{Master: m, Replica: r, Sentinel: s}
+	s := startRedisServer(t, freePort(t), conf, "--sentinel")
+	sn := &RedisSentinel{Master: m, Replica: r, Sentinel: s}
 	sn.waitFor(t, func(sc *redis.SentinelClient) bool {
-		reps, err := sc.Replicas(context.Background(), MasterName).Result()
+		reps, err := sc.Replicas(context.Background(), SentinelMaster).Result()
 		return err == nil && len(reps) == 1 && replicaUp(reps[0])
 	}, "the sentinel to see the replica")
 	return sn
@@ -264,22 +264,22 @@ func replicaUp(r map[string]string) bool {
 }
 
 // URL is the redis+sentinel:// URL of the setup.
-func (s *Sentinel) URL() string {
-	return "redis+sentinel://" + s.Sentinel.Addr() + "/" + MasterName
+func (s *RedisSentinel) URL() string {
+	return "redis+sentinel://" + s.Sentinel.Addr() + "/" + SentinelMaster
 }
 
 // Failover kills the master and waits until the sentinel has promoted the
 // replica.
-func (s *Sentinel) Failover(t testing.TB) {
+func (s *RedisSentinel) Failover(t testing.TB) {
 	t.Helper()
 	s.Master.Kill()
 	want := strconv.Itoa(s.Replica.Port)
 	s.waitFor(t, func(sc *redis.SentinelClient) bool {
-		addr, err := sc.GetMasterAddrByName(context.Background(), MasterName).Result()
+		addr, err := sc.GetMasterAddrByName(context.Background(), SentinelMaster).Result()
 		return err == nil && len(addr) == 2 && addr[1] == want
 	}, "the sentinel to promote the replica")
 	r := s.Replica.Client()
-	deadline := time.Now().Add(startTimeout)
+	deadline := time.Now().Add(redisStartTimeout)
 	for {
 		info, err := r.Info(context.Background(), "replication").Result()
 		if err == nil && hasLine(info, "role:master") {
@@ -303,7 +303,7 @@ func hasLine(text, line string) bool {
 }
 
 // waitFor polls the sentinel until cond holds, for up to 20 seconds.
-func (s *Sentinel) waitFor(t testing.TB, cond func(*redis.SentinelClient) bool, what string) {
+func (s *RedisSentinel) waitFor(t testing.TB, cond func(*redis.SentinelClient) bool, what string) {
 	t.Helper()
 	sc := redis.NewSentinelClient(&redis.Options{Addr: s.Sentinel.Addr()})
 	defer sc.Close()
