@@ -31,6 +31,7 @@ type Engine struct {
 	idSeq    atomic.Uint64
 	idChunks sync.Pool      // *idChunk: decision ids are carved out of shared chunks
 	cache    *decisionCache // nil without one
+	native   *native        // nil: Decide evaluates the Rego
 	// cacheObserver is told hits and misses of the cache, nil for nobody.
 	cacheObserver func(hit bool)
 }
@@ -40,6 +41,8 @@ type EngineOption func(*engineConfig)
 
 type engineConfig struct {
 	modules       []policy.Module
+	custom        bool // modules other than the embedded policy
+	rego          bool // Decide evaluates the Rego, not the native evaluator
 	cacheSize     int
 	cacheObserver func(hit bool)
 }
@@ -62,7 +65,7 @@ func WithDecisionCacheObserver(f func(hit bool)) EngineOption {
 // (package metalsoft.authz, with decision and explain rules); the policy
 // revision is then theirs.
 func WithModules(mods ...policy.Module) EngineOption {
-	return func(c *engineConfig) { c.modules = mods }
+	return func(c *engineConfig) { c.modules, c.custom = mods, true }
 }
 
 // NewEngine compiles the policy and prepares its queries over facts.
@@ -89,6 +92,9 @@ func NewEngine(facts Facts, opts ...EngineOption) (*Engine, error) {
 		e.cacheObserver = cfg.cacheObserver
 	}
 	var err error
+	if e.native, err = newNative(&cfg); err != nil {
+		return nil, err
+	}
 	if e.decision, err = prepare(cfg.modules, policy.Query); err != nil {
 		return nil, err
 	}
@@ -161,6 +167,9 @@ func (e *Engine) DecideExplain(ctx context.Context, req *Request) Decision {
 }
 
 func (e *Engine) decide(ctx context.Context, req *Request, explain bool, rec *recorder) Decision {
+	if !explain && e.native != nil {
+		return e.decideNative(ctx, req, rec)
+	}
 	q := &e.decision
 	if explain {
 		q = &e.explain
