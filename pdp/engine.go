@@ -131,14 +131,19 @@ func (e *Engine) PolicyRevision() string { return e.revision }
 // returned Reasons may then be shared between decisions and must not be
 // modified.
 func (e *Engine) Decide(ctx context.Context, req *Request) Decision {
+	return e.decideCached(ctx, req, e.native)
+}
+
+// decideCached is Decide evaluating with n, the Rego when n is nil.
+func (e *Engine) decideCached(ctx context.Context, req *Request, n *native) Decision {
 	if e.cache == nil || req == nil {
-		return e.decide(ctx, req, false, nil)
+		return e.evaluate(ctx, req, n, nil)
 	}
 	kb := e.cache.bufs.Get().(*keyBuf)
 	defer e.cache.bufs.Put(kb)
 	if !e.cache.encode(kb, req) {
 		e.observeCache(false)
-		return e.decide(ctx, req, false, nil)
+		return e.evaluate(ctx, req, n, nil)
 	}
 	if c := e.cache.lookup(kb); c != nil {
 		e.observeCache(true)
@@ -147,7 +152,7 @@ func (e *Engine) Decide(ctx context.Context, req *Request) Decision {
 	e.observeCache(false)
 	var deps [maxDeps]factGen
 	rec := &recorder{gens: e.cache.gens, deps: deps[:0], ok: true}
-	d := e.decide(ctx, req, false, rec)
+	d := e.evaluate(ctx, req, n, rec)
 	if rec.ok && cacheable(&d) {
 		e.cache.store(kb, &d, rec.deps)
 	}
@@ -167,9 +172,6 @@ func (e *Engine) DecideExplain(ctx context.Context, req *Request) Decision {
 }
 
 func (e *Engine) decide(ctx context.Context, req *Request, explain bool, rec *recorder) Decision {
-	if !explain && e.native != nil {
-		return e.decideNative(ctx, req, rec)
-	}
 	q := &e.decision
 	if explain {
 		q = &e.explain

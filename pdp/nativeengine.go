@@ -22,8 +22,20 @@ func newNative(cfg *engineConfig) (*native, error) {
 	return &native{t: t}, nil
 }
 
-// decideNative is decide without explanation, by the native evaluator.
-func (e *Engine) decideNative(ctx context.Context, req *Request, rec *recorder) Decision {
+// DecideRego is Decide evaluating the Rego, not the native evaluator, on a
+// decision cache miss: the OPA data API's answer. (A hit is served whichever
+// evaluator filled the entry: the two are held equal by a differential
+// test.)
+func (e *Engine) DecideRego(ctx context.Context, req *Request) Decision {
+	return e.decideCached(ctx, req, nil)
+}
+
+// evaluate decides req without explanation: with the native evaluator n,
+// or the Rego when n is nil.
+func (e *Engine) evaluate(ctx context.Context, req *Request, n *native, rec *recorder) Decision {
+	if n == nil {
+		return e.decide(ctx, req, false, rec)
+	}
 	d := Decision{
 		DecisionID: e.newID(),
 		Revision:   e.facts.Revision(),
@@ -35,6 +47,6 @@ func (e *Engine) decideNative(ctx context.Context, req *Request, rec *recorder) 
 	if err := gatherFacts(ctx, e.facts, req, rec, &fs); err != nil {
 		return deny(d, errorReason(err), err, false)
 	}
-	d.Allow, d.Reasons = e.native.decide(req, &fs)
+	d.Allow, d.Reasons = n.decide(req, &fs)
 	return d
 }

@@ -94,9 +94,12 @@ func oneRevision(ds []pdp.Decision) bool {
 func (s *Server) decide(endpoint string, req *pdp.Request, explain bool) pdp.Decision {
 	start := time.Now()
 	var d pdp.Decision
-	if explain {
+	switch {
+	case explain:
 		d = s.engine.DecideExplain(context.Background(), req)
-	} else {
+	case endpoint == EndpointData: // OPA's API answers with the Rego
+		d = s.engine.DecideRego(context.Background(), req)
+	default:
 		d = s.engine.Decide(context.Background(), req)
 	}
 	s.opts.Observer.Decision(endpoint, req, &d, time.Since(start))
