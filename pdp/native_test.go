@@ -527,3 +527,42 @@ func (g *gen) requested() any {
 	}
 	return req
 }
+
+// swappingRole is a facts source whose custom role "c" is replaced by a
+// new document, as a source replaces a changed fact.
+type swappingRole struct {
+	pdp.Facts
+	role atomic.Pointer[pdp.Role]
+}
+
+func (f *swappingRole) Role(_ context.Context, name string) (*pdp.Role, error) {
+	if name == "c" {
+		return f.role.Load(), nil
+	}
+	return nil, nil
+}
+
+// TestNativeRoleChange: a changed role document is compiled again, so the
+// next decision reads the new permissions and rules.
+func TestNativeRoleChange(t *testing.T) {
+	state := &pdp.State{Users: []pdp.User{{ID: "u", Role: "c"}}}
+	f := &swappingRole{Facts: statefile.NewFacts(state, "test")}
+	e := newEngine(t, f, pdp.WithDecisionCache(0))
+	read := &pdp.Request{Principal: pdp.Principal{ID: "u"}, Action: "read", Resource: pdp.ResourceRef{Kind: "server"}}
+	for _, step := range []struct {
+		role    *pdp.Role
+		allow   bool
+		reasons []string
+	}{
+		{&pdp.Role{Name: "c", Permissions: []string{"servers_read"}}, true, []string{pdp.ReasonRolePermission}},
+		{&pdp.Role{Name: "c"}, false, []string{pdp.ReasonNoPermission}},
+		{&pdp.Role{Name: "c", Rules: []pdp.Rule{{Subject: "server", Actions: []string{"read"}}}}, true, []string{pdp.ReasonRule}},
+		{&pdp.Role{Name: "c", Permissions: []string{"servers_read"}, Rules: []pdp.Rule{{Subject: "ship", Actions: []string{"read"}}}}, false, []string{pdp.ReasonRoleInvalid}},
+		{nil, false, []string{pdp.ReasonRoleInvalid}},
+	} {
+		f.role.Store(step.role)
+		if d := e.Decide(context.Background(), read); d.Allow != step.allow || !slices.Equal(d.Reasons, step.reasons) {
+			t.Fatalf("role %+v: allow=%v %v, want %v %v", step.role, d.Allow, d.Reasons, step.allow, step.reasons)
+		}
+	}
+}
