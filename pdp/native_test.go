@@ -397,7 +397,18 @@ func (g *gen) attrs(p float64) map[string]any {
 	})
 	add("visibility", func() any { return g.pick("public", "private", "") })
 	add("tags", func() any { return []any{g.pick("a", "b"), g.pick("web", "db")} })
-	add("size", func() any { return json.Number(strconv.Itoa(g.r.IntN(6))) })
+	add("size", func() any {
+		switch n := g.r.IntN(6); g.r.IntN(4) {
+		case 0:
+			return float64(n)
+		case 1:
+			return n
+		case 2:
+			return float64(n) + 0.25
+		default:
+			return json.Number(strconv.Itoa(n))
+		}
+	})
 	add("meta", func() any { return map[string]any{"region": g.pick("eu", "us"), "zone": json.Number("2")} })
 	add("items", func() any { return []any{map[string]any{"name": g.pick("web", "db")}} })
 	add("scope", func() any {
