@@ -129,7 +129,8 @@ func (e *Engine) PolicyRevision() string { return e.revision }
 // evaluation_error. A repeated request is answered from the decision cache
 // while every fact its decision read is unchanged (see Generations); the
 // returned Reasons may then be shared between decisions and must not be
-// modified.
+// modified. A miss is decided by the native evaluator of the embedded
+// policy (see WithNativeEvaluator), else by the Rego.
 func (e *Engine) Decide(ctx context.Context, req *Request) Decision {
 	return e.decideCached(ctx, req, e.native)
 }
