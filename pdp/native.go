@@ -2,7 +2,7 @@ package pdp
 
 import (
 	"encoding/json"
-	"math"
+	"math/big"
 	"slices"
 	"sort"
 	"strconv"
@@ -661,10 +661,30 @@ func hasKey(m map[string]int64, k string) bool {
 
 // fits: n is a non-negative number and, when limited, n plus the owner's
 // usage (0 when none; nothing fits an owner that is not stored) is at most
-// limit.
+// limit. The arithmetic is OPA's: integers exact, other numbers big.Float
+// with a 64-bit mantissa, over the number's text as the policy input holds
+// it (its exponent bounded by the request's validation).
 func fits(n any, owner *User, name string, limit int64, limited bool) bool {
-	i, f, isInt, ok := number(n)
-	if !ok || (isInt && i < 0) || (!isInt && f < 0) {
+	s, ok := numberText(n)
+	if !ok {
+		return false
+	}
+	if i, err := strconv.ParseInt(s, 10, 64); err == nil { // the usual case
+		if i < 0 {
+			return false
+		}
+		if !limited {
+			return true
+		}
+		if owner == nil {
+			return false
+		}
+		if sum, overflow := addInt(i, owner.Usage[name]); !overflow {
+			return sum <= limit
+		}
+	}
+	exact, ok := new(big.Rat).SetString(s)
+	if !ok || exact.Sign() < 0 {
 		return false
 	}
 	if !limited {
@@ -674,13 +694,16 @@ func fits(n any, owner *User, name string, limit int64, limited bool) bool {
 		return false
 	}
 	usage := owner.Usage[name]
-	if isInt {
-		if sum, overflow := addInt(i, usage); !overflow {
-			return sum <= limit
-		}
-		f = float64(i)
+	if exact.IsInt() {
+		sum := new(big.Int).Add(exact.Num(), big.NewInt(usage))
+		return sum.Cmp(big.NewInt(limit)) <= 0
 	}
-	return f+float64(usage) <= float64(limit)
+	x, _, err := big.ParseFloat(s, 10, 64, big.ToNearestEven)
+	if err != nil {
+		return false
+	}
+	sum := new(big.Float).Add(x, new(big.Float).SetInt64(usage))
+	return sum.Cmp(new(big.Float).SetInt64(limit)) <= 0
 }
 
 func addInt(a, b int64) (int64, bool) {
@@ -688,57 +711,37 @@ func addInt(a, b int64) (int64, bool) {
 	return s, (a >= 0 && b >= 0 && s < 0) || (a < 0 && b < 0 && s >= 0)
 }
 
-// number reads a numeric attribute value: an integer exactly, any other
-// number as float64.
-func number(v any) (i int64, f float64, isInt, ok bool) {
+// numberText is a numeric attribute value as the policy input holds it
+// (anyValue): a json.Number's text, a float's shortest form, an integer's
+// digits.
+func numberText(v any) (string, bool) {
 	switch x := v.(type) {
 	case json.Number:
-		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
-			return i, 0, true, true
-		}
-		f, err := strconv.ParseFloat(string(x), 64)
-		if err != nil && !math.IsInf(f, 0) {
-			return 0, 0, false, false
-		}
-		return floatNumber(f)
+		return string(x), true
 	case float64:
-		return floatNumber(x)
+		return strconv.FormatFloat(x, 'g', -1, 64), true
 	case float32:
-		return floatNumber(float64(x))
+		return strconv.FormatFloat(float64(x), 'g', -1, 64), true
 	case int:
-		return int64(x), 0, true, true
+		return strconv.FormatInt(int64(x), 10), true
 	case int8:
-		return int64(x), 0, true, true
+		return strconv.FormatInt(int64(x), 10), true
 	case int16:
-		return int64(x), 0, true, true
+		return strconv.FormatInt(int64(x), 10), true
 	case int32:
-		return int64(x), 0, true, true
+		return strconv.FormatInt(int64(x), 10), true
 	case int64:
-		return x, 0, true, true
-	case uint8:
-		return int64(x), 0, true, true
-	case uint16:
-		return int64(x), 0, true, true
-	case uint32:
-		return int64(x), 0, true, true
+		return strconv.FormatInt(x, 10), true
 	case uint:
-		return floatOrInt(uint64(x))
+		return strconv.FormatUint(uint64(x), 10), true
+	case uint8:
+		return strconv.FormatUint(uint64(x), 10), true
+	case uint16:
+		return strconv.FormatUint(uint64(x), 10), true
+	case uint32:
+		return strconv.FormatUint(uint64(x), 10), true
 	case uint64:
-		return floatOrInt(x)
+		return strconv.FormatUint(x, 10), true
 	}
-	return 0, 0, false, false
-}
-
-func floatNumber(f float64) (int64, float64, bool, bool) {
-	if f == math.Trunc(f) && math.Abs(f) < 1<<62 {
-		return int64(f), 0, true, true
-	}
-	return 0, f, false, true
-}
-
-func floatOrInt(u uint64) (int64, float64, bool, bool) {
-	if u <= math.MaxInt64 {
-		return int64(u), 0, true, true
-	}
-	return 0, float64(u), false, true
+	return "", false
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -187,6 +188,9 @@ func (g *gen) limits() map[string]int64 {
 	m := map[string]int64{}
 	for _, l := range g.some(0.5, diffLimits...) {
 		m[l] = int64(g.r.IntN(6))
+		if g.chance(0.05) { // arithmetic at the edge of 64 bits
+			m[l] = []int64{math.MaxInt64, math.MaxInt64 - 5, -3}[g.r.IntN(3)]
+		}
 	}
 	return m
 }
@@ -531,7 +535,8 @@ func (g *gen) requested() any {
 		case 2:
 			req[l] = 1.5
 		case 3:
-			req[l] = json.Number("2.5")
+			req[l] = json.Number(g.pick("2.5", "0.1", "-0", "1e2", "1e30", "9223372036854775803",
+				"18446744073709551615", "4.000000000000000000001"))
 		default:
 			req[l] = json.Number(strconv.Itoa(g.r.IntN(5)))
 		}
