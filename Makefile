@@ -10,7 +10,7 @@ TEST_PKGS ?= $(shell $(GO) list ./... | grep -v /charts$$)
 # Debian packages of the servers the tests start.
 TEST_SERVERS := redis-server:redis-server nginx:nginx caddy:caddy promtool:prometheus prometheus:prometheus umoci:umoci runc:runc curl:curl python3:python3
 
-.PHONY: help build image run test test-deps vet fmt-check policy-check bench install-wrk fuzz soak chart-test clean
+.PHONY: help build image run test test-deps vet fmt-check policy-check diff bench install-wrk fuzz soak chart-test clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -79,6 +79,13 @@ chart-test: ## helm lint and helm template charts/pdp with every values file, th
 		$(HELM) template pdp $(CHART) --kube-version $(CHART_KUBE) -f $$f >/dev/null || exit 1; \
 	done
 	$(GO) test -count=1 -timeout 20m ./charts/...
+
+# make test decides 20,000 random requests through both evaluators.
+DIFF_N    ?= 1000000
+DIFF_SEED ?= 1
+
+diff: ## differential test: DIFF_N (default a million) random requests decided by the native evaluator and the Rego
+	DIFF_N=$(DIFF_N) DIFF_SEED=$(DIFF_SEED) $(GO) test -count=1 -timeout 0 -v -run '^TestNativeDifferential$$' ./pdp/
 
 bench: ## load harness: bare fasthttp vs pdp vs stock OPA (wrk); Go micro-benchmarks; writes bench/results/
 	@command -v wrk >/dev/null 2>&1 || $(MAKE) --no-print-directory install-wrk

@@ -179,6 +179,7 @@ func TestConformanceCached(t *testing.T) {
 				pdptest.Check(t, c, cached.Decide(ctx, &req))
 				pdptest.Check(t, c, cached.Decide(ctx, &req))
 				pdptest.Check(t, c, cold.Decide(ctx, &req))
+				pdptest.Check(t, c, cold.DecideRego(ctx, &req))
 				pdptest.Check(t, c, cold.DecideExplain(ctx, &req))
 			}
 		})

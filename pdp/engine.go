@@ -33,6 +33,7 @@ type Engine struct {
 	idSeq    atomic.Uint64
 	idChunks sync.Pool      // *idChunk: decision ids are carved out of shared chunks
 	cache    *decisionCache // nil without one
+	native   *native        // nil: Decide evaluates the Rego
 	// cacheObserver is told hits and misses of the cache, nil for nobody.
 	cacheObserver func(hit bool)
 }
@@ -42,6 +43,8 @@ type EngineOption func(*engineConfig)
 
 type engineConfig struct {
 	modules       []policy.Module
+	custom        bool // modules other than the embedded policy
+	rego          bool // Decide evaluates the Rego, not the native evaluator
 	cacheSize     int
 	cacheMaxBytes int64
 	cacheObserver func(hit bool)
@@ -74,7 +77,7 @@ func WithDecisionCacheObserver(f func(hit bool)) EngineOption {
 // (package metalsoft.authz, with decision and explain rules); the policy
 // revision is then theirs.
 func WithModules(mods ...policy.Module) EngineOption {
-	return func(c *engineConfig) { c.modules = mods }
+	return func(c *engineConfig) { c.modules, c.custom = mods, true }
 }
 
 // NewEngine compiles the policy and prepares its queries over facts.
@@ -101,6 +104,9 @@ func NewEngine(facts Facts, opts ...EngineOption) (*Engine, error) {
 		e.cacheObserver = cfg.cacheObserver
 	}
 	var err error
+	if e.native, err = newNative(&cfg); err != nil {
+		return nil, err
+	}
 	if e.decision, err = prepare(cfg.modules, policy.Query); err != nil {
 		return nil, err
 	}
@@ -137,16 +143,22 @@ func (e *Engine) PolicyRevision() string { return e.revision }
 // caller bounds the time of a request with a context deadline. A repeated request is answered from the decision cache
 // while every fact its decision read is unchanged (see Generations); the
 // returned Reasons may then be shared between decisions and must not be
-// modified.
+// modified. A miss is decided by the native evaluator of the embedded
+// policy (see WithNativeEvaluator), else by the Rego.
 func (e *Engine) Decide(ctx context.Context, req *Request) Decision {
+	return e.decideCached(ctx, req, e.native)
+}
+
+// decideCached is Decide evaluating with n, the Rego when n is nil.
+func (e *Engine) decideCached(ctx context.Context, req *Request, n *native) Decision {
 	if e.cache == nil || req == nil || ctx.Err() != nil {
-		return e.decide(ctx, req, false, nil)
+		return e.evaluate(ctx, req, n, nil)
 	}
 	kb := e.cache.bufs.Get().(*keyBuf)
 	defer e.cache.putBuf(kb)
 	if !e.cache.encode(kb, req) {
 		e.observeCache(false)
-		return e.decide(ctx, req, false, nil)
+		return e.evaluate(ctx, req, n, nil)
 	}
 	if c := e.cache.lookup(kb); c != nil {
 		e.observeCache(true)
@@ -155,7 +167,7 @@ func (e *Engine) Decide(ctx context.Context, req *Request) Decision {
 	e.observeCache(false)
 	var deps [maxDeps]factGen
 	rec := &recorder{gens: e.cache.gens, deps: deps[:0], ok: true}
-	d := e.decide(ctx, req, false, rec)
+	d := e.evaluate(ctx, req, n, rec)
 	if rec.ok && cacheable(&d) {
 		e.cache.store(kb, &d, rec.deps)
 	}

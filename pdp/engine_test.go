@@ -22,7 +22,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 )
 
-// TestConformance runs the conformance suite over the YAML state file source.
+// TestConformance runs the conformance suite over the YAML state file source
+// (Decide: the native evaluator; TestConformanceRego runs the Rego).
 func TestConformance(t *testing.T) {
 	pdptest.Run(t, func(_ *testing.T, s pdptest.Suite) pdp.Facts {
 		return statefile.NewFacts(s.State, "test")

@@ -51,7 +51,7 @@ func (req *Request) Validate() error {
 			return invalidf("fields[%d]: empty field name", i)
 		}
 	}
-	if _, err := attrValue(req.Resource.Attr); err != nil {
+	if err := checkAttr(req.Resource.Attr); err != nil {
 		return invalidf("resource.attr: %v", err)
 	}
 	return nil
@@ -73,69 +73,6 @@ var key = func() map[string]*ast.Term {
 	}
 	return m
 }()
-
-// inputBuilder resolves the facts of one request and builds the policy's
-// input (docs/decisions.md "Input") as an ast.Value.
-type inputBuilder struct {
-	ctx   context.Context
-	facts Facts
-	rec   *recorder        // generations of the facts read, nil without a decision cache
-	users map[string]*User // resolved so far, nil for "not stored"
-	// documents gathered for input.facts
-	userTerms    [][2]*ast.Term
-	accountTerms [][2]*ast.Term
-	roleTerms    [][2]*ast.Term
-	infraTerms   [][2]*ast.Term
-	seenRoles    map[string]bool
-	seenAccounts map[string]bool
-	seenInfras   map[string]bool
-	resource     *ast.Term // the stored owned resource, nil if none
-}
-
-// buildInput resolves every fact the policy may read for req. Errors come
-// from Facts or from a document that cannot be represented. rec, if not nil,
-// records the generation of every fact read.
-func buildInput(ctx context.Context, facts Facts, req *Request, rec *recorder) (ast.Value, error) {
-	b := &inputBuilder{ctx: ctx, facts: facts, rec: rec, users: make(map[string]*User, 4)}
-	request, err := requestItems(req)
-	if err != nil {
-		return nil, err
-	}
-	p, err := b.principal(req.Principal)
-	if err != nil {
-		return nil, err
-	}
-	principalTerm := ast.NewObject()
-	if p != nil {
-		principalTerm.Insert(key["id"], ast.StringTerm(p.ID))
-		if err := b.resolve(req, p); err != nil {
-			return nil, err
-		}
-	}
-	rec.track(FactGlobal, "")
-	g, err := facts.Global(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading global: %w", err)
-	}
-	if g == nil {
-		return nil, errors.New("reading global: no global document")
-	}
-	factsObj := ast.NewObject(
-		ast.Item(key["users"], ast.ObjectTerm(b.userTerms...)),
-		ast.Item(key["accounts"], ast.ObjectTerm(b.accountTerms...)),
-		ast.Item(key["roles"], ast.ObjectTerm(b.roleTerms...)),
-		ast.Item(key["infrastructures"], ast.ObjectTerm(b.infraTerms...)),
-		ast.Item(key["global"], ast.NewTerm(globalValue(g))),
-	)
-	if b.resource != nil {
-		factsObj.Insert(key["resource"], b.resource)
-	}
-	request = append(request,
-		ast.Item(key["principal"], ast.NewTerm(principalTerm)),
-		ast.Item(key["facts"], ast.NewTerm(factsObj)),
-	)
-	return ast.NewObject(request...), nil
-}
 
 // requestItems are the members of input that come from the request itself.
 func requestItems(req *Request) ([][2]*ast.Term, error) {
@@ -163,8 +100,196 @@ func requestItems(req *Request) ([][2]*ast.Term, error) {
 	return items, nil
 }
 
+// factSet holds the facts one request's decision reads, as Go documents:
+// every lookup the policy may make, stored or not. Both evaluators decide
+// from it: buildInput turns it into the policy's input, the native
+// evaluator reads it directly.
+type factSet struct {
+	principal *User // nil when unknown
+	users     []userFact
+	roles     []roleFact
+	infras    []infraFact
+	accounts  []accountFact
+	resource  *Resource // the stored owned resource, nil if none
+	global    *Global
+}
+
+// The lookups of a factSet; a nil document was read and is not stored.
+type (
+	userFact struct {
+		id string
+		u  *User
+	}
+	roleFact struct {
+		name string
+		r    *Role
+	}
+	infraFact struct {
+		id string
+		in *Infrastructure
+	}
+	accountFact struct {
+		id string
+		a  *Account
+	}
+)
+
+// user is the stored user id, nil when not stored or not read.
+func (fs *factSet) user(id string) *User {
+	for _, f := range fs.users {
+		if f.id == id {
+			return f.u
+		}
+	}
+	return nil
+}
+
+// role is the stored custom role name, nil when not stored or not read.
+func (fs *factSet) role(name string) *Role {
+	for _, f := range fs.roles {
+		if f.name == name {
+			return f.r
+		}
+	}
+	return nil
+}
+
+// infrastructure is the stored infrastructure id, nil when not stored or
+// not read.
+func (fs *factSet) infrastructure(id string) *Infrastructure {
+	for _, f := range fs.infras {
+		if f.id == id {
+			return f.in
+		}
+	}
+	return nil
+}
+
+// account is the stored account id, nil when not stored or not read.
+func (fs *factSet) account(id string) *Account {
+	for _, f := range fs.accounts {
+		if f.id == id {
+			return f.a
+		}
+	}
+	return nil
+}
+
+// gatherer resolves the facts of one request into a factSet.
+type gatherer struct {
+	ctx   context.Context
+	facts Facts
+	rec   *recorder // generations of the facts read, nil without a decision cache
+	fs    *factSet
+}
+
+// buildInput resolves every fact the policy may read for req and builds the
+// policy's input (docs/decisions.md "Input") as an ast.Value. Errors come
+// from Facts or from a document that cannot be represented. rec, if not nil,
+// records the generation of every fact read.
+func buildInput(ctx context.Context, facts Facts, req *Request, rec *recorder) (ast.Value, error) {
+	request, err := requestItems(req)
+	if err != nil {
+		return nil, err
+	}
+	var fs factSet
+	if err := gatherFacts(ctx, facts, req, rec, &fs); err != nil {
+		return nil, err
+	}
+	principalTerm := ast.NewObject()
+	if fs.principal != nil {
+		principalTerm.Insert(key["id"], ast.StringTerm(fs.principal.ID))
+	}
+	factsObj, err := fs.value()
+	if err != nil {
+		return nil, err
+	}
+	request = append(request,
+		ast.Item(key["principal"], ast.NewTerm(principalTerm)),
+		ast.Item(key["facts"], ast.NewTerm(factsObj)),
+	)
+	return ast.NewObject(request...), nil
+}
+
+// value is input.facts: the stored documents of fs.
+func (fs *factSet) value() (ast.Object, error) {
+	var users, accounts, roles, infras [][2]*ast.Term
+	for _, f := range fs.users {
+		if f.u != nil {
+			users = append(users, ast.Item(ast.StringTerm(f.id), ast.NewTerm(userValue(f.u))))
+		}
+	}
+	for _, f := range fs.accounts {
+		if f.a != nil {
+			accounts = append(accounts, ast.Item(ast.StringTerm(f.id), ast.NewTerm(accountValue(f.a))))
+		}
+	}
+	for _, f := range fs.roles {
+		if f.r == nil {
+			continue
+		}
+		v, err := roleValue(f.r)
+		if err != nil {
+			return nil, fmt.Errorf("role %q: %w", f.name, err)
+		}
+		roles = append(roles, ast.Item(ast.StringTerm(f.name), ast.NewTerm(v)))
+	}
+	for _, f := range fs.infras {
+		if f.in == nil {
+			continue
+		}
+		v, err := infrastructureValue(f.in)
+		if err != nil {
+			return nil, fmt.Errorf("infrastructure %q: %w", f.id, err)
+		}
+		infras = append(infras, ast.Item(ast.StringTerm(f.id), ast.NewTerm(v)))
+	}
+	obj := ast.NewObject(
+		ast.Item(key["users"], ast.ObjectTerm(users...)),
+		ast.Item(key["accounts"], ast.ObjectTerm(accounts...)),
+		ast.Item(key["roles"], ast.ObjectTerm(roles...)),
+		ast.Item(key["infrastructures"], ast.ObjectTerm(infras...)),
+		ast.Item(key["global"], ast.NewTerm(globalValue(fs.global))),
+	)
+	if r := fs.resource; r != nil {
+		v, err := resourceValue(r)
+		if err != nil {
+			return nil, fmt.Errorf("resource %s %q: %w", r.Kind, r.ID, err)
+		}
+		obj.Insert(key["resource"], ast.NewTerm(v))
+	}
+	return obj, nil
+}
+
+// gatherFacts resolves into fs every fact the policy may read for req. A
+// document that cannot be represented as a policy value is an error, as it
+// is read. rec, if not nil, records the generation of every fact read.
+func gatherFacts(ctx context.Context, facts Facts, req *Request, rec *recorder, fs *factSet) error {
+	b := &gatherer{ctx: ctx, facts: facts, rec: rec, fs: fs}
+	p, err := b.principal(req.Principal)
+	if err != nil {
+		return err
+	}
+	fs.principal = p
+	if p != nil {
+		if err := b.resolve(req, p); err != nil {
+			return err
+		}
+	}
+	rec.track(FactGlobal, "")
+	g, err := facts.Global(ctx)
+	if err != nil {
+		return fmt.Errorf("reading global: %w", err)
+	}
+	if g == nil {
+		return errors.New("reading global: no global document")
+	}
+	fs.global = g
+	return nil
+}
+
 // principal finds the user who asks, nil when none is stored.
-func (b *inputBuilder) principal(p Principal) (*User, error) {
+func (b *gatherer) principal(p Principal) (*User, error) {
 	var (
 		u   *User
 		err error
@@ -195,7 +320,7 @@ func (b *inputBuilder) principal(p Principal) (*User, error) {
 // by id once its generation is recorded, so that a decision cache entry
 // covers the user's document too. When the two reads disagree (a change
 // raced them) the first one is used and the decision is not cached.
-func (b *inputBuilder) current(u *User, email string) *User {
+func (b *gatherer) current(u *User, email string) *User {
 	if b.rec == nil {
 		return u
 	}
@@ -209,7 +334,7 @@ func (b *inputBuilder) current(u *User, email string) *User {
 }
 
 // resolve gathers the facts that depend on the known principal p.
-func (b *inputBuilder) resolve(req *Request, p *User) error {
+func (b *gatherer) resolve(req *Request, p *User) error {
 	effective := p
 	if req.ActingAs != "" {
 		t, err := b.user(req.ActingAs)
@@ -266,13 +391,15 @@ func (b *inputBuilder) resolve(req *Request, p *User) error {
 	return nil
 }
 
-// user reads (once) the user id into input.facts.users; "" reads nothing.
-func (b *inputBuilder) user(id string) (*User, error) {
+// user reads (once) the user id; "" reads nothing.
+func (b *gatherer) user(id string) (*User, error) {
 	if id == "" {
 		return nil, nil
 	}
-	if u, seen := b.users[id]; seen {
-		return u, nil
+	for _, f := range b.fs.users {
+		if f.id == id {
+			return f.u, nil
+		}
 	}
 	b.rec.track(FactUser, id)
 	u, err := b.facts.User(b.ctx, id)
@@ -282,67 +409,63 @@ func (b *inputBuilder) user(id string) (*User, error) {
 	if u != nil && u.ID != id {
 		return nil, fmt.Errorf("reading user %q: document has id %q", id, u.ID)
 	}
-	if u == nil {
-		b.users[id] = nil
-		return nil, nil
-	}
-	b.addUser(u)
+	b.fs.users = append(b.fs.users, userFact{id, u})
 	return u, nil
 }
 
-// addUser puts u into input.facts.users; the caller has not seen it before.
-func (b *inputBuilder) addUser(u *User) {
-	b.users[u.ID] = u
-	b.userTerms = append(b.userTerms, ast.Item(ast.StringTerm(u.ID), ast.NewTerm(userValue(u))))
+// addUser puts u into the facts; the caller has not seen it before.
+func (b *gatherer) addUser(u *User) {
+	b.fs.users = append(b.fs.users, userFact{u.ID, u})
 }
 
 // role reads a custom role; built-in roles are the policy's.
-func (b *inputBuilder) role(name string) error {
-	if IsBuiltinRole(name) || b.seenRoles[name] {
+func (b *gatherer) role(name string) error {
+	if IsBuiltinRole(name) {
 		return nil
 	}
-	if b.seenRoles == nil {
-		b.seenRoles = make(map[string]bool, 2)
+	for _, f := range b.fs.roles {
+		if f.name == name {
+			return nil
+		}
 	}
-	b.seenRoles[name] = true
 	b.rec.track(FactRole, name)
 	r, err := b.facts.Role(b.ctx, name)
 	if err != nil {
 		return fmt.Errorf("reading role %q: %w", name, err)
 	}
-	if r == nil {
-		return nil // role_invalid
+	if r != nil {
+		for i, rule := range r.Rules {
+			if err := checkAttr(rule.Conditions); err != nil {
+				return fmt.Errorf("role %q: rule %d: conditions: %w", name, i, err)
+			}
+		}
 	}
-	v, err := roleValue(r)
-	if err != nil {
-		return fmt.Errorf("role %q: %w", name, err)
-	}
-	b.roleTerms = append(b.roleTerms, ast.Item(ast.StringTerm(name), ast.NewTerm(v)))
+	b.fs.roles = append(b.fs.roles, roleFact{name, r}) // nil: role_invalid
 	return nil
 }
 
 // infrastructure reads an infrastructure, its owner and the owner's account.
-func (b *inputBuilder) infrastructure(id string) error {
-	if id == "" || b.seenInfras[id] {
+func (b *gatherer) infrastructure(id string) error {
+	if id == "" {
 		return nil
 	}
-	if b.seenInfras == nil {
-		b.seenInfras = make(map[string]bool, 1)
+	for _, f := range b.fs.infras {
+		if f.id == id {
+			return nil
+		}
 	}
-	b.seenInfras[id] = true
 	b.rec.track(FactInfrastructure, id)
 	in, err := b.facts.Infrastructure(b.ctx, id)
 	if err != nil {
 		return fmt.Errorf("reading infrastructure %q: %w", id, err)
 	}
+	b.fs.infras = append(b.fs.infras, infraFact{id, in})
 	if in == nil {
 		return nil // unknown_resource
 	}
-	v, err := infrastructureValue(in)
-	if err != nil {
-		return fmt.Errorf("infrastructure %q: %w", id, err)
+	if err := checkAttr(in.Attr); err != nil {
+		return fmt.Errorf("infrastructure %q: attributes: %w", id, err)
 	}
-	b.infraTerms = append(b.infraTerms, ast.Item(ast.StringTerm(id), ast.NewTerm(v)))
 	owner, err := b.user(in.Owner)
 	if err != nil || owner == nil || owner.Account == "" {
 		return err
@@ -350,22 +473,18 @@ func (b *inputBuilder) infrastructure(id string) error {
 	return b.account(owner.Account)
 }
 
-func (b *inputBuilder) account(id string) error {
-	if b.seenAccounts[id] {
-		return nil
+func (b *gatherer) account(id string) error {
+	for _, f := range b.fs.accounts {
+		if f.id == id {
+			return nil
+		}
 	}
-	if b.seenAccounts == nil {
-		b.seenAccounts = make(map[string]bool, 1)
-	}
-	b.seenAccounts[id] = true
 	b.rec.track(FactAccount, id)
 	a, err := b.facts.Account(b.ctx, id)
 	if err != nil {
 		return fmt.Errorf("reading account %q: %w", id, err)
 	}
-	if a != nil {
-		b.accountTerms = append(b.accountTerms, ast.Item(ast.StringTerm(id), ast.NewTerm(accountValue(a))))
-	}
+	b.fs.accounts = append(b.fs.accounts, accountFact{id, a})
 	return nil
 }
 
@@ -386,8 +505,8 @@ func storedAttr(r *Resource, k string) (any, bool) {
 }
 
 // storedResource reads the owned resource document of the request, if
-// stored, into input.facts.resource.
-func (b *inputBuilder) storedResource(req *Request) (*Resource, error) {
+// stored.
+func (b *gatherer) storedResource(req *Request) (*Resource, error) {
 	if req.Resource.ID == "" || noStoredDocument[req.Resource.Kind] {
 		return nil, nil
 	}
@@ -401,11 +520,10 @@ func (b *inputBuilder) storedResource(req *Request) (*Resource, error) {
 	if r == nil {
 		return nil, nil
 	}
-	v, err := resourceValue(r)
-	if err != nil {
-		return nil, fmt.Errorf("resource %s %q: %w", req.Resource.Kind, req.Resource.ID, err)
+	if err := checkAttr(r.Attr); err != nil {
+		return nil, fmt.Errorf("resource %s %q: attributes: %w", req.Resource.Kind, req.Resource.ID, err)
 	}
-	b.resource = ast.NewTerm(v)
+	b.fs.resource = r
 	return r, nil
 }
 
@@ -538,6 +656,60 @@ func attrValue(m map[string]any) (ast.Value, error) {
 	return obj, nil
 }
 
+// checkAttr reports whether attrValue would convert m, without converting
+// it.
+func checkAttr(m map[string]any) error {
+	for k, v := range m {
+		if err := checkValue(v, 1); err != nil {
+			return fmt.Errorf("%q: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// checkValue reports whether anyValue would convert v: the same types, the
+// same limits, the same errors.
+func checkValue(v any, depth int) error {
+	if depth > maxAttrDepth {
+		return fmt.Errorf("nested deeper than %d levels", maxAttrDepth)
+	}
+	switch x := v.(type) {
+	case nil, string, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return nil
+	case json.Number:
+		if _, err := ast.NumberChecked(string(x)); err != nil {
+			return fmt.Errorf("number %q: %w", string(x), err)
+		}
+		return nil
+	case float32:
+		return checkFloat(float64(x))
+	case float64:
+		return checkFloat(x)
+	case []any:
+		for i, e := range x {
+			if err := checkValue(e, depth+1); err != nil {
+				return fmt.Errorf("[%d]: %w", i, err)
+			}
+		}
+		return nil
+	case map[string]any:
+		for k, e := range x {
+			if err := checkValue(e, depth+1); err != nil {
+				return fmt.Errorf("%q: %w", k, err)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("unsupported value of type %T", v)
+}
+
+func checkFloat(f float64) error {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return fmt.Errorf("number %v is not finite", f)
+	}
+	return nil
+}
+
 // anyValue converts an attribute value: string, bool, nil, any integer or
 // float type (finite), json.Number, []any and map[string]any.
 func anyValue(v any, depth int) (ast.Value, error) {
@@ -590,8 +762,8 @@ func anyValue(v any, depth int) (ast.Value, error) {
 }
 
 func floatValue(f float64) (ast.Value, error) {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return nil, fmt.Errorf("number %v is not finite", f)
+	if err := checkFloat(f); err != nil {
+		return nil, err
 	}
 	return ast.FloatNumberTerm(f).Value, nil
 }

@@ -111,9 +111,12 @@ func (s *Server) evalContext() (context.Context, func()) {
 func (s *Server) decide(ctx context.Context, endpoint string, req *pdp.Request, explain bool) pdp.Decision {
 	start := time.Now()
 	var d pdp.Decision
-	if explain {
+	switch {
+	case explain:
 		d = s.engine.DecideExplain(ctx, req)
-	} else {
+	case endpoint == EndpointData: // OPA's API answers with the Rego
+		d = s.engine.DecideRego(ctx, req)
+	default:
 		d = s.engine.Decide(ctx, req)
 	}
 	s.opts.Observer.Decision(endpoint, req, &d, time.Since(start))

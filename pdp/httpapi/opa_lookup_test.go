@@ -48,6 +48,25 @@ func startReal(t *testing.T) *testServer {
 	return startServer(t, engine, Options{Authz: az, Infrastructures: facts})
 }
 
+// TestOPADataAPIEvaluatesRego: the data API decides through DecideRego (the
+// Rego policy), /v1/check through Decide.
+func TestOPADataAPIEvaluatesRego(t *testing.T) {
+	e := newTestEngine()
+	s := startServer(t, e, Options{})
+	body := `{"principal": {"id": "u-ops"}, "action": "read", "resource": {"kind": "infrastructure", "id": "i"}}`
+	for _, path := range []string{opaDecisionPath, opaAllowPath} {
+		if a := post(t, s.decision+path, `{"input": `+body+`}`); a.status != 200 {
+			t.Fatalf("%s: %d %s", path, a.status, a.body)
+		}
+	}
+	if a := post(t, s.decision+"/v1/check", body); a.status != 200 {
+		t.Fatalf("check: %d %s", a.status, a.body)
+	}
+	if calls, rego := e.calls.Load(), e.rego.Load(); calls != 3 || rego != 2 {
+		t.Fatalf("%d decisions, %d through DecideRego; want 3, 2", calls, rego)
+	}
+}
+
 func TestOPADataAPI(t *testing.T) {
 	s := startReal(t)
 	input := func(principal, action, id string) string {

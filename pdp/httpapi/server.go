@@ -18,10 +18,12 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Decider makes decisions: *pdp.Engine. Both methods must be safe for
-// concurrent use and fail closed.
+// Decider makes decisions: *pdp.Engine. Every method must be safe for
+// concurrent use and fail closed. DecideRego is Decide through the Rego
+// policy itself, for the OPA data API.
 type Decider interface {
 	Decide(ctx context.Context, req *pdp.Request) pdp.Decision
+	DecideRego(ctx context.Context, req *pdp.Request) pdp.Decision
 	DecideExplain(ctx context.Context, req *pdp.Request) pdp.Decision
 }
 

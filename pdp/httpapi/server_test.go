@@ -27,6 +27,7 @@ import (
 // panics; "slow" waits for release.
 type testEngine struct {
 	calls    atomic.Int64
+	rego     atomic.Int64 // calls of DecideRego
 	revision atomic.Value // string
 	// flipAt, when > 0, changes the revision at that call.
 	flipAt  int64
@@ -62,6 +63,11 @@ func (e *testEngine) Decide(_ context.Context, req *pdp.Request) pdp.Decision {
 		d.Allow, d.Reasons = true, []string{pdp.ReasonOwner}
 	}
 	return d
+}
+
+func (e *testEngine) DecideRego(ctx context.Context, req *pdp.Request) pdp.Decision {
+	e.rego.Add(1)
+	return e.Decide(ctx, req)
 }
 
 func (e *testEngine) DecideExplain(ctx context.Context, req *pdp.Request) pdp.Decision {

@@ -156,11 +156,12 @@ func DecodeRequest(body []byte) (pdp.Request, error) {
 	return req, nil
 }
 
-// Run runs every suite: an engine over load(s), every case as a subtest.
-func Run(t *testing.T, load func(t *testing.T, s Suite) pdp.Facts) {
+// Run runs every suite: an engine over load(s) with opts, every case as a
+// subtest.
+func Run(t *testing.T, load func(t *testing.T, s Suite) pdp.Facts, opts ...pdp.EngineOption) {
 	for _, s := range Suites(t) {
 		t.Run(s.Name, func(t *testing.T) {
-			e, err := pdp.NewEngine(load(t, s))
+			e, err := pdp.NewEngine(load(t, s), opts...)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -121,6 +121,14 @@ func evalTerms(cond, attr, principal *ast.Term) tri {
 	return m.eval(a, p)
 }
 
+// CompileValue compiles conditions given as a policy value exactly as the
+// built-ins read them (numbers as json.Number, sets as sorted arrays), from
+// the same bounded cache: a native evaluator that calls it matches what
+// the policy matches.
+func CompileValue(v ast.Value) (*Matcher, error) {
+	return matchers.get(v)
+}
+
 // maxCached bounds the matcher cache; when it is full it starts over.
 const maxCached = 4096
 
