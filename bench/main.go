@@ -6,7 +6,9 @@
 // one thread, the same connections and duration), alternating targets within
 // every round. It writes bench/results/results.md and results.svg.
 //
-// Scenarios: hot (3,000 distinct checks over a state file), authz
+// Scenarios: hot (3,000 distinct checks over a state file), distinct (the
+// same checks, each with a nonce attribute, the decision cache off: every
+// request a full evaluation), authz
 // (forward-auth through /v1/authz with API keys), batch (ten checks a
 // request) and cold (one million users and infrastructures in Redis, every
 // principal once in random order, under a small facts cache budget; plus
@@ -66,7 +68,7 @@ func main() {
 		duration = flag.Duration("duration", 10*time.Second, "length of one wrk run")
 		rounds   = flag.Int("rounds", 3, "runs of every target; the median is reported")
 		conns    = flag.Int("connections", 32, "wrk connections")
-		only     = flag.String("scenarios", "hot,authz,batch,cold", "comma-separated scenarios to run")
+		only     = flag.String("scenarios", "hot,distinct,authz,batch,cold", "comma-separated scenarios to run")
 		coldN    = flag.Int("cold-principals", 1_000_000, "distinct principals (and infrastructures) of the cold scenario")
 		budget   = flag.Int64("cold-cache-max-cost", 16<<20, "pdp's --cache-max-cost in the cold scenario, in bytes")
 	)
@@ -246,6 +248,12 @@ func ratioNotes(rows []row) []string {
 	}
 	if o, p := get("hot", "opa"), get("hot", "pdp"); o > 0 && p > 0 {
 		notes = append(notes, fmt.Sprintf("hot /v1/check: pdp is %.2fx the OPA server (target ≥ 3x)", p/o))
+	}
+	if bare, p := get("distinct", "bare"), get("distinct", "pdp"); bare > 0 && p > 0 {
+		notes = append(notes, fmt.Sprintf("distinct /v1/check (every request a full evaluation): pdp is %.2fx the bare server (target ≥ 0.5x)", p/bare))
+	}
+	if bare, p := get("batch", "bare"), get("batch", "pdp"); bare > 0 && p > 0 {
+		notes = append(notes, fmt.Sprintf("batch (ten checks a request): pdp is %.2fx the bare server (target ≥ 0.7x)", p/bare))
 	}
 	if bare, p := get("cold", "bare"), get("cold", "pdp"); bare > 0 && p > 0 {
 		notes = append(notes, fmt.Sprintf("cold (Redis, distinct principals): pdp is %.2fx the bare server (target ≥ 0.3x)", p/bare))

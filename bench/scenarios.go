@@ -124,10 +124,12 @@ func newScenario(ctx context.Context, name, work string, bins binaries, coldN in
 		return authzScenario(ctx, work, bins)
 	case "batch":
 		return batchScenario(ctx, work, bins)
+	case "distinct":
+		return distinctScenario(ctx, work, bins)
 	case "cold":
 		return coldScenario(ctx, work, bins, coldN, coldBudget)
 	}
-	return scenario{}, fmt.Errorf("unknown scenario %q (hot, authz, batch, cold)", name)
+	return scenario{}, fmt.Errorf("unknown scenario %q (hot, distinct, authz, batch, cold)", name)
 }
 
 func writeState(work string, s *pdp.State) (string, error) {
@@ -206,6 +208,38 @@ func hotScenario(_ context.Context, work string, bins binaries) (scenario, error
 		return sameDecisions(ctx, p, o, bodies[:equivalenceSample])
 	}
 	return scenario{name: "hot", targets: []target{bare, p, o}, check: equivalence}, nil
+}
+
+// distinctScenario sends the hot requests, each with a nonce attribute of
+// its own, to a pdp whose decision cache is off: every request is a full
+// evaluation, as in front of many users and many resources, where
+// repeats are rare. (With the cache on, wrk's replay of a finite list would
+// repeat requests within the run.)
+func distinctScenario(_ context.Context, work string, bins binaries) (scenario, error) {
+	statePath, err := writeState(work, benchState(hotUsers))
+	if err != nil {
+		return scenario{}, err
+	}
+	var check []string
+	for i, b := range checkBodies(hotUsers, 3000) {
+		res := b["resource"].(map[string]any)
+		attr, _ := res["attr"].(map[string]any)
+		if attr == nil {
+			attr = map[string]any{}
+		}
+		attr["nonce"] = fmt.Sprintf("n-%d", i)
+		res["attr"] = attr
+		check = append(check, jsonLine(b))
+	}
+	bare, err := bareTarget(work, bins, postAll("/v1/check", check))
+	if err != nil {
+		return scenario{}, err
+	}
+	p, err := pdpTarget(work, bins, postAll("/v1/check", check), "--state", statePath, "--decision-cache-max-bytes", "0")
+	if err != nil {
+		return scenario{}, err
+	}
+	return scenario{name: "distinct", targets: []target{bare, p}}, nil
 }
 
 // equivalenceSample is how many hot requests are sent to both pdp and OPA
