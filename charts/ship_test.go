@@ -33,20 +33,9 @@ func TestHelmTestPod(t *testing.T) {
 	plain := startExamplePDP(t)
 	// The TLS values' pdp: a certificate for 127.0.0.1 and a client CA; the
 	// test pod's Secret holds the CA and a client certificate.
-	ca, dir := testcert.NewCA(t), t.TempDir()
-	write := func(name string, data []byte) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
-	serverCert, serverKey := ca.Issue(t, 100, false)
-	clientCert, clientKey := ca.Issue(t, 200, true)
-	secret := map[string]string{"/etc/pdp-test/tls/ca.crt": write("ca.crt", ca.PEM),
-		"/etc/pdp-test/tls/tls.crt": write("client.crt", clientCert), "/etc/pdp-test/tls/tls.key": write("client.key", clientKey)}
-	withTLS := startExamplePDP(t, "--tls-cert-file", write("tls.crt", serverCert), "--tls-key-file", write("tls.key", serverKey),
-		"--tls-client-ca-file", secret["/etc/pdp-test/tls/ca.crt"])
+	f := testcert.NewCA(t).WriteFiles(t, t.TempDir())
+	secret := map[string]string{"/etc/pdp-test/tls/ca.crt": f.CA, "/etc/pdp-test/tls/tls.crt": f.ClientCert, "/etc/pdp-test/tls/tls.key": f.ClientKey}
+	withTLS := startExamplePDP(t, "--tls-cert-file", f.ServerCert, "--tls-key-file", f.ServerKey, "--tls-client-ca-file", f.CA)
 	for _, tc := range []struct {
 		values, scheme, decision string
 	}{

@@ -195,22 +195,10 @@ func TestImportInvalidRole(t *testing.T) {
 // without the CA or without a certificate it fails, never reporting an
 // answer.
 func TestCheckTLS(t *testing.T) {
-	ca := testcert.NewCA(t)
-	dir := t.TempDir()
-	write := func(name string, data []byte) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
-	serverCert, serverKey := ca.Issue(t, 100, false)
-	clientCert, clientKey := ca.Issue(t, 200, true)
-	caFile := write("ca.crt", ca.PEM)
-	certFile, keyFile := write("client.crt", clientCert), write("client.key", clientKey)
+	f := testcert.NewCA(t).WriteFiles(t, t.TempDir())
+	caFile, certFile, keyFile := f.CA, f.ClientCert, f.ClientKey
 	addr := startPDP(t, "--state", filepath.Join(testenv.RepoRoot(), "examples", "metalcloud.yaml"),
-		"--tls-cert-file", write("tls.crt", serverCert), "--tls-key-file", write("tls.key", serverKey),
-		"--tls-client-ca-file", caFile)
+		"--tls-cert-file", f.ServerCert, "--tls-key-file", f.ServerKey, "--tls-client-ca-file", caFile)
 	pdpFlag := "--pdp=https://" + addr
 	for _, tc := range []struct {
 		name string

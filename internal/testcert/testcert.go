@@ -11,6 +11,8 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -68,4 +70,31 @@ func (ca *CA) Issue(t testing.TB, serial int64, client bool) (certPEM, keyPEM []
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+}
+
+// Files are the paths of a CA, a server certificate and a client
+// certificate written by WriteFiles.
+type Files struct {
+	CA                    string // the CA certificate
+	ServerCert, ServerKey string // a server certificate for 127.0.0.1 and its key
+	ClientCert, ClientKey string // a client certificate and its key
+}
+
+// WriteFiles issues a server certificate (serial 100) and a client
+// certificate (serial 200) and writes them, with the CA, as PEM files in
+// dir.
+func (ca *CA) WriteFiles(t testing.TB, dir string) Files {
+	t.Helper()
+	write := func(name string, data []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	serverCert, serverKey := ca.Issue(t, 100, false)
+	clientCert, clientKey := ca.Issue(t, 200, true)
+	return Files{CA: write("ca.crt", ca.PEM),
+		ServerCert: write("tls.crt", serverCert), ServerKey: write("tls.key", serverKey),
+		ClientCert: write("client.crt", clientCert), ClientKey: write("client.key", clientKey)}
 }
