@@ -219,14 +219,15 @@ func measureOnce(ctx context.Context, work string, sc scenario, t target, l load
 	return r, line, notes, nil
 }
 
-// memoryNotes compares pdp's resident memory in the cold scenario with its
-// facts cache budget.
+// memoryNotes compares pdp's resident memory in the cold scenario with the
+// target: the facts cache budget + the decision cache budget + 64 MiB.
 func memoryNotes(rows []row, budget int64) []string {
 	for _, r := range rows {
 		if r.Scenario == "cold" && r.Target == "pdp" && r.RSSKiB > 0 {
-			return []string{fmt.Sprintf("cold: pdp's resident memory %s at the end of the run, %s when ready: it grew by %s "+
-				"with a facts cache budget of %s (the growth also holds the decision cache, at most %d entries, and Go heap headroom)",
-				fmtKiB(r.RSSKiB), fmtKiB(r.ReadyRSSKiB), fmtKiB(r.RSSKiB-r.ReadyRSSKiB), fmtKiB(budget/1024), pdp.DefaultDecisionCacheSize)}
+			bound := (budget + pdp.DefaultDecisionCacheMaxBytes + 64<<20) / 1024
+			return []string{fmt.Sprintf("cold: pdp's resident memory %s at the end of the run, %s when ready; facts cache budget %s, "+
+				"decision cache budget %s: target at most %s (budgets + 64 MiB)",
+				fmtKiB(r.RSSKiB), fmtKiB(r.ReadyRSSKiB), fmtKiB(budget/1024), fmtKiB(pdp.DefaultDecisionCacheMaxBytes/1024), fmtKiB(bound))}
 		}
 	}
 	return nil
