@@ -391,7 +391,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout, stderr io.W
 		ShutdownTimeout: c.shutdownTimeout, Logger: log,
 		// A CheckRequest carries the original request's headers: twice
 		// the HTTP header limit leaves room for its framing.
-		MaxMessageBytes: 2 * c.headerLimit, MaxConns: c.maxConns})
+		MaxMessageBytes: 2 * c.headerLimit, MaxConns: c.maxConns, EvalTimeout: c.evalTimeout})
 	if err != nil {
 		return err
 	}

@@ -65,6 +65,10 @@ type Options struct {
 	// MaxStreams bounds the calls in flight on one connection (default
 	// DefaultMaxStreams).
 	MaxStreams uint32
+	// EvalTimeout bounds the time the decision of one Check may take, as
+	// --eval-timeout does on the HTTP ports (default DefaultEvalTimeout):
+	// past it the decision denies with evaluation_error.
+	EvalTimeout time.Duration
 }
 
 // Defaults of Options: what one client may make the server hold.
@@ -72,6 +76,7 @@ const (
 	DefaultMaxMessageBytes = 64 << 10
 	DefaultMaxConns        = 10000
 	DefaultMaxStreams      = 128
+	DefaultEvalTimeout     = 250 * time.Millisecond
 )
 
 // Server answers Envoy's Check requests from an Authorizer.
@@ -102,6 +107,9 @@ func New(a *authz.Authorizer, opts Options) (*Server, error) {
 	if opts.MaxStreams == 0 {
 		opts.MaxStreams = DefaultMaxStreams
 	}
+	if opts.EvalTimeout <= 0 {
+		opts.EvalTimeout = DefaultEvalTimeout
+	}
 	s := &Server{authz: a, opts: opts, log: opts.Logger}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -113,7 +121,9 @@ func New(a *authz.Authorizer, opts Options) (*Server, error) {
 // is a denial; the returned error is always nil.
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, s.opts.EvalTimeout)
 	res := s.authorize(ctx, req)
+	cancel()
 	if o := s.opts.Observer; o != nil {
 		o.Decision(Endpoint, res.Request, &res.Decision, time.Since(start))
 		o.Request(Endpoint, res.Status)

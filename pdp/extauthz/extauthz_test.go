@@ -62,6 +62,14 @@ func (unavailable) UserByAPIKey(context.Context, string) (*pdp.User, error) {
 	return nil, pdp.ErrUnavailable
 }
 
+// stalled is a Facts whose API key lookups wait until their context ends.
+type stalled struct{ pdp.Facts }
+
+func (stalled) UserByAPIKey(ctx context.Context, _ string) (*pdp.User, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
 // fixture is a gRPC ext_authz server on a loopback port and a client of it.
 type fixture struct {
 	authz  *authz.Authorizer
@@ -434,6 +442,22 @@ func TestStateUnavailableDenies(t *testing.T) {
 	}
 	if got := reduce(t, res); got.Code != codes.PermissionDenied || got.Reasons[0] != pdp.ReasonStateUnavailable {
 		t.Fatalf("got %+v, want 403 state_unavailable", got)
+	}
+}
+
+// TestEvalTimeout: a Check whose facts never arrive is bounded by the
+// evaluation budget (DefaultEvalTimeout here), not by the caller's
+// deadline, and denied; the client sets none.
+func TestEvalTimeout(t *testing.T) {
+	f := start(t, config(t, ""), func(facts pdp.Facts) pdp.Facts { return stalled{facts} }, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := f.client.Check(ctx, envoyRequest("GET", "/ui", "127.0.0.1", "X-API-Key", "ops-demo-key"))
+	if err != nil {
+		t.Fatalf("Check: %v (the evaluation budget did not end it)", err)
+	}
+	if got := reduce(t, res); got.Code == codes.OK {
+		t.Fatalf("got %+v, want a denial", got)
 	}
 }
 
