@@ -186,30 +186,45 @@ func (e *Engine) DecideExplain(ctx context.Context, req *Request) Decision {
 	return e.decide(ctx, req, true, nil)
 }
 
+// start is a decision about to be evaluated: its id and revision, or, with
+// ok false, the denial of a request not to evaluate (ctx has ended, or req
+// is invalid). Both evaluators begin with it.
+func (e *Engine) start(ctx context.Context, req *Request, explain bool) (d Decision, ok bool) {
+	d = Decision{DecisionID: e.newID(), Revision: e.facts.Revision()}
+	if err := ctx.Err(); err != nil {
+		return deny(d, ReasonEvaluationError, fmt.Errorf("not evaluated: %w", context.Cause(ctx)), explain), false
+	}
+	if err := req.Validate(); err != nil {
+		return deny(d, ReasonInvalidRequest, err, explain), false
+	}
+	return d, true
+}
+
+// factsRead follows the reading of a decision's facts: with ok false, d
+// denied because ctx ended meanwhile (evaluation_error, the read may have
+// been cut short) or because the read failed (err's reason).
+func factsRead(ctx context.Context, d Decision, err error, explain bool) (Decision, bool) {
+	if ctx.Err() != nil {
+		return deny(d, ReasonEvaluationError, fmt.Errorf("reading facts: %w", context.Cause(ctx)), explain), false
+	}
+	if err != nil {
+		return deny(d, errorReason(err), err, explain), false
+	}
+	return d, true
+}
+
 func (e *Engine) decide(ctx context.Context, req *Request, explain bool, rec *recorder) Decision {
 	q := &e.decision
 	if explain {
 		q = &e.explain
 	}
-	d := Decision{
-		DecisionID: e.newID(),
-		Revision:   e.facts.Revision(),
-	}
-	if err := ctx.Err(); err != nil {
-		return deny(d, ReasonEvaluationError, fmt.Errorf("not evaluated: %w", context.Cause(ctx)), explain)
-	}
-	if err := req.Validate(); err != nil {
-		return deny(d, ReasonInvalidRequest, err, explain)
+	d, ok := e.start(ctx, req, explain)
+	if !ok {
+		return d
 	}
 	input, err := buildInput(ctx, e.facts, req, rec)
-	if err != nil {
-		if ctx.Err() != nil { // a fact read cut short by the deadline
-			return deny(d, ReasonEvaluationError, fmt.Errorf("reading facts: %w", context.Cause(ctx)), explain)
-		}
-		return deny(d, errorReason(err), err, explain)
-	}
-	if ctx.Err() != nil { // ended while the facts were read
-		return deny(d, ReasonEvaluationError, fmt.Errorf("not evaluated: %w", context.Cause(ctx)), explain)
+	if d, ok = factsRead(ctx, d, err, explain); !ok {
+		return d
 	}
 	cancel := e.cancel
 	if _, ok := ctx.Deadline(); ok || ctx.Done() != nil {

@@ -1,9 +1,6 @@
 package pdp
 
-import (
-	"context"
-	"fmt"
-)
+import "context"
 
 // WithNativeEvaluator chooses how Decide evaluates the embedded policy: with
 // the native evaluator (true, the default) or with OPA (false). DecideExplain
@@ -39,23 +36,13 @@ func (e *Engine) evaluate(ctx context.Context, req *Request, n *native, rec *rec
 	if n == nil {
 		return e.decide(ctx, req, false, rec)
 	}
-	d := Decision{
-		DecisionID: e.newID(),
-		Revision:   e.facts.Revision(),
-	}
-	if err := ctx.Err(); err != nil {
-		return deny(d, ReasonEvaluationError, fmt.Errorf("not evaluated: %w", context.Cause(ctx)), false)
-	}
-	if err := req.Validate(); err != nil {
-		return deny(d, ReasonInvalidRequest, err, false)
+	d, ok := e.start(ctx, req, false)
+	if !ok {
+		return d
 	}
 	var fs factSet
-	err := gatherFacts(ctx, e.facts, req, rec, &fs)
-	if ctx.Err() != nil { // the deadline passed while the facts were read
-		return deny(d, ReasonEvaluationError, fmt.Errorf("reading facts: %w", context.Cause(ctx)), false)
-	}
-	if err != nil {
-		return deny(d, errorReason(err), err, false)
+	if d, ok = factsRead(ctx, d, gatherFacts(ctx, e.facts, req, rec, &fs), false); !ok {
+		return d
 	}
 	d.Allow, d.Reasons = n.decide(req, &fs)
 	return d
