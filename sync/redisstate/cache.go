@@ -91,8 +91,10 @@ type cache struct {
 	rc  *ristretto.Cache[string, *entry]
 }
 
-// entryOverhead approximates the memory of an entry beyond its document.
-const entryOverhead = 256
+// entryOverhead approximates the memory of an entry beyond its document
+// (docBytes): the entry, its key, ristretto's item and policy slots, as
+// TestCacheHeapWithinBudget measures them.
+const entryOverhead = 384
 
 func newCache(maxCost int64) (*cache, error) {
 	// About one entry per KiB of budget; ristretto wants ten counters per
@@ -119,7 +121,8 @@ func (c *cache) get(key string) (*entry, bool) {
 	return e, true
 }
 
-// put stores e under key. It may be dropped or delayed (ristretto); the
+// put stores e under key, its document accounted as size bytes (docBytes).
+// It may be dropped or delayed (ristretto); the
 // generation check keeps that harmless.
 func (c *cache) put(key string, e *entry, size int) {
 	c.rc.Set(key, e, int64(size+len(key)+entryOverhead))

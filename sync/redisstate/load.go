@@ -97,7 +97,7 @@ func (s *Source) docEntry(seq uint64, r Ref, cmd *redis.StringCmd) *entry {
 		}
 	}
 	e := s.cache.gen.newEntry(seq, val, err, key)
-	s.cache.put(key, e, len(raw))
+	s.cache.put(key, e, docBytes(val))
 	return e
 }
 
@@ -127,13 +127,15 @@ func (s *Source) indexEntry(seq uint64, r Ref, cmd *redis.Cmd) *entry {
 			err = s.malformed(userRef, err)
 			val = nil
 		}
-		s.cache.put(userKey, s.cache.gen.newEntry(seq, val, err, userKey), len(raw))
+		s.cache.put(userKey, s.cache.gen.newEntry(seq, val, err, userKey), docBytes(val))
 	}
 	if u, ok := val.(*pdp.User); ok && r.Kind == KindEmail && u.Email != "" && !pdp.EqualEmail(u.Email, r.ID) {
 		val = nil // stale index entry
 	}
+	// The user document is counted again: it lives on while either entry
+	// holds it.
 	e := s.cache.gen.newEntry(seq, val, err, key, userKey)
-	s.cache.put(key, e, len(raw)+len(id))
+	s.cache.put(key, e, docBytes(val)+len(id))
 	return e
 }
 
