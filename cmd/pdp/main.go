@@ -94,6 +94,7 @@ type config struct {
 	logLevel              slog.Level
 	cacheMaxCost          int64
 	decisionCacheMaxBytes int64
+	memoryLimit           int64
 	decisionLog           string
 	decisionSample        float64
 	version               bool
@@ -137,6 +138,8 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.Var(byteFlag[int64]{&c.cacheMaxCost}, "cache-max-cost", "memory budget of the Redis facts cache in `BYTES`")
 	c.decisionCacheMaxBytes = pdp.DefaultDecisionCacheMaxBytes
 	fs.Var(byteFlag[int64]{&c.decisionCacheMaxBytes}, "decision-cache-max-bytes", "memory budget of the decision cache in `BYTES`; 0 turns it off")
+	c.memoryLimit = memoryLimitAuto
+	fs.Var(memoryLimit{&c.memoryLimit}, "memory-limit", "soft limit of the Go runtime's memory in `BYTES`, \"auto\" (with --redis: both cache budgets + 32Mi, unless GOMEMLIMIT is set) or \"off\"")
 	fs.StringVar(&c.decisionLog, "decision-log", "stdout", "where decision log lines go (`DEST`): stdout, stderr, a file, or off")
 	fs.Float64Var(&c.decisionSample, "decision-log-sample", defaultDecisionSample, "`FRACTION` of allows written to the decision log (denials always are)")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
@@ -233,6 +236,10 @@ func run(args []string, lookupEnv func(string) (string, bool), stdout, stderr io
 		return exitOK
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: c.logLevel}))
+	_, goMemLimitSet := lookupEnv("GOMEMLIMIT")
+	if limit := applyMemoryLimit(c, goMemLimitSet); limit > 0 {
+		log.Info("memory limit", "bytes", limit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, c, log, stdout, stderr); err != nil {
