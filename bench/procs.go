@@ -56,15 +56,15 @@ func (p *proc) stop() {
 	p.log.Close()
 }
 
-// rssKiB is the process's resident memory (VmRSS of /proc/<pid>/status) in
-// KiB, 0 when it cannot be read.
-func (p *proc) rssKiB() int64 {
+// rssKiB is a field of /proc/<pid>/status in KiB, 0 when it cannot be read:
+// "VmRSS" the resident memory now, "VmHWM" its peak since the start.
+func (p *proc) rssKiB(field string) int64 {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
 		return 0
 	}
 	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
 			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return n
 		}

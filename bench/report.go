@@ -37,7 +37,7 @@ func median(runs []result) result {
 	total.P50 = time.Duration(pick(func(r result) float64 { return float64(r.P50) }))
 	total.P99 = time.Duration(pick(func(r result) float64 { return float64(r.P99) }))
 	total.Startup = time.Duration(pick(func(r result) float64 { return float64(r.Startup) }))
-	total.RSSKiB = int64(pick(func(r result) float64 { return float64(r.RSSKiB) }))
+	total.PeakRSSKiB = int64(pick(func(r result) float64 { return float64(r.PeakRSSKiB) }))
 	total.ReadyRSSKiB = int64(pick(func(r result) float64 { return float64(r.ReadyRSSKiB) }))
 	return total
 }
@@ -47,7 +47,7 @@ func median(runs []result) result {
 func markdown(rows []row, machine string, commands []string, notes []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Benchmark results\n\n%s\n\n", machine)
-	b.WriteString("| scenario | target | req/s | p50 | p99 | vs bare | requests | non-2xx | socket errors | ready in | RSS at ready | RSS at end |\n")
+	b.WriteString("| scenario | target | req/s | p50 | p99 | vs bare | requests | non-2xx | socket errors | ready in | RSS at ready | peak RSS |\n")
 	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	bare := map[string]float64{}
 	for _, r := range rows {
@@ -62,7 +62,7 @@ func markdown(rows []row, machine string, commands []string, notes []string) str
 		}
 		fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %s | %s | %d | %d | %d | %s | %s | %s |\n", r.Scenario, r.Target, r.RPS,
 			fmtDur(r.P50), fmtDur(r.P99), ratio, r.Requests, r.Non2xx, r.Errors, fmtDur(r.Startup),
-			fmtKiB(r.ReadyRSSKiB), fmtKiB(r.RSSKiB))
+			fmtKiB(r.ReadyRSSKiB), fmtKiB(r.PeakRSSKiB))
 	}
 	if len(notes) > 0 {
 		b.WriteString("\n")

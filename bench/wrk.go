@@ -28,9 +28,10 @@ type result struct {
 	Errors   int64 // socket errors: connect, read, write, timeout
 	// Measured around the run, not by wrk: the time from starting the
 	// server to its first good answer (pdp: /health/ready), and its
-	// resident memory (VmRSS) when it was ready and when the run ended.
-	Startup             time.Duration
-	ReadyRSSKiB, RSSKiB int64
+	// resident memory when it was ready (VmRSS) and its peak from its start
+	// to the end of the run (VmHWM).
+	Startup                 time.Duration
+	ReadyRSSKiB, PeakRSSKiB int64
 }
 
 // wrkScript sends, round robin, the requests of a file with one request per
