@@ -501,6 +501,10 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	}
 }
 
+// revocationTarget is the p99 of revocation the performance issue asks for,
+// idle and under load.
+const revocationTarget = 5 * time.Millisecond
+
 // revocationNote summarises revocation latencies beside the probe's plain
 // round trips: under load, a check waits behind wrk's requests, and that
 // wait is in both.
@@ -508,17 +512,26 @@ func revocationNote(when string, pt probeTimes) string {
 	if len(pt.revoke) == 0 {
 		return "revocation " + when + ": no sample"
 	}
+	slices.Sort(pt.revoke)
+	verdict := "met"
+	if p99(pt.revoke) >= revocationTarget {
+		verdict = "not met"
+	}
 	return fmt.Sprintf("revocation %s: block written → first /v1/check answering principal_blocked: %s; "+
-		"for comparison, one /v1/check round trip of the same probe: %s (target: revocation p99 < 10 ms)",
-		when, percentiles(pt.revoke), percentiles(pt.rtt))
+		"for comparison, one /v1/check round trip of the same probe: %s (target: revocation p99 < %s: %s)",
+		when, percentiles(pt.revoke), percentiles(pt.rtt), fmtDur(revocationTarget), verdict)
 }
 
 // percentiles describes a sample: its size, p50, p99 and max.
 func percentiles(d []time.Duration) string {
 	slices.Sort(d)
-	pct := func(p float64) time.Duration { return d[int(p*float64(len(d)-1))] }
-	return fmt.Sprintf("%d samples, p50 %s, p99 %s, max %s", len(d), fmtDur(pct(0.5)), fmtDur(pct(0.99)), fmtDur(d[len(d)-1]))
+	return fmt.Sprintf("%d samples, p50 %s, p99 %s, max %s", len(d), fmtDur(quantile(d, 0.5)), fmtDur(p99(d)), fmtDur(d[len(d)-1]))
 }
+
+// quantile is the q-quantile of the sorted sample d; p99 its 0.99-quantile.
+func quantile(d []time.Duration, q float64) time.Duration { return d[int(q*float64(len(d)-1))] }
+
+func p99(d []time.Duration) time.Duration { return quantile(d, 0.99) }
 
 // loadRedis writes n users and infrastructures the way the control plane
 // does (docs/redis.md keys), pipelined.
