@@ -17,8 +17,8 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/pdp/authz"
 	"github.com/metalsoft-io/pdp/pdp/extauthz"
+	"github.com/metalsoft-io/pdp/pdp/forwardauth"
 	"github.com/metalsoft-io/pdp/pdp/pdptest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 	"google.golang.org/grpc"
@@ -30,7 +30,7 @@ import (
 )
 
 // recorder is a Decider that remembers the last request: it allows
-// everything but the requests of u-bi and those on inf-hadoop, as the authz
+// everything but the requests of u-bi and those on inf-hadoop, as the forwardauth
 // tests' decider does.
 type recorder struct {
 	mu   sync.Mutex
@@ -72,17 +72,17 @@ func (stalled) UserByAPIKey(ctx context.Context, _ string) (*pdp.User, error) {
 
 // fixture is a gRPC ext_authz server on a loopback port and a client of it.
 type fixture struct {
-	authz  *authz.Authorizer
+	authz  *forwardauth.Authorizer
 	rec    *recorder
 	client authv3.AuthorizationClient
 	health healthpb.HealthClient
 }
 
-// config is the authz tests' route table with the trusted proxies replaced
+// config is the forwardauth tests' route table with the trusted proxies replaced
 // when proxies is not empty.
-func config(t *testing.T, proxies string) *authz.Config {
+func config(t *testing.T, proxies string) *forwardauth.Config {
 	t.Helper()
-	path := "../authz/testdata/config.yaml"
+	path := "../forwardauth/testdata/config.yaml"
 	if proxies != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -94,14 +94,14 @@ func config(t *testing.T, proxies string) *authz.Config {
 			t.Fatal(err)
 		}
 	}
-	cfg, err := authz.LoadConfig(path)
+	cfg, err := forwardauth.LoadConfig(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return cfg
 }
 
-func start(t *testing.T, cfg *authz.Config, wrap func(pdp.Facts) pdp.Facts, ready func() error) *fixture {
+func start(t *testing.T, cfg *forwardauth.Config, wrap func(pdp.Facts) pdp.Facts, ready func() error) *fixture {
 	t.Helper()
 	s, err := statefile.ParseFile("../../examples/metalcloud.yaml")
 	if err != nil {
@@ -112,7 +112,7 @@ func start(t *testing.T, cfg *authz.Config, wrap func(pdp.Facts) pdp.Facts, read
 		facts = wrap(facts)
 	}
 	rec := &recorder{}
-	a, err := authz.New(cfg, rec, facts)
+	a, err := forwardauth.New(cfg, rec, facts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +228,7 @@ func httpAnswer(f *fixture, method, path string, remote netip.Addr, hdr ...strin
 	for i := 0; i+1 < len(hdr); i += 2 {
 		h.Add(hdr[i], hdr[i+1])
 	}
-	res := f.authz.Authorize(context.Background(), authz.ForwardRequest{Method: method, URI: authz.EnvoyPrefix + path, Header: authz.HTTPHeader(h), RemoteAddr: remote})
+	res := f.authz.Authorize(context.Background(), forwardauth.Request{Method: method, URI: forwardauth.EnvoyPrefix + path, Header: forwardauth.HTTPHeader(h), RemoteAddr: remote})
 	f.rec.take()
 	a := answer{Status: res.Status, Set: map[string]string{}}
 	switch res.Status {
@@ -241,7 +241,7 @@ func httpAnswer(f *fixture, method, path string, remote netip.Addr, hdr ...strin
 	}
 	for _, kv := range res.Header {
 		switch {
-		case strings.EqualFold(kv[0], authz.DecisionIDHeader):
+		case strings.EqualFold(kv[0], forwardauth.DecisionIDHeader):
 		case kv[1] != "":
 			a.Set[strings.ToLower(kv[0])] = kv[1]
 		case res.Status == 200:

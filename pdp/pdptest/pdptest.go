@@ -195,7 +195,7 @@ func sameSet(a, b []string) bool {
 }
 
 // RouteCase is one case of the forward-auth route table,
-// pdp/authz/testdata/route_cases.yaml: a request and the check it becomes,
+// pdp/forwardauth/testdata/route_cases.yaml: a request and the check it becomes,
 // or the reason it is denied without one.
 type RouteCase struct {
 	Method string            `yaml:"method"`
@@ -225,7 +225,7 @@ func (c RouteCase) Check(principal string) pdp.Request {
 // (HTTP, Envoy's gRPC ext_authz) runs.
 func RouteCases(t testing.TB) []RouteCase {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "pdp", "authz", "testdata", "route_cases.yaml"))
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "pdp", "forwardauth", "testdata", "route_cases.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package authz_test
+package forwardauth_test
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/pdp/forwardauth"
 )
 
 // testKeys are the signing keys of the JWT tests, by kid.
@@ -208,7 +208,7 @@ func TestJWT(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz/envoy/api/v2/infrastructures/inf-web",
+			res := a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz/envoy/api/v2/infrastructures/inf-web",
 				RemoteAddr: loopback, Header: header("Authorization", "Bearer "+c.token)})
 			req := rec.take()
 			if c.user == "" {
@@ -243,7 +243,7 @@ func TestJWTSingleKeyWithoutKid(t *testing.T) {
 	}
 	a, _ := newAuthorizer(t, path)
 	tok := sign(t, jose.EdDSA, k.ed, "", jwt.Claims{Issuer: "i", Audience: jwt.Audience{"a"}, Subject: "u-bi", Expiry: jwt.NewNumericDate(time.Now().Add(time.Minute))})
-	res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz/envoy/ui", RemoteAddr: loopback, Header: header("Authorization", "Bearer "+tok)})
+	res := a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz/envoy/ui", RemoteAddr: loopback, Header: header("Authorization", "Bearer "+tok)})
 	checkResult(t, res, 403, "no_permission", "", "")
 }
 
@@ -269,11 +269,11 @@ func TestJWKSErrors(t *testing.T) {
 			if err := os.WriteFile(path, []byte("identity: {jwt: {jwks_file: keys.json, issuer: i, audiences: [a]}}\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			cfg, err := authz.LoadConfig(path)
+			cfg, err := forwardauth.LoadConfig(path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := authz.New(cfg, &recorder{}, exampleFacts(t)); err == nil {
+			if _, err := forwardauth.New(cfg, &recorder{}, exampleFacts(t)); err == nil {
 				t.Fatal("JWKS accepted")
 			}
 		})
@@ -307,7 +307,7 @@ func TestJWTEmailSettings(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz/envoy/api/v2/infrastructures/inf-web",
+			res := a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz/envoy/api/v2/infrastructures/inf-web",
 				RemoteAddr: loopback, Header: header("Authorization", "Bearer "+c.token)})
 			req := rec.take()
 			if c.user == "" {

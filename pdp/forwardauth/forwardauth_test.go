@@ -1,4 +1,4 @@
-package authz_test
+package forwardauth_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/pdp/forwardauth"
 	"github.com/metalsoft-io/pdp/pdp/pdptest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 )
@@ -71,29 +71,29 @@ func exampleFacts(t testing.TB) pdp.Facts {
 	return statefile.NewFacts(s, "test")
 }
 
-func newAuthorizer(t testing.TB, cfgPath string) (*authz.Authorizer, *recorder) {
+func newAuthorizer(t testing.TB, cfgPath string) (*forwardauth.Authorizer, *recorder) {
 	t.Helper()
-	cfg, err := authz.LoadConfig(cfgPath)
+	cfg, err := forwardauth.LoadConfig(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	a, err := authz.New(cfg, rec, exampleFacts(t))
+	a, err := forwardauth.New(cfg, rec, exampleFacts(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return a, rec
 }
 
-func header(kv ...string) authz.HTTPHeader {
+func header(kv ...string) forwardauth.HTTPHeader {
 	h := http.Header{}
 	for i := 0; i+1 < len(kv); i += 2 {
 		h.Add(kv[i], kv[i+1])
 	}
-	return authz.HTTPHeader(h)
+	return forwardauth.HTTPHeader(h)
 }
 
-func headerValue(res authz.Result, name string) (string, bool) {
+func headerValue(res forwardauth.Result, name string) (string, bool) {
 	for _, kv := range res.Header {
 		if strings.EqualFold(kv[0], name) {
 			return kv[1], true
@@ -102,7 +102,7 @@ func headerValue(res authz.Result, name string) (string, bool) {
 	return "", false
 }
 
-func reason(res authz.Result) string {
+func reason(res forwardauth.Result) string {
 	if len(res.Decision.Reasons) == 0 {
 		return ""
 	}
@@ -113,7 +113,7 @@ func TestRouteTable(t *testing.T) {
 	a, rec := newAuthorizer(t, "testdata/config.yaml")
 	for _, c := range pdptest.RouteCases(t) {
 		t.Run(c.Method+" "+c.URI, func(t *testing.T) {
-			res := a.Authorize(context.Background(), authz.ForwardRequest{
+			res := a.Authorize(context.Background(), forwardauth.Request{
 				Method: "GET", URI: "/v1/authz", RemoteAddr: loopback,
 				Header: header("X-API-Key", "ops-demo-key", "X-Forwarded-Method", c.Method, "X-Forwarded-Uri", c.URI),
 			})
@@ -181,7 +181,7 @@ func TestForwardForms(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			res := a.Authorize(context.Background(), authz.ForwardRequest{Method: c.method, URI: c.uri, RemoteAddr: c.addr, Header: header(c.header...)})
+			res := a.Authorize(context.Background(), forwardauth.Request{Method: c.method, URI: c.uri, RemoteAddr: c.addr, Header: header(c.header...)})
 			req := rec.take()
 			if res.Status != c.status || (c.reason != "" && reason(res) != c.reason) {
 				t.Fatalf("got %d %v (%v), want %d %s", res.Status, res.Decision.Reasons, res.Err, c.status, c.reason)
@@ -226,14 +226,14 @@ func TestIdentity(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz", RemoteAddr: c.addr, Header: header(append(append([]string{}, fwd...), c.header...)...)})
+			res := a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz", RemoteAddr: c.addr, Header: header(append(append([]string{}, fwd...), c.header...)...)})
 			rec.take()
 			checkResult(t, res, c.status, c.reason, c.principal, c.email)
 		})
 	}
 	// From an untrusted address only the Envoy form is read, and a client's
 	// own identity header never becomes a principal.
-	res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz/envoy/api/v2/infrastructures/inf-web",
+	res := a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz/envoy/api/v2/infrastructures/inf-web",
 		RemoteAddr: outsider, Header: header("X-Auth-Request-User", "u-root")})
 	if rec.take() != nil {
 		t.Fatal("engine asked for a forged identity")
@@ -242,7 +242,7 @@ func TestIdentity(t *testing.T) {
 }
 
 // checkResult checks status, reason, identity headers and the decision id.
-func checkResult(t *testing.T, res authz.Result, status int, reason, user, email string) {
+func checkResult(t *testing.T, res forwardauth.Result, status int, reason, user, email string) {
 	t.Helper()
 	if res.Status != status || (reason != "" && (len(res.Decision.Reasons) == 0 || res.Decision.Reasons[0] != reason)) {
 		t.Fatalf("got %d %v (%v), want %d %s", res.Status, res.Decision.Reasons, res.Err, status, reason)
@@ -283,16 +283,16 @@ func (unavailable) UserByAPIKey(context.Context, string) (*pdp.User, error) {
 }
 
 func TestStateUnavailableDenies(t *testing.T) {
-	cfg, err := authz.LoadConfig("testdata/config.yaml")
+	cfg, err := forwardauth.LoadConfig("testdata/config.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	a, err := authz.New(cfg, rec, unavailable{exampleFacts(t)})
+	a, err := forwardauth.New(cfg, rec, unavailable{exampleFacts(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz/envoy/ui", RemoteAddr: loopback, Header: header("X-API-Key", "ops-demo-key")})
+	res := a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz/envoy/ui", RemoteAddr: loopback, Header: header("X-API-Key", "ops-demo-key")})
 	checkResult(t, res, 403, "state_unavailable", "", "")
 }
 
@@ -304,12 +304,12 @@ func TestDisableTrustedHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, _ := newAuthorizer(t, path)
-	res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz/envoy/ui", RemoteAddr: loopback, Header: header("X-Auth-Request-User", "u-root")})
+	res := a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz/envoy/ui", RemoteAddr: loopback, Header: header("X-Auth-Request-User", "u-root")})
 	checkResult(t, res, 401, "unknown_principal", "", "")
 }
 
 func TestUnconfigured(t *testing.T) {
-	res := authz.Unconfigured()
+	res := forwardauth.Unconfigured()
 	checkResult(t, res, 403, "no_route", "", "")
 }
 
@@ -339,7 +339,7 @@ func TestMethodOverride(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			h := append([]string{"X-API-Key", "ops-demo-key", "X-Original-Method", "GET", "X-Original-URI", c.uri}, c.header...)
-			res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz", RemoteAddr: loopback, Header: header(h...)})
+			res := a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz", RemoteAddr: loopback, Header: header(h...)})
 			req := rec.take()
 			if c.status == 200 {
 				checkResult(t, res, 200, "", "u-ops", "ops@company.com")
@@ -360,7 +360,7 @@ func TestMethodOverride(t *testing.T) {
 		}
 		a, _ := newAuthorizer(t, path)
 		for uri, status := range map[string]int{"/a?_method=DELETE": 200, "/b?_method=DELETE": 403} {
-			res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz/envoy" + uri, RemoteAddr: loopback, Header: header("X-API-Key", "ops-demo-key")})
+			res := a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz/envoy" + uri, RemoteAddr: loopback, Header: header("X-API-Key", "ops-demo-key")})
 			if res.Status != status {
 				t.Fatalf("%s: %d (%v), want %d", uri, res.Status, res.Err, status)
 			}
@@ -372,7 +372,7 @@ func TestMethodOverride(t *testing.T) {
 // route names its path, never its query, which may hold a token.
 func TestNoRouteErrorHasNoQuery(t *testing.T) {
 	a, _ := newAuthorizer(t, "testdata/config.yaml")
-	res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz/envoy/nothing/here?access_token=s3cr3t", RemoteAddr: loopback, Header: header("X-API-Key", "ops-demo-key")})
+	res := a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz/envoy/nothing/here?access_token=s3cr3t", RemoteAddr: loopback, Header: header("X-API-Key", "ops-demo-key")})
 	if reason(res) != "no_route" || res.Err == nil || strings.Contains(res.Err.Error(), "s3cr3t") || !strings.Contains(res.Err.Error(), "/nothing/here") {
 		t.Fatalf("%s: %v", reason(res), res.Err)
 	}

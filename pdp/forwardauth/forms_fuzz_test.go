@@ -1,4 +1,4 @@
-package authz_test
+package forwardauth_test
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/pdp/forwardauth"
 	"github.com/metalsoft-io/pdp/pdp/pdptest"
 )
 
@@ -25,15 +25,15 @@ const (
 )
 
 // forwardRequest builds a forward-auth request of one form.
-func forwardRequest(form byte, trusted bool, method, uri, key string) authz.ForwardRequest {
-	r := authz.ForwardRequest{Method: "GET", URI: "/v1/authz", RemoteAddr: outsider}
+func forwardRequest(form byte, trusted bool, method, uri, key string) forwardauth.Request {
+	r := forwardauth.Request{Method: "GET", URI: "/v1/authz", RemoteAddr: outsider}
 	if trusted {
 		r.RemoteAddr = loopback
 	}
 	kv := []string{"X-API-Key", key}
 	switch form % formCount {
 	case formEnvoy:
-		r.Method, r.URI = method, authz.EnvoyPrefix+uri
+		r.Method, r.URI = method, forwardauth.EnvoyPrefix+uri
 	case formTraefik:
 		kv = append(kv, "X-Forwarded-Method", method, "X-Forwarded-Uri", uri)
 	case formNginxURI:
@@ -126,7 +126,7 @@ func FuzzJWT(f *testing.F) {
 		f.Add(tok)
 	}
 	f.Fuzz(func(t *testing.T, token string) {
-		r := authz.ForwardRequest{Method: "DELETE", URI: authz.EnvoyPrefix + "/api/v2/infrastructures/inf-web",
+		r := forwardauth.Request{Method: "DELETE", URI: forwardauth.EnvoyPrefix + "/api/v2/infrastructures/inf-web",
 			RemoteAddr: loopback, Header: header("Authorization", "Bearer "+token)}
 		res := a.Authorize(context.Background(), r)
 		req := rec.take()
