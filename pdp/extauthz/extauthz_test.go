@@ -29,39 +29,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// recorder is a Decider that remembers the last request: it allows
-// everything but the requests of u-bi and those on inf-hadoop, as the forwardauth
-// tests' decider does.
-type recorder struct {
-	mu   sync.Mutex
-	last *pdp.Request
-}
-
-func (r *recorder) Decide(_ context.Context, req *pdp.Request) pdp.Decision {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.last = req
-	if req.Principal.ID == "u-bi" || req.Resource.ID == "inf-hadoop" {
-		return pdp.Decision{Reasons: []string{pdp.ReasonNoPermission}, DecisionID: "d-deny"}
-	}
-	return pdp.Decision{Allow: true, Reasons: []string{pdp.ReasonOwner}, DecisionID: "d-allow"}
-}
-
-func (r *recorder) take() *pdp.Request {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	req := r.last
-	r.last = nil
-	return req
-}
-
-// unavailable is a Facts whose API key lookups fail as unreachable.
-type unavailable struct{ pdp.Facts }
-
-func (unavailable) UserByAPIKey(context.Context, string) (*pdp.User, error) {
-	return nil, pdp.ErrUnavailable
-}
-
 // stalled is a Facts whose API key lookups wait until their context ends.
 type stalled struct{ pdp.Facts }
 
@@ -73,7 +40,7 @@ func (stalled) UserByAPIKey(ctx context.Context, _ string) (*pdp.User, error) {
 // fixture is a gRPC ext_authz server on a loopback port and a client of it.
 type fixture struct {
 	authz  *forwardauth.Authorizer
-	rec    *recorder
+	rec    *pdptest.Recorder
 	client authv3.AuthorizationClient
 	health healthpb.HealthClient
 }
@@ -111,7 +78,7 @@ func start(t *testing.T, cfg *forwardauth.Config, wrap func(pdp.Facts) pdp.Facts
 	if wrap != nil {
 		facts = wrap(facts)
 	}
-	rec := &recorder{}
+	rec := &pdptest.Recorder{}
 	a, err := forwardauth.New(cfg, rec, facts)
 	if err != nil {
 		t.Fatal(err)
@@ -229,7 +196,7 @@ func httpAnswer(f *fixture, method, path string, remote netip.Addr, hdr ...strin
 		h.Add(hdr[i], hdr[i+1])
 	}
 	res := f.authz.Authorize(context.Background(), forwardauth.Request{Method: method, URI: forwardauth.EnvoyPrefix + path, Header: forwardauth.HTTPHeader(h), RemoteAddr: remote})
-	f.rec.take()
+	f.rec.Take()
 	a := answer{Status: res.Status, Set: map[string]string{}}
 	switch res.Status {
 	case 200:
@@ -266,7 +233,7 @@ func TestRouteTable(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, req := reduce(t, res), f.rec.take()
+			got, req := reduce(t, res), f.rec.Take()
 			if c.Reason != "" {
 				if got.Code != codes.PermissionDenied || got.Status != 403 || !reflect.DeepEqual(got.Reasons, []string{c.Reason}) || req != nil {
 					t.Fatalf("got %+v (engine asked: %v), want 403 %s", got, req != nil, c.Reason)
@@ -322,7 +289,7 @@ func TestIdentity(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := reduce(t, res)
-			f.rec.take()
+			f.rec.Take()
 			if got.Code != c.code || got.Set["x-auth-request-user"] != c.user {
 				t.Fatalf("got %+v, want %v for %q", got, c.code, c.user)
 			}
@@ -391,7 +358,7 @@ func TestTrust(t *testing.T) {
 			if got := reduce(t, res); got.Code != c.code {
 				t.Fatalf("got %+v, want %v", got, c.code)
 			}
-			if c.code != codes.OK && f.rec.take() != nil {
+			if c.code != codes.OK && f.rec.Take() != nil {
 				t.Fatal("engine asked for an untrusted identity")
 			}
 		})
@@ -435,7 +402,7 @@ func TestOversizedCheckRequest(t *testing.T) {
 }
 
 func TestStateUnavailableDenies(t *testing.T) {
-	f := start(t, config(t, ""), func(facts pdp.Facts) pdp.Facts { return unavailable{facts} }, nil)
+	f := start(t, config(t, ""), func(facts pdp.Facts) pdp.Facts { return pdptest.KeysUnavailable{Facts: facts} }, nil)
 	res, err := f.client.Check(context.Background(), envoyRequest("GET", "/ui", "127.0.0.1", "X-API-Key", "ops-demo-key"))
 	if err != nil {
 		t.Fatal(err)

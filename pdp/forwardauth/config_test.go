@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/metalsoft-io/pdp/pdp/forwardauth"
+	"github.com/metalsoft-io/pdp/pdp/pdptest"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -72,7 +73,7 @@ func TestTrustNoProxy(t *testing.T) {
 	if c.TrustedProxies == nil || len(c.TrustedProxies) != 0 {
 		t.Fatalf("trusted proxies %q", c.TrustedProxies)
 	}
-	a, err := forwardauth.New(c, &recorder{}, exampleFacts(t))
+	a, err := forwardauth.New(c, &pdptest.Recorder{}, exampleFacts(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,9 +63,9 @@ func FuzzForwardForms(f *testing.F) {
 	f.Fuzz(func(t *testing.T, form byte, trusted bool, method, uri, key string) {
 		r := forwardRequest(form, trusted, method, uri, key)
 		res := a.Authorize(context.Background(), r)
-		req := rec.take()
+		req := rec.Take()
 		again := a.Authorize(context.Background(), r)
-		rec.take()
+		rec.Take()
 		switch {
 		case res.Status != 200 && res.Status != 401 && res.Status != 403:
 			t.Fatalf("status %d", res.Status)
@@ -129,9 +129,9 @@ func FuzzJWT(f *testing.F) {
 		r := forwardauth.Request{Method: "DELETE", URI: forwardauth.EnvoyPrefix + "/api/v2/infrastructures/inf-web",
 			RemoteAddr: loopback, Header: header("Authorization", "Bearer "+token)}
 		res := a.Authorize(context.Background(), r)
-		req := rec.take()
+		req := rec.Take()
 		again := a.Authorize(context.Background(), r)
-		rec.take()
+		rec.Take()
 		if res.Status != 200 && res.Status != 401 && res.Status != 403 {
 			t.Fatalf("status %d", res.Status)
 		}

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/metalsoft-io/pdp/pdp"
@@ -28,39 +27,6 @@ var (
 	loopback6 = netip.MustParseAddr("::1")
 )
 
-// recorder is a Decider that remembers the last request and counts the
-// requests: it allows everything but the requests of u-bi and those on inf-hadoop.
-type recorder struct {
-	mu    sync.Mutex
-	last  *pdp.Request
-	count int
-}
-
-func (r *recorder) Decide(_ context.Context, req *pdp.Request) pdp.Decision {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.last = req
-	r.count++
-	if req.Principal.ID == "u-bi" || req.Resource.ID == "inf-hadoop" {
-		return pdp.Decision{Reasons: []string{pdp.ReasonNoPermission}, DecisionID: "d-deny"}
-	}
-	return pdp.Decision{Allow: true, Reasons: []string{pdp.ReasonOwner}, DecisionID: "d-allow"}
-}
-
-func (r *recorder) asked() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.count
-}
-
-func (r *recorder) take() *pdp.Request {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	req := r.last
-	r.last = nil
-	return req
-}
-
 // exampleFacts are the facts of the seed scenario.
 func exampleFacts(t testing.TB) pdp.Facts {
 	t.Helper()
@@ -71,13 +37,13 @@ func exampleFacts(t testing.TB) pdp.Facts {
 	return statefile.NewFacts(s, "test")
 }
 
-func newAuthorizer(t testing.TB, cfgPath string) (*forwardauth.Authorizer, *recorder) {
+func newAuthorizer(t testing.TB, cfgPath string) (*forwardauth.Authorizer, *pdptest.Recorder) {
 	t.Helper()
 	cfg, err := forwardauth.LoadConfig(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorder{}
+	rec := &pdptest.Recorder{}
 	a, err := forwardauth.New(cfg, rec, exampleFacts(t))
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +83,7 @@ func TestRouteTable(t *testing.T) {
 				Method: "GET", URI: "/v1/authz", RemoteAddr: loopback,
 				Header: header("X-API-Key", "ops-demo-key", "X-Forwarded-Method", c.Method, "X-Forwarded-Uri", c.URI),
 			})
-			req := rec.take()
+			req := rec.Take()
 			if c.Reason != "" {
 				if res.Status != 403 || reason(res) != c.Reason || req != nil {
 					t.Fatalf("got %d %v (engine asked: %v), want 403 %s", res.Status, res.Decision.Reasons, req != nil, c.Reason)
@@ -182,7 +148,7 @@ func TestForwardForms(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			res := a.Authorize(context.Background(), forwardauth.Request{Method: c.method, URI: c.uri, RemoteAddr: c.addr, Header: header(c.header...)})
-			req := rec.take()
+			req := rec.Take()
 			if res.Status != c.status || (c.reason != "" && reason(res) != c.reason) {
 				t.Fatalf("got %d %v (%v), want %d %s", res.Status, res.Decision.Reasons, res.Err, c.status, c.reason)
 			}
@@ -227,7 +193,7 @@ func TestIdentity(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			res := a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz", RemoteAddr: c.addr, Header: header(append(append([]string{}, fwd...), c.header...)...)})
-			rec.take()
+			rec.Take()
 			checkResult(t, res, c.status, c.reason, c.principal, c.email)
 		})
 	}
@@ -235,7 +201,7 @@ func TestIdentity(t *testing.T) {
 	// own identity header never becomes a principal.
 	res := a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz/envoy/api/v2/infrastructures/inf-web",
 		RemoteAddr: outsider, Header: header("X-Auth-Request-User", "u-root")})
-	if rec.take() != nil {
+	if rec.Take() != nil {
 		t.Fatal("engine asked for a forged identity")
 	}
 	checkResult(t, res, 401, "unknown_principal", "", "")
@@ -275,20 +241,13 @@ func checkResult(t *testing.T, res forwardauth.Result, status int, reason, user,
 	}
 }
 
-// unavailable is a Facts whose every lookup fails as unreachable.
-type unavailable struct{ pdp.Facts }
-
-func (unavailable) UserByAPIKey(context.Context, string) (*pdp.User, error) {
-	return nil, pdp.ErrUnavailable
-}
-
 func TestStateUnavailableDenies(t *testing.T) {
 	cfg, err := forwardauth.LoadConfig("testdata/config.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorder{}
-	a, err := forwardauth.New(cfg, rec, unavailable{exampleFacts(t)})
+	rec := &pdptest.Recorder{}
+	a, err := forwardauth.New(cfg, rec, pdptest.KeysUnavailable{Facts: exampleFacts(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +299,7 @@ func TestMethodOverride(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			h := append([]string{"X-API-Key", "ops-demo-key", "X-Original-Method", "GET", "X-Original-URI", c.uri}, c.header...)
 			res := a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz", RemoteAddr: loopback, Header: header(h...)})
-			req := rec.take()
+			req := rec.Take()
 			if c.status == 200 {
 				checkResult(t, res, 200, "", "u-ops", "ops@company.com")
 				return

@@ -48,7 +48,7 @@ func FuzzAuthorize(f *testing.F) {
 	f.Fuzz(func(t *testing.T, method, uri, key string) {
 		res := a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz", RemoteAddr: loopback,
 			Header: header("X-API-Key", key, "X-Forwarded-Method", method, "X-Forwarded-Uri", uri)})
-		req := rec.take()
+		req := rec.Take()
 		switch {
 		case res.Status != 200 && res.Status != 401 && res.Status != 403:
 			t.Fatalf("status %d", res.Status)

@@ -17,6 +17,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/metalsoft-io/pdp/pdp/forwardauth"
+	"github.com/metalsoft-io/pdp/pdp/pdptest"
 )
 
 // oidcProvider is a local OpenID Connect provider: a discovery document and
@@ -206,7 +207,7 @@ func TestRemoteKeysConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := forwardauth.New(cfg, &recorder{}, exampleFacts(t)); err == nil {
+	if _, err := forwardauth.New(cfg, &pdptest.Recorder{}, exampleFacts(t)); err == nil {
 		t.Fatal("discovery of another issuer accepted")
 	}
 }

@@ -130,7 +130,7 @@ func TestProxies(t *testing.T) {
 		// the credentials as sent, written into its cache files.
 		addr, dir := testenv.StartNginxMain(t, testenv.NginxExample(t, pdpAddr, up.Addr))
 		uri := "/api/v2/servers/srv-cache"
-		before := rec.asked()
+		before := rec.Asked()
 		for _, h := range []map[string]string{ops, ops, {"Authorization": "Bearer root-demo-key"}, ops} {
 			if status, _ := testenv.Do(t, "GET", addr, uri, h); status != 200 {
 				t.Fatalf("status %d", status)
@@ -139,7 +139,7 @@ func TestProxies(t *testing.T) {
 		if status, _ := testenv.Do(t, "GET", addr, uri, nil); status != 401 {
 			t.Fatalf("allow served without a credential: %d", status)
 		}
-		if n := rec.asked() - before; n != 4 {
+		if n := rec.Asked() - before; n != 4 {
 			t.Fatalf("engine asked %d times for 4 requests with a credential", n)
 		}
 		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
