@@ -90,7 +90,7 @@ diff: ## differential test: DIFF_N (default a million) random requests decided b
 bench: ## load harness: bare fasthttp vs pdp vs stock OPA (wrk); Go micro-benchmarks; writes bench/results/
 	@command -v wrk >/dev/null 2>&1 || $(MAKE) --no-print-directory install-wrk
 	@mkdir -p bench/results
-	$(GO) test -p 1 -run '^$$' -bench . -benchmem -count 1 ./pdp/ ./policy/... ./pdp/authz/ ./pdp/httpapi/ ./pdp/metrics/ ./pdp/decisionlog/ | tee bench/results/go-bench.txt
+	$(GO) test -p 1 -run '^$$' -bench . -benchmem -count 1 ./pdp/ ./policy/... ./pdp/forwardauth/ ./pdp/httpapi/ ./pdp/metrics/ ./pdp/decisionlog/ | tee bench/results/go-bench.txt
 	$(GO) test -p 1 -run '^$$' -bench RevocationLatency -benchtime 2000x -count 1 ./sync/redisstate/ | tee -a bench/results/go-bench.txt
 	$(GO) run ./bench -out bench/results
 

@@ -6,7 +6,7 @@
 // and check the rendered manifests: every pdp container has probes on the
 // admin port, resources and a locked-down securityContext; its flags are
 // pdp's own and its ports match them; the route table in the ConfigMap
-// parses with pdp's own config loader (authz.ParseConfig); a state file
+// parses with pdp's own config loader (forwardauth.ParseConfig); a state file
 // parses with the state file parser; a misspelt values key fails the render.
 //
 // It also runs the real pdp binary with the rendered container's arguments,

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/pdp/forwardauth"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
@@ -95,7 +95,7 @@ func checkPDPContainer(t *testing.T, docs []manifest, pod podSpec, c container, 
 
 	// The files it reads parse with pdp's own loaders.
 	config := mountedFileOf(t, pod, c, flags["config"])
-	if _, err := authz.ParseConfig([]byte(config.content(t, docs))); err != nil {
+	if _, err := forwardauth.ParseConfig([]byte(config.content(t, docs))); err != nil {
 		t.Errorf("container %s: %s %s: %s: %v", c.Name, config.kind, config.name, config.key, err)
 	}
 	// TLS files come from a Secret the chart mounts (not one it renders).

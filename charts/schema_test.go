@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/pdp/forwardauth"
 )
 
 // schemaNode is the part of a JSON schema the test reads.
@@ -54,7 +54,7 @@ func TestSchemaClosed(t *testing.T) {
 }
 
 // TestSchemaConfigMatchesLoader checks that the schema of config, pdp's
-// --config file, has exactly the keys of authz.Config (by their yaml tags) at
+// --config file, has exactly the keys of forwardauth.Config (by their yaml tags) at
 // every level, and that a route's action and kind are pdp's closed sets. A
 // field added to the loader or to the sets must be added to the schema.
 func TestSchemaConfigMatchesLoader(t *testing.T) {
@@ -93,7 +93,7 @@ func TestSchemaConfigMatchesLoader(t *testing.T) {
 			t.Errorf("%s: schema properties %v, %s has %v", path, props, typ, fields)
 		}
 	}
-	compare("config", config, reflect.TypeFor[authz.Config]())
+	compare("config", config, reflect.TypeFor[forwardauth.Config]())
 
 	route := config.Properties["routes"].Items
 	for _, c := range []struct {

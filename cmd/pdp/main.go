@@ -44,8 +44,8 @@ import (
 	"time"
 
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/pdp/authz"
 	"github.com/metalsoft-io/pdp/pdp/extauthz"
+	"github.com/metalsoft-io/pdp/pdp/forwardauth"
 	"github.com/metalsoft-io/pdp/pdp/httpapi"
 	"github.com/metalsoft-io/pdp/pdp/metrics"
 	"github.com/metalsoft-io/pdp/policy"
@@ -301,9 +301,9 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout, stderr io.W
 	// Refuse a bad route table at startup rather than at the first
 	// forward-auth request. Without --config, /v1/authz has no routes and
 	// denies everything.
-	authzCfg, err := authz.ParseConfig(nil)
+	authzCfg, err := forwardauth.ParseConfig(nil)
 	if c.configFile != "" {
-		authzCfg, err = authz.LoadConfig(c.configFile)
+		authzCfg, err = forwardauth.LoadConfig(c.configFile)
 	}
 	if err != nil {
 		return err
@@ -333,7 +333,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout, stderr io.W
 	if err != nil {
 		return fmt.Errorf("policy: %w", err)
 	}
-	forwardAuth, err := authz.New(authzCfg, engine, src.facts)
+	forwardAuth, err := forwardauth.New(authzCfg, engine, src.facts)
 	if err != nil {
 		return fmt.Errorf("forward auth: %w", err)
 	}

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/pdp/authz"
 	"github.com/metalsoft-io/pdp/pdp/decisionlog"
+	"github.com/metalsoft-io/pdp/pdp/forwardauth"
 	"github.com/metalsoft-io/pdp/pdp/metrics"
 	"github.com/metalsoft-io/pdp/sync/redisstate"
 )
@@ -132,7 +132,7 @@ func redisStats(src *redisstate.Source) func() metrics.StateStats {
 }
 
 // jwksStats turns a remote key set's counters into the metrics' form.
-func jwksStats(s authz.KeyStats) metrics.JWKSStats {
+func jwksStats(s forwardauth.KeyStats) metrics.JWKSStats {
 	out := metrics.JWKSStats{Fetches: s.Fetches, FetchErrors: s.FetchErrors, Stale: s.Stale}
 	if !s.LastFetch.IsZero() {
 		out.AgeSecs = time.Since(s.LastFetch).Seconds()

@@ -81,6 +81,31 @@ func Eventually(t testing.TB, what string, cond func() bool) {
 	}
 }
 
+// Concurrently calls fn over and over on n goroutines until the returned
+// stop is called; a goroutine whose fn returns false ends early. stop
+// waits for them all.
+func Concurrently(n int, fn func() bool) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if !fn() {
+					return
+				}
+			}
+		}()
+	}
+	return func() { close(done); wg.Wait() }
+}
+
 // builds holds the binaries built so far by this test binary.
 var builds struct {
 	mu   sync.Mutex

@@ -2,7 +2,7 @@
 // envoy.service.auth.v3.Authorization/Check, for Envoy's ext_authz filter
 // in gRPC mode and for Istio's envoyExtAuthzGrpc extension provider.
 //
-// It is a front end of the forward-auth Authorizer (package authz): the same
+// It is a front end of the forward-auth Authorizer (package forwardauth): the same
 // route table, identity settings and trusted proxies as /v1/authz, and the
 // same decisions. From the CheckRequest's attribute context it reads the
 // method, the path with its query, the headers (lower-cased by Envoy; the

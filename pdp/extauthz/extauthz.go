@@ -14,7 +14,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/pdp/forwardauth"
 	"golang.org/x/net/netutil"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
@@ -82,13 +82,13 @@ const (
 // Server answers Envoy's Check requests from an Authorizer.
 type Server struct {
 	authv3.UnimplementedAuthorizationServer
-	authz *authz.Authorizer
+	authz *forwardauth.Authorizer
 	opts  Options
 	log   *slog.Logger
 }
 
 // New returns a Server deciding with a.
-func New(a *authz.Authorizer, opts Options) (*Server, error) {
+func New(a *forwardauth.Authorizer, opts Options) (*Server, error) {
 	if a == nil {
 		return nil, errors.New("extauthz: an authorizer is required")
 	}
@@ -137,7 +137,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 
 // authorize turns the attribute context into a forward-auth request in
 // Envoy's path form and decides it.
-func (s *Server) authorize(ctx context.Context, req *authv3.CheckRequest) authz.Result {
+func (s *Server) authorize(ctx context.Context, req *authv3.CheckRequest) forwardauth.Result {
 	attrs := req.GetAttributes()
 	h := attrs.GetRequest().GetHttp()
 	remote := s.remote(ctx, attrs)
@@ -145,15 +145,15 @@ func (s *Server) authorize(ctx context.Context, req *authv3.CheckRequest) authz.
 		// No request line in origin form, which Envoy always sends: an
 		// empty method, which the Authorizer refuses (403
 		// invalid_request) before it looks at anything else.
-		return s.authz.Authorize(ctx, authz.ForwardRequest{URI: authz.EnvoyPrefix, RemoteAddr: remote})
+		return s.authz.Authorize(ctx, forwardauth.Request{URI: forwardauth.EnvoyPrefix, RemoteAddr: remote})
 	}
-	var hdr authz.Headers = mapHeaders(h.GetHeaders())
+	var hdr forwardauth.Headers = mapHeaders(h.GetHeaders())
 	if hm := h.GetHeaderMap(); hm != nil {
 		hdr = rawHeaders(hm.GetHeaders())
 	}
-	return s.authz.Authorize(ctx, authz.ForwardRequest{
+	return s.authz.Authorize(ctx, forwardauth.Request{
 		Method:     h.GetMethod(),
-		URI:        authz.EnvoyPrefix + h.GetPath(),
+		URI:        forwardauth.EnvoyPrefix + h.GetPath(),
 		Header:     hdr,
 		RemoteAddr: remote,
 	})
@@ -180,7 +180,7 @@ func (s *Server) remote(ctx context.Context, attrs *authv3.AttributeContext) net
 }
 
 // response is the CheckResponse of a forward-auth result.
-func response(res authz.Result) *authv3.CheckResponse {
+func response(res forwardauth.Result) *authv3.CheckResponse {
 	if res.Status == 200 {
 		ok := &authv3.OkHttpResponse{}
 		for _, kv := range res.Header {
@@ -226,7 +226,7 @@ func header(kv [2]string) *corev3.HeaderValueOption {
 // already joined with commas.
 type mapHeaders map[string]string
 
-// PeekAll implements authz.Headers.
+// PeekAll implements forwardauth.Headers.
 func (m mapHeaders) PeekAll(name string) [][]byte {
 	v, ok := m[strings.ToLower(name)]
 	if !ok {
@@ -239,7 +239,7 @@ func (m mapHeaders) PeekAll(name string) [][]byte {
 // header line, a repeated header repeated.
 type rawHeaders []*corev3.HeaderValue
 
-// PeekAll implements authz.Headers.
+// PeekAll implements forwardauth.Headers.
 func (r rawHeaders) PeekAll(name string) [][]byte {
 	var out [][]byte
 	for _, h := range r {

@@ -17,8 +17,8 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/pdp/authz"
 	"github.com/metalsoft-io/pdp/pdp/extauthz"
+	"github.com/metalsoft-io/pdp/pdp/forwardauth"
 	"github.com/metalsoft-io/pdp/pdp/pdptest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 	"google.golang.org/grpc"
@@ -28,39 +28,6 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
-
-// recorder is a Decider that remembers the last request: it allows
-// everything but the requests of u-bi and those on inf-hadoop, as the authz
-// tests' decider does.
-type recorder struct {
-	mu   sync.Mutex
-	last *pdp.Request
-}
-
-func (r *recorder) Decide(_ context.Context, req *pdp.Request) pdp.Decision {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.last = req
-	if req.Principal.ID == "u-bi" || req.Resource.ID == "inf-hadoop" {
-		return pdp.Decision{Reasons: []string{pdp.ReasonNoPermission}, DecisionID: "d-deny"}
-	}
-	return pdp.Decision{Allow: true, Reasons: []string{pdp.ReasonOwner}, DecisionID: "d-allow"}
-}
-
-func (r *recorder) take() *pdp.Request {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	req := r.last
-	r.last = nil
-	return req
-}
-
-// unavailable is a Facts whose API key lookups fail as unreachable.
-type unavailable struct{ pdp.Facts }
-
-func (unavailable) UserByAPIKey(context.Context, string) (*pdp.User, error) {
-	return nil, pdp.ErrUnavailable
-}
 
 // stalled is a Facts whose API key lookups wait until their context ends.
 type stalled struct{ pdp.Facts }
@@ -72,17 +39,17 @@ func (stalled) UserByAPIKey(ctx context.Context, _ string) (*pdp.User, error) {
 
 // fixture is a gRPC ext_authz server on a loopback port and a client of it.
 type fixture struct {
-	authz  *authz.Authorizer
-	rec    *recorder
+	authz  *forwardauth.Authorizer
+	rec    *pdptest.Recorder
 	client authv3.AuthorizationClient
 	health healthpb.HealthClient
 }
 
-// config is the authz tests' route table with the trusted proxies replaced
+// config is the forwardauth tests' route table with the trusted proxies replaced
 // when proxies is not empty.
-func config(t *testing.T, proxies string) *authz.Config {
+func config(t *testing.T, proxies string) *forwardauth.Config {
 	t.Helper()
-	path := "../authz/testdata/config.yaml"
+	path := "../forwardauth/testdata/config.yaml"
 	if proxies != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -94,14 +61,14 @@ func config(t *testing.T, proxies string) *authz.Config {
 			t.Fatal(err)
 		}
 	}
-	cfg, err := authz.LoadConfig(path)
+	cfg, err := forwardauth.LoadConfig(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return cfg
 }
 
-func start(t *testing.T, cfg *authz.Config, wrap func(pdp.Facts) pdp.Facts, ready func() error) *fixture {
+func start(t *testing.T, cfg *forwardauth.Config, wrap func(pdp.Facts) pdp.Facts, ready func() error) *fixture {
 	t.Helper()
 	s, err := statefile.ParseFile("../../examples/metalcloud.yaml")
 	if err != nil {
@@ -111,8 +78,8 @@ func start(t *testing.T, cfg *authz.Config, wrap func(pdp.Facts) pdp.Facts, read
 	if wrap != nil {
 		facts = wrap(facts)
 	}
-	rec := &recorder{}
-	a, err := authz.New(cfg, rec, facts)
+	rec := &pdptest.Recorder{}
+	a, err := forwardauth.New(cfg, rec, facts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,8 +195,8 @@ func httpAnswer(f *fixture, method, path string, remote netip.Addr, hdr ...strin
 	for i := 0; i+1 < len(hdr); i += 2 {
 		h.Add(hdr[i], hdr[i+1])
 	}
-	res := f.authz.Authorize(context.Background(), authz.ForwardRequest{Method: method, URI: authz.EnvoyPrefix + path, Header: authz.HTTPHeader(h), RemoteAddr: remote})
-	f.rec.take()
+	res := f.authz.Authorize(context.Background(), forwardauth.Request{Method: method, URI: forwardauth.EnvoyPrefix + path, Header: forwardauth.HTTPHeader(h), RemoteAddr: remote})
+	f.rec.Take()
 	a := answer{Status: res.Status, Set: map[string]string{}}
 	switch res.Status {
 	case 200:
@@ -241,7 +208,7 @@ func httpAnswer(f *fixture, method, path string, remote netip.Addr, hdr ...strin
 	}
 	for _, kv := range res.Header {
 		switch {
-		case strings.EqualFold(kv[0], authz.DecisionIDHeader):
+		case strings.EqualFold(kv[0], forwardauth.DecisionIDHeader):
 		case kv[1] != "":
 			a.Set[strings.ToLower(kv[0])] = kv[1]
 		case res.Status == 200:
@@ -266,7 +233,7 @@ func TestRouteTable(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, req := reduce(t, res), f.rec.take()
+			got, req := reduce(t, res), f.rec.Take()
 			if c.Reason != "" {
 				if got.Code != codes.PermissionDenied || got.Status != 403 || !reflect.DeepEqual(got.Reasons, []string{c.Reason}) || req != nil {
 					t.Fatalf("got %+v (engine asked: %v), want 403 %s", got, req != nil, c.Reason)
@@ -322,7 +289,7 @@ func TestIdentity(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := reduce(t, res)
-			f.rec.take()
+			f.rec.Take()
 			if got.Code != c.code || got.Set["x-auth-request-user"] != c.user {
 				t.Fatalf("got %+v, want %v for %q", got, c.code, c.user)
 			}
@@ -391,7 +358,7 @@ func TestTrust(t *testing.T) {
 			if got := reduce(t, res); got.Code != c.code {
 				t.Fatalf("got %+v, want %v", got, c.code)
 			}
-			if c.code != codes.OK && f.rec.take() != nil {
+			if c.code != codes.OK && f.rec.Take() != nil {
 				t.Fatal("engine asked for an untrusted identity")
 			}
 		})
@@ -435,7 +402,7 @@ func TestOversizedCheckRequest(t *testing.T) {
 }
 
 func TestStateUnavailableDenies(t *testing.T) {
-	f := start(t, config(t, ""), func(facts pdp.Facts) pdp.Facts { return unavailable{facts} }, nil)
+	f := start(t, config(t, ""), func(facts pdp.Facts) pdp.Facts { return pdptest.KeysUnavailable{Facts: facts} }, nil)
 	res, err := f.client.Check(context.Background(), envoyRequest("GET", "/ui", "127.0.0.1", "X-API-Key", "ops-demo-key"))
 	if err != nil {
 		t.Fatal(err)

@@ -4,25 +4,25 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/pdp/forwardauth"
 	"github.com/valyala/fasthttp"
 )
 
 // forwardAuth serves /v1/authz and every path below it, any method:
-// forward authentication for reverse proxies (package authz). It answers
+// forward authentication for reverse proxies (package forwardauth). It answers
 // 200, 401 or 403 only, whatever goes wrong, except for a request with a
 // body, which the router refuses 413 before it gets here (a proxy denies on
 // any status other than 2xx).
 func (s *Server) forwardAuth(ctx *fasthttp.RequestCtx) {
-	var res authz.Result
+	var res forwardauth.Result
 	start := time.Now()
 	if s.opts.Authz == nil {
-		res = authz.Unconfigured()
+		res = forwardauth.Unconfigured()
 	} else {
 		addr, _ := netip.AddrFromSlice(ctx.RemoteIP())
 		dctx, cancel := s.evalContext()
 		defer cancel()
-		res = s.opts.Authz.Authorize(dctx, authz.ForwardRequest{
+		res = s.opts.Authz.Authorize(dctx, forwardauth.Request{
 			Method:     string(ctx.Method()),
 			URI:        string(ctx.RequestURI()),
 			Header:     &ctx.Request.Header,

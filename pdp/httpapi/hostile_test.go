@@ -21,7 +21,7 @@ import (
 
 	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/pdp/forwardauth"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 	"go.yaml.in/yaml/v3"
 )
@@ -79,11 +79,11 @@ func startHostile(t *testing.T, trusted string, opts Options) *hostile {
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := authz.LoadConfig(path)
+	cfg, err := forwardauth.LoadConfig(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.Authz, err = authz.New(cfg, engine, facts)
+	opts.Authz, err = forwardauth.New(cfg, engine, facts)
 	if err != nil {
 		t.Fatal(err)
 	}

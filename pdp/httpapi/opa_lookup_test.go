@@ -10,7 +10,7 @@ import (
 
 	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/pdp/forwardauth"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
@@ -37,11 +37,11 @@ func startReal(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := authz.LoadConfig("../../examples/routes.yaml")
+	cfg, err := forwardauth.LoadConfig("../../examples/routes.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	az, err := authz.New(cfg, engine, facts)
+	az, err := forwardauth.New(cfg, engine, facts)
 	if err != nil {
 		t.Fatal(err)
 	}

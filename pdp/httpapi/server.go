@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/pdp/forwardauth"
 	"github.com/valyala/fasthttp"
 )
 
@@ -73,7 +73,7 @@ type Options struct {
 	Logger        *slog.Logger // default slog.Default()
 	// Authz answers /v1/authz (forward authentication); nil denies every
 	// forward-auth request with 403 no_route.
-	Authz *authz.Authorizer
+	Authz *forwardauth.Authorizer
 	// Infrastructures enumerates the stored infrastructures for /v1/lookup;
 	// nil answers lookups 501.
 	Infrastructures pdp.InfrastructureLister
@@ -367,13 +367,13 @@ func isForwardAuth(path []byte) bool {
 }
 
 // denyForwardAuth answers a forward-auth request 403 with reason, in the
-// form of authz's denials, without asking the Authorizer.
+// form of forwardauth's denials, without asking the Authorizer.
 func denyForwardAuth(ctx *fasthttp.RequestCtx, reason string) {
 	var id [16]byte
 	_, _ = rand.Read(id[:])
 	decisionID := hex.EncodeToString(id[:])
-	ctx.Response.Header.Set(authz.DecisionIDHeader, decisionID)
-	ctx.Response.Header.Set(authz.ReasonsHeader, reason)
+	ctx.Response.Header.Set(forwardauth.DecisionIDHeader, decisionID)
+	ctx.Response.Header.Set(forwardauth.ReasonsHeader, reason)
 	ctx.SetStatusCode(fasthttp.StatusForbidden)
 	ctx.SetContentType(contentJSON)
 	b := append([]byte(`{"allow":false,"reasons":[`), appendString(nil, reason)...)

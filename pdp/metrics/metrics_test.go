@@ -1,13 +1,14 @@
 package metrics
 
 import (
-	"io"
+	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
 )
 
@@ -104,23 +105,20 @@ func BenchmarkDecision(b *testing.B) {
 	}
 }
 
+// scrape reads r's metrics endpoint once and checks that its collectors
+// gather without error.
 func scrape(t *testing.T, r *Registry) string {
 	t.Helper()
 	srv := httptest.NewServer(r.Handler())
 	defer srv.Close()
-	resp, err := srv.Client().Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
+	a := testenv.Send(t, http.MethodGet, srv.URL, nil, nil)
+	if a.Status != http.StatusOK {
+		t.Fatalf("metrics endpoint: %d %s", a.Status, a.Body)
 	}
 	if _, err := r.Gatherer().Gather(); err != nil {
 		t.Fatal(err)
 	}
-	return string(b)
+	return string(a.Body)
 }
 
 // TestFileModeHasNoRedisSeries: a state file source reports whether it is

@@ -15,6 +15,9 @@
 //
 // request is the JSON body of POST /v1/check written as YAML; reasons
 // compare as sets.
+//
+// It also holds what the forward-auth tests share: the route table cases
+// (RouteCases) and a stand-in engine (Recorder).
 package pdptest
 
 import (
@@ -195,8 +198,8 @@ func sameSet(a, b []string) bool {
 }
 
 // RouteCase is one case of the forward-auth route table,
-// pdp/authz/testdata/route_cases.yaml: a request and the check it becomes,
-// or the reason it is denied without one.
+// pdp/forwardauth/testdata/route_cases.yaml: a request and the check it
+// becomes, or the reason it is denied without one.
 type RouteCase struct {
 	Method string            `yaml:"method"`
 	URI    string            `yaml:"uri"`
@@ -225,7 +228,7 @@ func (c RouteCase) Check(principal string) pdp.Request {
 // (HTTP, Envoy's gRPC ext_authz) runs.
 func RouteCases(t testing.TB) []RouteCase {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "pdp", "authz", "testdata", "route_cases.yaml"))
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "pdp", "forwardauth", "testdata", "route_cases.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

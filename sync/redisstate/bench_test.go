@@ -5,8 +5,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/metalsoft-io/pdp/internal/testenv"
 )
 
 // BenchmarkRevocationLatency measures, over b.N trials, the time from a
@@ -15,9 +13,7 @@ import (
 //
 //	go test -run '^$' -bench RevocationLatency -benchtime 2000x ./sync/redisstate/
 func BenchmarkRevocationLatency(b *testing.B) {
-	srv := testenv.StartRedis(b)
-	w := openWriter(b, srv.URL(), "")
-	importState(b, w, exampleState(b))
+	srv, w := seededRedis(b)
 	src := openSource(b, srv.URL(), Options{})
 	ctx := context.Background()
 	waitFor := func(blocked bool) {

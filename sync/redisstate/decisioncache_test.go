@@ -42,9 +42,7 @@ func TestFactSlotIsStripe(t *testing.T) {
 // returned and its stream entry is applied, every decision that starts
 // afterwards sees it, for the principal named by id, by email and by API key.
 func TestDecisionCacheRevocation(t *testing.T) {
-	srv := testenv.StartRedis(t)
-	w := openWriter(t, srv.URL(), "")
-	importState(t, w, exampleState(t))
+	srv, w := seededRedis(t)
 	src := openSource(t, srv.URL(), Options{})
 	e, err := pdp.NewEngine(src)
 	if err != nil {

@@ -3,7 +3,6 @@ package redisstate
 import (
 	"context"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,34 +31,22 @@ func TestRedisOutage(t *testing.T) {
 	src.cache.rc.Wait()
 
 	var wrongAllow, unavailable, served atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				u, err := src.User(ctx, "u-mktg")
-				switch {
-				case errors.Is(err, pdp.ErrUnavailable):
-					unavailable.Add(1)
-				case err != nil:
-					t.Errorf("User: %v", err)
-					return
-				case u != nil && !u.Blocked: // nil (not stored) denies too
-					wrongAllow.Add(1)
-				default:
-					served.Add(1)
-				}
-				time.Sleep(time.Millisecond)
-			}
-		}()
-	}
+	stopLookups := testenv.Concurrently(4, func() bool {
+		u, err := src.User(ctx, "u-mktg")
+		switch {
+		case errors.Is(err, pdp.ErrUnavailable):
+			unavailable.Add(1)
+		case err != nil:
+			t.Errorf("User: %v", err)
+			return false
+		case u != nil && !u.Blocked: // nil (not stored) denies too
+			wrongAllow.Add(1)
+		default:
+			served.Add(1)
+		}
+		time.Sleep(time.Millisecond)
+		return true
+	})
 
 	srv.Kill()
 	killed := time.Now()
@@ -91,8 +78,7 @@ func TestRedisOutage(t *testing.T) {
 		return src.Ready() == nil && err == nil && u != nil
 	})
 	time.Sleep(50 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	stopLookups()
 	if n := wrongAllow.Load(); n != 0 {
 		t.Errorf("%d lookups returned the blocked user unblocked", n)
 	}
@@ -107,8 +93,7 @@ func TestRedisOutage(t *testing.T) {
 // TestReconnectDropsCache: a change whose stream entry never arrives (lost
 // in a failover) is seen after the tailer reconnects.
 func TestReconnectDropsCache(t *testing.T) {
-	srv := testenv.StartRedis(t)
-	importState(t, openWriter(t, srv.URL(), ""), exampleState(t))
+	srv, _ := seededRedis(t)
 	src := openSource(t, srv.URL(), Options{})
 	ctx := context.Background()
 	if userNow(t, src, "u-ops").Blocked {
@@ -128,8 +113,7 @@ func TestReconnectDropsCache(t *testing.T) {
 // TestReadyWhileCachedFactsAreFresh: once the tailer has lost Redis, the
 // source stays ready as long as it serves cached facts (fail static).
 func TestReadyWhileCachedFactsAreFresh(t *testing.T) {
-	srv := testenv.StartRedis(t)
-	importState(t, openWriter(t, srv.URL(), ""), exampleState(t))
+	srv, _ := seededRedis(t)
 	src := openSource(t, srv.URL(), Options{Staleness: time.Minute})
 	userNow(t, src, "u-ops")
 	srv.Kill()

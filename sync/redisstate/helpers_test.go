@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 )
@@ -19,6 +20,16 @@ func exampleState(t testing.TB) *pdp.State {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// seededRedis starts a Redis holding the seed scenario and returns it with
+// the writer that imported it.
+func seededRedis(t testing.TB) (*testenv.RedisServer, *Writer) {
+	t.Helper()
+	srv := testenv.StartRedis(t)
+	w := openWriter(t, srv.URL(), "")
+	importState(t, w, exampleState(t))
+	return srv, w
 }
 
 // openSource opens a Source on url and runs its tailer until the test ends.

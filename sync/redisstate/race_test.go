@@ -17,9 +17,7 @@ import (
 // loader stores what it read. The next lookup must see the block, for a
 // lookup by id and by email (whose entry depends on the user's key too).
 func TestLoaderRacingInvalidation(t *testing.T) {
-	srv := testenv.StartRedis(t)
-	w := openWriter(t, srv.URL(), "")
-	importState(t, w, exampleState(t))
+	srv, w := seededRedis(t)
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name, id string
@@ -99,31 +97,17 @@ func TestStaleSetNeverServed(t *testing.T) {
 // rewritten; once the stream entry of version n is applied, a lookup that
 // starts afterwards never sees an older version.
 func TestConcurrentLookupsDuringWrites(t *testing.T) {
-	srv := testenv.StartRedis(t)
-	w := openWriter(t, srv.URL(), "")
-	importState(t, w, exampleState(t))
+	srv, w := seededRedis(t)
 	src := openSource(t, srv.URL(), Options{})
 	ctx := context.Background()
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if _, err := src.User(ctx, "u-bi"); err != nil {
-					t.Error(err)
-					return
-				}
-				time.Sleep(50 * time.Microsecond)
-			}
-		}()
-	}
+	stopLookups := testenv.Concurrently(4, func() bool {
+		if _, err := src.User(ctx, "u-bi"); err != nil {
+			t.Error(err)
+			return false
+		}
+		time.Sleep(50 * time.Microsecond)
+		return true
+	})
 	for n := range 50 {
 		applied := src.Stats().EntriesApplied
 		reason := fmt.Sprintf("r%d", n)
@@ -136,6 +120,5 @@ func TestConcurrentLookupsDuringWrites(t *testing.T) {
 			t.Fatalf("version %d: lookup saw %d reasons", n+1, got)
 		}
 	}
-	close(stop)
-	wg.Wait()
+	stopLookups()
 }

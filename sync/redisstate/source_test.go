@@ -116,8 +116,7 @@ func TestUnreachableAtStartup(t *testing.T) {
 // TestPrefetch loads several facts in one round trip; the lookups that
 // follow are cache hits.
 func TestPrefetch(t *testing.T) {
-	srv := testenv.StartRedis(t)
-	importState(t, openWriter(t, srv.URL(), ""), exampleState(t))
+	srv, _ := seededRedis(t)
 	src := openSource(t, srv.URL(), Options{})
 	ctx := context.Background()
 	refs := []Ref{{KindUser, "u-ops"}, {KindEmail, "FINANCE@company.com"}, {KindInfra, "inf-web"},

@@ -20,9 +20,7 @@ import (
 // for its effect to be visible through a running Source whose cache held
 // the old value. Edits of missing entities fail and write nothing.
 func TestEditsVisible(t *testing.T) {
-	srv := testenv.StartRedis(t)
-	w := openWriter(t, srv.URL(), "")
-	importState(t, w, exampleState(t))
+	srv, w := seededRedis(t)
 	src := openSource(t, srv.URL(), Options{})
 	ctx := context.Background()
 	opsKey := statefile.APIKeyDigest(pdp.APIKey{Key: "ops-demo-key"})
@@ -143,9 +141,7 @@ func TestEmailIndexFollowsUser(t *testing.T) {
 // TestTrimmedWhileAway: entries written and trimmed away before the tailer
 // runs are detected; the cache is dropped, not left stale.
 func TestTrimmedWhileAway(t *testing.T) {
-	srv := testenv.StartRedis(t)
-	w := openWriter(t, srv.URL(), "")
-	importState(t, w, exampleState(t))
+	srv, w := seededRedis(t)
 	ctx := context.Background()
 	src, err := Open(ctx, srv.URL(), Options{Logger: quietLogger()})
 	if err != nil {
@@ -178,9 +174,7 @@ func TestTrimmedWhileAway(t *testing.T) {
 // TestTrimmedWhileBehind: the tailer reads a full batch, the entries after
 // it are trimmed away before its next read; it must drop the cache.
 func TestTrimmedWhileBehind(t *testing.T) {
-	srv := testenv.StartRedis(t)
-	w := openWriter(t, srv.URL(), "")
-	importState(t, w, exampleState(t))
+	srv, _ := seededRedis(t)
 	ctx := context.Background()
 	src, err := Open(ctx, srv.URL(), Options{Staleness: 2 * time.Second, Logger: quietLogger()})
 	if err != nil {
@@ -236,8 +230,7 @@ func TestTrimmedWhileBehind(t *testing.T) {
 func TestKindAllAndUnknownKind(t *testing.T) {
 	for _, kind := range []string{KindAll, "future-kind"} {
 		t.Run(kind, func(t *testing.T) {
-			srv := testenv.StartRedis(t)
-			importState(t, openWriter(t, srv.URL(), ""), exampleState(t))
+			srv, _ := seededRedis(t)
 			src := openSource(t, srv.URL(), Options{})
 			ctx := context.Background()
 			userNow(t, src, "u-ops")
@@ -253,8 +246,7 @@ func TestKindAllAndUnknownKind(t *testing.T) {
 // the lookups that need it (not ErrUnavailable), never a crash, and other
 // lookups keep working. Fixing it is picked up from the stream.
 func TestMalformedDocuments(t *testing.T) {
-	srv := testenv.StartRedis(t)
-	importState(t, openWriter(t, srv.URL(), ""), exampleState(t))
+	srv, _ := seededRedis(t)
 	src := openSource(t, srv.URL(), Options{})
 	ctx := context.Background()
 	c := srv.Client()
@@ -316,9 +308,7 @@ func TestMalformedDocuments(t *testing.T) {
 // TestInfrastructureIDs lists the stored infrastructures, and the list
 // follows a new infrastructure written afterwards.
 func TestInfrastructureIDs(t *testing.T) {
-	srv := testenv.StartRedis(t)
-	w := openWriter(t, srv.URL(), "")
-	importState(t, w, exampleState(t))
+	srv, w := seededRedis(t)
 	src := openSource(t, srv.URL(), Options{})
 	ctx := context.Background()
 	ids, err := src.InfrastructureIDs(ctx)
@@ -337,8 +327,7 @@ func TestInfrastructureIDs(t *testing.T) {
 // its holders role_invalid, and the log names the role and the path of the
 // bad value.
 func TestInvalidRoleLogged(t *testing.T) {
-	srv := testenv.StartRedis(t)
-	importState(t, openWriter(t, srv.URL(), ""), exampleState(t))
+	srv, _ := seededRedis(t)
 	logs := &testenv.SyncBuffer{}
 	src := openSource(t, srv.URL(), Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	ctx := context.Background()

@@ -132,29 +132,18 @@ func TestWatch(t *testing.T) {
 	revs := map[string]bool{
 		Revision([]byte(stateA)): true, Revision([]byte(stateB)): true, Revision([]byte(stateC)): true,
 	}
-	stop := make(chan struct{})
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				f := s.Facts()
-				if !revs[f.Revision()] {
-					t.Errorf("served revision %s of no good version", f.Revision())
-					return
-				}
-				if u, _ := f.User(ctx, "u-a"); u == nil {
-					t.Error("u-a missing")
-					return
-				}
-			}
-		}()
-	}
+	stopReaders := testenv.Concurrently(4, func() bool {
+		f := s.Facts()
+		if !revs[f.Revision()] {
+			t.Errorf("served revision %s of no good version", f.Revision())
+			return false
+		}
+		if u, _ := f.User(ctx, "u-a"); u == nil {
+			t.Error("u-a missing")
+			return false
+		}
+		return true
+	})
 
 	writeFile(t, path, stateB)
 	testenv.Eventually(t, "stateB", func() bool { return s.Revision() == Revision([]byte(stateB)) })
@@ -181,7 +170,7 @@ func TestWatch(t *testing.T) {
 	if u, _ := s.User(ctx, "u-c"); u == nil {
 		t.Error("u-c missing after reload")
 	}
-	close(stop)
+	stopReaders()
 	cancel()
 	wg.Wait()
 	if !strings.Contains(logs.String(), "state file reloaded") {

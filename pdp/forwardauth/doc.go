@@ -1,4 +1,4 @@
-// Package authz is forward authentication for reverse proxies: the
+// Package forwardauth is forward authentication for reverse proxies: the
 // /v1/authz decision (docs/forward-auth.md, docs/api.md), independent of the HTTP
 // server that carries it.
 //
@@ -66,4 +66,4 @@
 // HEAD falls back to the GET routes. The id and attributes of a route are
 // literals, "{param}" (a path parameter) or "{query.name}" (a query
 // parameter; given twice it is refused). Attribute values are strings.
-package authz
+package forwardauth

@@ -1,4 +1,4 @@
-package authz_test
+package forwardauth_test
 
 import (
 	"context"
@@ -9,11 +9,10 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/pdp/forwardauth"
 	"github.com/metalsoft-io/pdp/pdp/pdptest"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 )
@@ -28,39 +27,6 @@ var (
 	loopback6 = netip.MustParseAddr("::1")
 )
 
-// recorder is a Decider that remembers the last request and counts the
-// requests: it allows everything but the requests of u-bi and those on inf-hadoop.
-type recorder struct {
-	mu    sync.Mutex
-	last  *pdp.Request
-	count int
-}
-
-func (r *recorder) Decide(_ context.Context, req *pdp.Request) pdp.Decision {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.last = req
-	r.count++
-	if req.Principal.ID == "u-bi" || req.Resource.ID == "inf-hadoop" {
-		return pdp.Decision{Reasons: []string{pdp.ReasonNoPermission}, DecisionID: "d-deny"}
-	}
-	return pdp.Decision{Allow: true, Reasons: []string{pdp.ReasonOwner}, DecisionID: "d-allow"}
-}
-
-func (r *recorder) asked() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.count
-}
-
-func (r *recorder) take() *pdp.Request {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	req := r.last
-	r.last = nil
-	return req
-}
-
 // exampleFacts are the facts of the seed scenario.
 func exampleFacts(t testing.TB) pdp.Facts {
 	t.Helper()
@@ -71,29 +37,29 @@ func exampleFacts(t testing.TB) pdp.Facts {
 	return statefile.NewFacts(s, "test")
 }
 
-func newAuthorizer(t testing.TB, cfgPath string) (*authz.Authorizer, *recorder) {
+func newAuthorizer(t testing.TB, cfgPath string) (*forwardauth.Authorizer, *pdptest.Recorder) {
 	t.Helper()
-	cfg, err := authz.LoadConfig(cfgPath)
+	cfg, err := forwardauth.LoadConfig(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorder{}
-	a, err := authz.New(cfg, rec, exampleFacts(t))
+	rec := &pdptest.Recorder{}
+	a, err := forwardauth.New(cfg, rec, exampleFacts(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return a, rec
 }
 
-func header(kv ...string) authz.HTTPHeader {
+func header(kv ...string) forwardauth.HTTPHeader {
 	h := http.Header{}
 	for i := 0; i+1 < len(kv); i += 2 {
 		h.Add(kv[i], kv[i+1])
 	}
-	return authz.HTTPHeader(h)
+	return forwardauth.HTTPHeader(h)
 }
 
-func headerValue(res authz.Result, name string) (string, bool) {
+func headerValue(res forwardauth.Result, name string) (string, bool) {
 	for _, kv := range res.Header {
 		if strings.EqualFold(kv[0], name) {
 			return kv[1], true
@@ -102,7 +68,7 @@ func headerValue(res authz.Result, name string) (string, bool) {
 	return "", false
 }
 
-func reason(res authz.Result) string {
+func reason(res forwardauth.Result) string {
 	if len(res.Decision.Reasons) == 0 {
 		return ""
 	}
@@ -113,11 +79,11 @@ func TestRouteTable(t *testing.T) {
 	a, rec := newAuthorizer(t, "testdata/config.yaml")
 	for _, c := range pdptest.RouteCases(t) {
 		t.Run(c.Method+" "+c.URI, func(t *testing.T) {
-			res := a.Authorize(context.Background(), authz.ForwardRequest{
+			res := a.Authorize(context.Background(), forwardauth.Request{
 				Method: "GET", URI: "/v1/authz", RemoteAddr: loopback,
 				Header: header("X-API-Key", "ops-demo-key", "X-Forwarded-Method", c.Method, "X-Forwarded-Uri", c.URI),
 			})
-			req := rec.take()
+			req := rec.Take()
 			if c.Reason != "" {
 				if res.Status != 403 || reason(res) != c.Reason || req != nil {
 					t.Fatalf("got %d %v (engine asked: %v), want 403 %s", res.Status, res.Decision.Reasons, req != nil, c.Reason)
@@ -181,8 +147,8 @@ func TestForwardForms(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			res := a.Authorize(context.Background(), authz.ForwardRequest{Method: c.method, URI: c.uri, RemoteAddr: c.addr, Header: header(c.header...)})
-			req := rec.take()
+			res := a.Authorize(context.Background(), forwardauth.Request{Method: c.method, URI: c.uri, RemoteAddr: c.addr, Header: header(c.header...)})
+			req := rec.Take()
 			if res.Status != c.status || (c.reason != "" && reason(res) != c.reason) {
 				t.Fatalf("got %d %v (%v), want %d %s", res.Status, res.Decision.Reasons, res.Err, c.status, c.reason)
 			}
@@ -226,23 +192,23 @@ func TestIdentity(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz", RemoteAddr: c.addr, Header: header(append(append([]string{}, fwd...), c.header...)...)})
-			rec.take()
+			res := a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz", RemoteAddr: c.addr, Header: header(append(append([]string{}, fwd...), c.header...)...)})
+			rec.Take()
 			checkResult(t, res, c.status, c.reason, c.principal, c.email)
 		})
 	}
 	// From an untrusted address only the Envoy form is read, and a client's
 	// own identity header never becomes a principal.
-	res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz/envoy/api/v2/infrastructures/inf-web",
+	res := a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz/envoy/api/v2/infrastructures/inf-web",
 		RemoteAddr: outsider, Header: header("X-Auth-Request-User", "u-root")})
-	if rec.take() != nil {
+	if rec.Take() != nil {
 		t.Fatal("engine asked for a forged identity")
 	}
 	checkResult(t, res, 401, "unknown_principal", "", "")
 }
 
 // checkResult checks status, reason, identity headers and the decision id.
-func checkResult(t *testing.T, res authz.Result, status int, reason, user, email string) {
+func checkResult(t *testing.T, res forwardauth.Result, status int, reason, user, email string) {
 	t.Helper()
 	if res.Status != status || (reason != "" && (len(res.Decision.Reasons) == 0 || res.Decision.Reasons[0] != reason)) {
 		t.Fatalf("got %d %v (%v), want %d %s", res.Status, res.Decision.Reasons, res.Err, status, reason)
@@ -275,24 +241,17 @@ func checkResult(t *testing.T, res authz.Result, status int, reason, user, email
 	}
 }
 
-// unavailable is a Facts whose every lookup fails as unreachable.
-type unavailable struct{ pdp.Facts }
-
-func (unavailable) UserByAPIKey(context.Context, string) (*pdp.User, error) {
-	return nil, pdp.ErrUnavailable
-}
-
 func TestStateUnavailableDenies(t *testing.T) {
-	cfg, err := authz.LoadConfig("testdata/config.yaml")
+	cfg, err := forwardauth.LoadConfig("testdata/config.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorder{}
-	a, err := authz.New(cfg, rec, unavailable{exampleFacts(t)})
+	rec := &pdptest.Recorder{}
+	a, err := forwardauth.New(cfg, rec, pdptest.KeysUnavailable{Facts: exampleFacts(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz/envoy/ui", RemoteAddr: loopback, Header: header("X-API-Key", "ops-demo-key")})
+	res := a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz/envoy/ui", RemoteAddr: loopback, Header: header("X-API-Key", "ops-demo-key")})
 	checkResult(t, res, 403, "state_unavailable", "", "")
 }
 
@@ -304,12 +263,12 @@ func TestDisableTrustedHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, _ := newAuthorizer(t, path)
-	res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz/envoy/ui", RemoteAddr: loopback, Header: header("X-Auth-Request-User", "u-root")})
+	res := a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz/envoy/ui", RemoteAddr: loopback, Header: header("X-Auth-Request-User", "u-root")})
 	checkResult(t, res, 401, "unknown_principal", "", "")
 }
 
 func TestUnconfigured(t *testing.T) {
-	res := authz.Unconfigured()
+	res := forwardauth.Unconfigured()
 	checkResult(t, res, 403, "no_route", "", "")
 }
 
@@ -339,8 +298,8 @@ func TestMethodOverride(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			h := append([]string{"X-API-Key", "ops-demo-key", "X-Original-Method", "GET", "X-Original-URI", c.uri}, c.header...)
-			res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz", RemoteAddr: loopback, Header: header(h...)})
-			req := rec.take()
+			res := a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz", RemoteAddr: loopback, Header: header(h...)})
+			req := rec.Take()
 			if c.status == 200 {
 				checkResult(t, res, 200, "", "u-ops", "ops@company.com")
 				return
@@ -360,7 +319,7 @@ func TestMethodOverride(t *testing.T) {
 		}
 		a, _ := newAuthorizer(t, path)
 		for uri, status := range map[string]int{"/a?_method=DELETE": 200, "/b?_method=DELETE": 403} {
-			res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz/envoy" + uri, RemoteAddr: loopback, Header: header("X-API-Key", "ops-demo-key")})
+			res := a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz/envoy" + uri, RemoteAddr: loopback, Header: header("X-API-Key", "ops-demo-key")})
 			if res.Status != status {
 				t.Fatalf("%s: %d (%v), want %d", uri, res.Status, res.Err, status)
 			}
@@ -372,7 +331,7 @@ func TestMethodOverride(t *testing.T) {
 // route names its path, never its query, which may hold a token.
 func TestNoRouteErrorHasNoQuery(t *testing.T) {
 	a, _ := newAuthorizer(t, "testdata/config.yaml")
-	res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz/envoy/nothing/here?access_token=s3cr3t", RemoteAddr: loopback, Header: header("X-API-Key", "ops-demo-key")})
+	res := a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz/envoy/nothing/here?access_token=s3cr3t", RemoteAddr: loopback, Header: header("X-API-Key", "ops-demo-key")})
 	if reason(res) != "no_route" || res.Err == nil || strings.Contains(res.Err.Error(), "s3cr3t") || !strings.Contains(res.Err.Error(), "/nothing/here") {
 		t.Fatalf("%s: %v", reason(res), res.Err)
 	}

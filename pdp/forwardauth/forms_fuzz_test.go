@@ -1,4 +1,4 @@
-package authz_test
+package forwardauth_test
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/pdp/forwardauth"
 	"github.com/metalsoft-io/pdp/pdp/pdptest"
 )
 
@@ -25,15 +25,15 @@ const (
 )
 
 // forwardRequest builds a forward-auth request of one form.
-func forwardRequest(form byte, trusted bool, method, uri, key string) authz.ForwardRequest {
-	r := authz.ForwardRequest{Method: "GET", URI: "/v1/authz", RemoteAddr: outsider}
+func forwardRequest(form byte, trusted bool, method, uri, key string) forwardauth.Request {
+	r := forwardauth.Request{Method: "GET", URI: "/v1/authz", RemoteAddr: outsider}
 	if trusted {
 		r.RemoteAddr = loopback
 	}
 	kv := []string{"X-API-Key", key}
 	switch form % formCount {
 	case formEnvoy:
-		r.Method, r.URI = method, authz.EnvoyPrefix+uri
+		r.Method, r.URI = method, forwardauth.EnvoyPrefix+uri
 	case formTraefik:
 		kv = append(kv, "X-Forwarded-Method", method, "X-Forwarded-Uri", uri)
 	case formNginxURI:
@@ -63,9 +63,9 @@ func FuzzForwardForms(f *testing.F) {
 	f.Fuzz(func(t *testing.T, form byte, trusted bool, method, uri, key string) {
 		r := forwardRequest(form, trusted, method, uri, key)
 		res := a.Authorize(context.Background(), r)
-		req := rec.take()
+		req := rec.Take()
 		again := a.Authorize(context.Background(), r)
-		rec.take()
+		rec.Take()
 		switch {
 		case res.Status != 200 && res.Status != 401 && res.Status != 403:
 			t.Fatalf("status %d", res.Status)
@@ -126,12 +126,12 @@ func FuzzJWT(f *testing.F) {
 		f.Add(tok)
 	}
 	f.Fuzz(func(t *testing.T, token string) {
-		r := authz.ForwardRequest{Method: "DELETE", URI: authz.EnvoyPrefix + "/api/v2/infrastructures/inf-web",
+		r := forwardauth.Request{Method: "DELETE", URI: forwardauth.EnvoyPrefix + "/api/v2/infrastructures/inf-web",
 			RemoteAddr: loopback, Header: header("Authorization", "Bearer "+token)}
 		res := a.Authorize(context.Background(), r)
-		req := rec.take()
+		req := rec.Take()
 		again := a.Authorize(context.Background(), r)
-		rec.take()
+		rec.Take()
 		if res.Status != 200 && res.Status != 401 && res.Status != 403 {
 			t.Fatalf("status %d", res.Status)
 		}

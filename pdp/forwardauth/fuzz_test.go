@@ -1,11 +1,11 @@
-package authz_test
+package forwardauth_test
 
 import (
 	"context"
 	"os"
 	"testing"
 
-	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/pdp/forwardauth"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -32,7 +32,7 @@ func FuzzParseConfig(f *testing.F) {
 		f.Add([]byte(c.Config))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if c, err := authz.ParseConfig(data); err == nil && c == nil {
+		if c, err := forwardauth.ParseConfig(data); err == nil && c == nil {
 			t.Fatal("no config and no error")
 		}
 	})
@@ -46,9 +46,9 @@ func FuzzAuthorize(f *testing.F) {
 		f.Add("GET", s, "ops-demo-key")
 	}
 	f.Fuzz(func(t *testing.T, method, uri, key string) {
-		res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz", RemoteAddr: loopback,
+		res := a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz", RemoteAddr: loopback,
 			Header: header("X-API-Key", key, "X-Forwarded-Method", method, "X-Forwarded-Uri", uri)})
-		req := rec.take()
+		req := rec.Take()
 		switch {
 		case res.Status != 200 && res.Status != 401 && res.Status != 403:
 			t.Fatalf("status %d", res.Status)

@@ -1,4 +1,4 @@
-package authz_test
+package forwardauth_test
 
 import (
 	"context"
@@ -20,7 +20,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/pdp/forwardauth"
+	"github.com/metalsoft-io/pdp/pdp/pdptest"
 )
 
 // testKeys are the signing keys of the JWT tests, by kid.
@@ -166,11 +167,7 @@ func TestJWT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cases := []struct {
-		name  string
-		token string
-		user  string // "" for 401
-	}{
+	cases := []bearerCase{
 		{"RS256", sign(t, jose.RS256, k.rsa, "rsa-1", std(nil)), "u-ops"},
 		{"ES256", sign(t, jose.ES256, k.ec, "ec-1", std(nil)), "u-ops"},
 		{"EdDSA", sign(t, jose.EdDSA, k.ed, "ed-1", std(nil)), "u-ops"},
@@ -206,23 +203,7 @@ func TestJWT(t *testing.T) {
 		{"HS256 with the JWK", handmade(t, map[string]string{"alg": "HS256", "kid": "rsa-1"}, std(nil), hs256(rsaJWK)), ""},
 		{"garbage", "a.b.c", ""},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz/envoy/api/v2/infrastructures/inf-web",
-				RemoteAddr: loopback, Header: header("Authorization", "Bearer "+c.token)})
-			req := rec.take()
-			if c.user == "" {
-				checkResult(t, res, 401, "unknown_principal", "", "")
-				if req != nil {
-					t.Fatal("engine asked")
-				}
-				return
-			}
-			if res.Status != 200 || req == nil || req.Principal.ID != c.user {
-				t.Fatalf("got %d %v (%v), want %s allowed", res.Status, res.Decision.Reasons, res.Err, c.user)
-			}
-		})
-	}
+	checkBearers(t, a, rec, cases)
 }
 
 // TestJWTSingleKeyWithoutKid: a set of one key verifies tokens without kid.
@@ -243,7 +224,7 @@ func TestJWTSingleKeyWithoutKid(t *testing.T) {
 	}
 	a, _ := newAuthorizer(t, path)
 	tok := sign(t, jose.EdDSA, k.ed, "", jwt.Claims{Issuer: "i", Audience: jwt.Audience{"a"}, Subject: "u-bi", Expiry: jwt.NewNumericDate(time.Now().Add(time.Minute))})
-	res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz/envoy/ui", RemoteAddr: loopback, Header: header("Authorization", "Bearer "+tok)})
+	res := a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz/envoy/ui", RemoteAddr: loopback, Header: header("Authorization", "Bearer "+tok)})
 	checkResult(t, res, 403, "no_permission", "", "")
 }
 
@@ -269,11 +250,11 @@ func TestJWKSErrors(t *testing.T) {
 			if err := os.WriteFile(path, []byte("identity: {jwt: {jwks_file: keys.json, issuer: i, audiences: [a]}}\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			cfg, err := authz.LoadConfig(path)
+			cfg, err := forwardauth.LoadConfig(path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := authz.New(cfg, &recorder{}, exampleFacts(t)); err == nil {
+			if _, err := forwardauth.New(cfg, &pdptest.Recorder{}, exampleFacts(t)); err == nil {
 				t.Fatal("JWKS accepted")
 			}
 		})
@@ -295,23 +276,33 @@ func TestJWTEmailSettings(t *testing.T) {
 		Verified *bool  `json:"email_verified,omitempty"`
 	}
 	no := false
-	cases := []struct {
-		name  string
-		token string
-		user  string // "" for 401
-	}{
+	cases := []bearerCase{
 		{"sub is an email", sign(t, jose.RS256, k.rsa, "rsa-1", claims("Finance@Company.com")), "u-finance"},
 		{"sub is a look-alike email", sign(t, jose.RS256, k.rsa, "rsa-1", claims("fİnance@company.com")), ""},
 		{"email without email_verified", sign(t, jose.ES256, k.ec, "ec-1", claims("idp|42"), emailClaim{Email: "finance@company.com"}), "u-finance"},
 		{"email_verified false", sign(t, jose.ES256, k.ec, "ec-1", claims("idp|42"), emailClaim{"finance@company.com", &no}), ""},
 	}
+	checkBearers(t, a, rec, cases)
+}
+
+// bearerCase is a bearer token and the user it identifies ("" for none).
+type bearerCase struct{ name, token, user string }
+
+// checkBearers asks a for inf-web with each case's token as the bearer: a
+// token that identifies no one is a 401 before the engine is asked, one
+// that does is its user's allow.
+func checkBearers(t *testing.T, a *forwardauth.Authorizer, rec *pdptest.Recorder, cases []bearerCase) {
+	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz/envoy/api/v2/infrastructures/inf-web",
+			res := a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz/envoy/api/v2/infrastructures/inf-web",
 				RemoteAddr: loopback, Header: header("Authorization", "Bearer "+c.token)})
-			req := rec.take()
+			req := rec.Take()
 			if c.user == "" {
 				checkResult(t, res, 401, "unknown_principal", "", "")
+				if req != nil {
+					t.Fatal("engine asked")
+				}
 				return
 			}
 			if res.Status != 200 || req == nil || req.Principal.ID != c.user {

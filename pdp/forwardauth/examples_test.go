@@ -1,4 +1,4 @@
-package authz_test
+package forwardauth_test
 
 import (
 	"os"
@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/pdp/forwardauth"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -61,7 +61,7 @@ func TestTraefikAndEnvoyExamples(t *testing.T) {
 		filter := dig(t, hcm, "filters").([]any)[0]
 		filters := dig(t, filter, "typed_config", "http_filters").([]any)
 		svc := dig(t, filters[0], "typed_config", "http_service").(map[string]any)
-		if svc["path_prefix"] != authz.EnvoyPrefix || dig(t, filters[0], "typed_config", "failure_mode_allow") != false {
+		if svc["path_prefix"] != forwardauth.EnvoyPrefix || dig(t, filters[0], "typed_config", "failure_mode_allow") != false {
 			t.Fatalf("http_service %v", svc)
 		}
 		patterns := func(keys ...string) []string {

@@ -1,4 +1,4 @@
-package authz
+package forwardauth
 
 import (
 	"context"
@@ -31,8 +31,8 @@ type Headers interface {
 	PeekAll(name string) [][]byte
 }
 
-// ForwardRequest is a request to /v1/authz as the proxy sent it.
-type ForwardRequest struct {
+// Request is a request to /v1/authz as the proxy sent it.
+type Request struct {
 	Method     string     // the method of the request to /v1/authz itself
 	URI        string     // its raw request target, e.g. "/v1/authz/envoy/api/v2/x?y=1"
 	Header     Headers    // its headers
@@ -71,7 +71,7 @@ type Authorizer struct {
 // table and loads the JWT keys.
 func New(cfg *Config, engine Decider, facts pdp.Facts) (*Authorizer, error) {
 	if cfg == nil || engine == nil || facts == nil {
-		return nil, errors.New("authz: config, engine and facts are required")
+		return nil, errors.New("forwardauth: config, engine and facts are required")
 	}
 	rt, err := compileRoutes(cfg)
 	if err != nil {
@@ -80,7 +80,7 @@ func New(cfg *Config, engine Decider, facts pdp.Facts) (*Authorizer, error) {
 	a := &Authorizer{cfg: cfg, routes: rt, engine: engine, facts: facts}
 	if cfg.Identity.JWT != nil {
 		if a.jwt, err = newVerifier(cfg.Identity.JWT); err != nil {
-			return nil, fmt.Errorf("authz: %w", err)
+			return nil, fmt.Errorf("forwardauth: %w", err)
 		}
 	}
 	return a, nil
@@ -89,7 +89,7 @@ func New(cfg *Config, engine Decider, facts pdp.Facts) (*Authorizer, error) {
 // Authorize answers one forward-auth request: it recovers the original
 // request, identifies the caller, matches the route and asks the engine.
 // Every failure denies.
-func (a *Authorizer) Authorize(ctx context.Context, r ForwardRequest) Result {
+func (a *Authorizer) Authorize(ctx context.Context, r Request) Result {
 	trusted := r.RemoteAddr.IsValid() && a.cfg.trusted(r.RemoteAddr)
 	method, uri, err := a.original(r, trusted)
 	if err != nil {
@@ -192,7 +192,7 @@ type origin struct {
 // another through, so a request carrying two families that disagree is
 // refused, and a peer pinned to a kind (Config.ProxyKinds) is refused any
 // family but its kind's. Header families count only from a trusted proxy.
-func (a *Authorizer) original(r ForwardRequest, trusted bool) (string, string, error) {
+func (a *Authorizer) original(r Request, trusted bool) (string, string, error) {
 	var found []origin
 	if rest, ok := strings.CutPrefix(r.URI, EnvoyPrefix); ok && (rest == "" || rest[0] == '/' || rest[0] == '?') {
 		if rest == "" || rest[0] == '?' {

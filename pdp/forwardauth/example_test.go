@@ -1,4 +1,4 @@
-package authz_test
+package forwardauth_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/pdp/forwardauth"
 	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
@@ -22,7 +22,7 @@ func (ownerOnly) Decide(_ context.Context, r *pdp.Request) pdp.Decision {
 }
 
 func Example() {
-	cfg, err := authz.ParseConfig([]byte(`
+	cfg, err := forwardauth.ParseConfig([]byte(`
 routes:
   - {method: GET, path: "/api/v2/infrastructures/{id}", action: read, kind: infrastructure, id: "{id}"}
 `))
@@ -36,7 +36,7 @@ api_keys: [{key: finance-key, user: u-finance}]
 	if err != nil {
 		panic(err)
 	}
-	a, err := authz.New(cfg, ownerOnly{}, statefile.NewFacts(state, "r1"))
+	a, err := forwardauth.New(cfg, ownerOnly{}, statefile.NewFacts(state, "r1"))
 	if err != nil {
 		panic(err)
 	}
@@ -45,8 +45,8 @@ api_keys: [{key: finance-key, user: u-finance}]
 	h.Set("X-Original-Method", "GET")
 	h.Set("X-Original-URI", "/api/v2/infrastructures/inf-web")
 	h.Set("X-API-Key", "finance-key")
-	res := a.Authorize(context.Background(), authz.ForwardRequest{
-		Method: "GET", URI: "/v1/authz", Header: authz.HTTPHeader(h), RemoteAddr: netip.MustParseAddr("127.0.0.1"),
+	res := a.Authorize(context.Background(), forwardauth.Request{
+		Method: "GET", URI: "/v1/authz", Header: forwardauth.HTTPHeader(h), RemoteAddr: netip.MustParseAddr("127.0.0.1"),
 	})
 	fmt.Println(res.Status, res.Decision.Reasons)
 	for _, kv := range res.Header {

@@ -1,15 +1,15 @@
-package authz_test
+package forwardauth_test
 
 import (
 	"context"
 	"testing"
 
-	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/pdp/forwardauth"
 )
 
 func BenchmarkAuthorize(b *testing.B) {
 	a, _ := newAuthorizer(b, "testdata/config.yaml")
-	r := authz.ForwardRequest{Method: "GET", URI: "/v1/authz", RemoteAddr: loopback,
+	r := forwardauth.Request{Method: "GET", URI: "/v1/authz", RemoteAddr: loopback,
 		Header: header("X-API-Key", "ops-demo-key", "X-Forwarded-Method", "POST", "X-Forwarded-Uri", "/api/v2/infrastructures/inf-web/deploy?type=edit")}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -1,4 +1,4 @@
-package authz_test
+package forwardauth_test
 
 import (
 	"io/fs"
@@ -10,18 +10,18 @@ import (
 	"testing"
 
 	"github.com/metalsoft-io/pdp/internal/testenv"
-	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/pdp/forwardauth"
 )
 
 // serve answers /v1/authz with a over net/http on a loopback port and
 // returns its address.
-func serve(t *testing.T, a *authz.Authorizer) string {
+func serve(t *testing.T, a *forwardauth.Authorizer) string {
 	t.Helper()
 	l := testenv.Listen(t)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ap, _ := netip.ParseAddrPort(r.RemoteAddr)
-		res := a.Authorize(r.Context(), authz.ForwardRequest{Method: r.Method, URI: r.RequestURI,
-			Header: authz.HTTPHeader(r.Header), RemoteAddr: ap.Addr()})
+		res := a.Authorize(r.Context(), forwardauth.Request{Method: r.Method, URI: r.RequestURI,
+			Header: forwardauth.HTTPHeader(r.Header), RemoteAddr: ap.Addr()})
 		for _, kv := range res.Header {
 			w.Header()[http.CanonicalHeaderKey(kv[0])] = []string{kv[1]}
 		}
@@ -130,7 +130,7 @@ func TestProxies(t *testing.T) {
 		// the credentials as sent, written into its cache files.
 		addr, dir := testenv.StartNginxMain(t, testenv.NginxExample(t, pdpAddr, up.Addr))
 		uri := "/api/v2/servers/srv-cache"
-		before := rec.asked()
+		before := rec.Asked()
 		for _, h := range []map[string]string{ops, ops, {"Authorization": "Bearer root-demo-key"}, ops} {
 			if status, _ := testenv.Do(t, "GET", addr, uri, h); status != 200 {
 				t.Fatalf("status %d", status)
@@ -139,7 +139,7 @@ func TestProxies(t *testing.T) {
 		if status, _ := testenv.Do(t, "GET", addr, uri, nil); status != 401 {
 			t.Fatalf("allow served without a credential: %d", status)
 		}
-		if n := rec.asked() - before; n != 4 {
+		if n := rec.Asked() - before; n != 4 {
 			t.Fatalf("engine asked %d times for 4 requests with a credential", n)
 		}
 		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {

@@ -1,4 +1,4 @@
-package authz_test
+package forwardauth_test
 
 import (
 	"context"
@@ -7,7 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/pdp/forwardauth"
+	"github.com/metalsoft-io/pdp/pdp/pdptest"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -26,7 +27,7 @@ func TestParseConfigErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
-			_, err := authz.ParseConfig([]byte(c.Config))
+			_, err := forwardauth.ParseConfig([]byte(c.Config))
 			if err == nil || !strings.Contains(err.Error(), c.Error) {
 				t.Fatalf("error %v, want one containing %q", err, c.Error)
 			}
@@ -35,7 +36,7 @@ func TestParseConfigErrors(t *testing.T) {
 }
 
 func TestParseConfigDefaults(t *testing.T) {
-	c, err := authz.ParseConfig([]byte("routes: [{method: GET, path: /ui, action: access, kind: ui}]\n"))
+	c, err := forwardauth.ParseConfig([]byte("routes: [{method: GET, path: /ui, action: access, kind: ui}]\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,17 +46,17 @@ func TestParseConfigDefaults(t *testing.T) {
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("defaults %q, want %q", got, want)
 	}
-	if _, err := authz.ParseConfig(nil); err != nil {
+	if _, err := forwardauth.ParseConfig(nil); err != nil {
 		t.Fatalf("empty config: %v", err)
 	}
 }
 
 func TestLoadConfigResolvesJWKS(t *testing.T) {
-	if _, err := authz.LoadConfig("testdata/missing.yaml"); err == nil {
+	if _, err := forwardauth.LoadConfig("testdata/missing.yaml"); err == nil {
 		t.Fatal("missing file loaded")
 	}
 	path := writeJWTConfig(t, newTestKeys(t))
-	c, err := authz.LoadConfig(path)
+	c, err := forwardauth.LoadConfig(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,20 +66,20 @@ func TestLoadConfigResolvesJWKS(t *testing.T) {
 }
 
 func TestTrustNoProxy(t *testing.T) {
-	c, err := authz.ParseConfig([]byte("trusted_proxies: []\nroutes: [{method: GET, path: /ui, action: access, kind: ui}]\n"))
+	c, err := forwardauth.ParseConfig([]byte("trusted_proxies: []\nroutes: [{method: GET, path: /ui, action: access, kind: ui}]\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.TrustedProxies == nil || len(c.TrustedProxies) != 0 {
 		t.Fatalf("trusted proxies %q", c.TrustedProxies)
 	}
-	a, err := authz.New(c, &recorder{}, exampleFacts(t))
+	a, err := forwardauth.New(c, &pdptest.Recorder{}, exampleFacts(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	key := header("X-API-Key", "ops-demo-key", "X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/ui")
-	res := a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz", RemoteAddr: loopback, Header: key})
+	res := a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz", RemoteAddr: loopback, Header: key})
 	checkResult(t, res, 403, "invalid_request", "", "")
-	res = a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz/envoy/ui", RemoteAddr: loopback, Header: key})
+	res = a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz/envoy/ui", RemoteAddr: loopback, Header: key})
 	checkResult(t, res, 200, "", "u-ops", "ops@company.com")
 }

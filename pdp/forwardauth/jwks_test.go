@@ -1,4 +1,4 @@
-package authz_test
+package forwardauth_test
 
 import (
 	"context"
@@ -16,7 +16,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-	"github.com/metalsoft-io/pdp/pdp/authz"
+	"github.com/metalsoft-io/pdp/pdp/forwardauth"
+	"github.com/metalsoft-io/pdp/pdp/pdptest"
 )
 
 // oidcProvider is a local OpenID Connect provider: a discovery document and
@@ -88,7 +89,7 @@ func (p *oidcProvider) set(f func(p *oidcProvider)) {
 
 // remoteAuthorizer is an Authorizer whose keys come from p, by discovery
 // or by the key set URL.
-func remoteAuthorizer(t *testing.T, p *oidcProvider, source, timing string) *authz.Authorizer {
+func remoteAuthorizer(t *testing.T, p *oidcProvider, source, timing string) *forwardauth.Authorizer {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	conf := "routes: [{method: GET, path: /ui, action: access, kind: ui}]\n" +
@@ -101,8 +102,8 @@ func remoteAuthorizer(t *testing.T, p *oidcProvider, source, timing string) *aut
 	return a
 }
 
-func bearerStatus(a *authz.Authorizer, token string) int {
-	return a.Authorize(context.Background(), authz.ForwardRequest{Method: "GET", URI: "/v1/authz/envoy/ui",
+func bearerStatus(a *forwardauth.Authorizer, token string) int {
+	return a.Authorize(context.Background(), forwardauth.Request{Method: "GET", URI: "/v1/authz/envoy/ui",
 		RemoteAddr: loopback, Header: header("Authorization", "Bearer "+token)}).Status
 }
 
@@ -195,18 +196,18 @@ func TestRemoteKeysConfig(t *testing.T) {
 		{"bad interval", "{jwks_url: https://idp/keys, issuer: i, audiences: [a], refresh_interval: 10ms}"},
 		{"stale before refresh", "{jwks_url: https://idp/keys, issuer: i, audiences: [a], refresh_interval: 1h, max_stale: 10m}"},
 	} {
-		if _, err := authz.ParseConfig([]byte("identity: {jwt: " + c.jwt + "}\n")); err == nil {
+		if _, err := forwardauth.ParseConfig([]byte("identity: {jwt: " + c.jwt + "}\n")); err == nil {
 			t.Errorf("%s: accepted", c.name)
 		}
 	}
 	// Discovery whose document names another issuer is refused at startup.
 	p := newOIDCProvider(t)
 	p.rotate(t, "k1")
-	cfg, err := authz.ParseConfig([]byte("identity: {jwt: {discovery: true, issuer: " + p.srv.URL + "/other, audiences: [a]}}\n"))
+	cfg, err := forwardauth.ParseConfig([]byte("identity: {jwt: {discovery: true, issuer: " + p.srv.URL + "/other, audiences: [a]}}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := authz.New(cfg, &recorder{}, exampleFacts(t)); err == nil {
+	if _, err := forwardauth.New(cfg, &pdptest.Recorder{}, exampleFacts(t)); err == nil {
 		t.Fatal("discovery of another issuer accepted")
 	}
 }
