@@ -332,7 +332,7 @@ func readResult(rs rego.ResultSet, d *Decision, explain bool) error {
 	}
 	reasons := make([]string, len(list))
 	for i, r := range list {
-		if reasons[i], ok = r.(string); !ok || !contains(Reasons, reasons[i]) {
+		if reasons[i], ok = r.(string); !ok || !IsReason(reasons[i]) {
 			return fmt.Errorf("policy: unknown reason %v", r)
 		}
 	}

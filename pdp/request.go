@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -78,8 +79,8 @@ const (
 	ReasonNoRoute = "no_route"
 )
 
-// Reasons lists every reason code, grants first.
-var Reasons = []string{
+// allReasons is every reason code, grants first.
+var allReasons = []string{
 	ReasonOwner, ReasonAccountDelegate, ReasonInfrastructureDelegate, ReasonRolePermission,
 	ReasonRule, ReasonSelf, ReasonImpersonation,
 	ReasonUnknownPrincipal, ReasonPrincipalArchived, ReasonPrincipalBlocked,
@@ -89,26 +90,40 @@ var Reasons = []string{
 	ReasonInvalidRequest, ReasonStateUnavailable, ReasonEvaluationError, ReasonNoRoute,
 }
 
-// Kinds is the closed set of resource kinds a request may name.
-var Kinds = []string{
+// allKinds is the closed set of resource kinds a request may name.
+var allKinds = []string{
 	"infrastructure", "reservation", "billing", "utilization_report", "credential", "user", "ui", "api",
 	"server", "server_type", "server_type_utilization_report", "switch", "storage", "subnet",
 	"template", "event", "job", "workflow", "variable", "secret", "price", "admin",
 	"suspend_reason", "global_configuration", "maintenance", "admin_maintenance", "vm",
 }
 
-// Actions is the closed set of actions a request may name. "manage" and "all"
-// exist only inside ABAC rules.
-var Actions = []string{
+// allActions is the closed set of actions a request may name. "manage" and
+// "all" exist only inside ABAC rules.
+var allActions = []string{
 	"read", "list", "create", "update", "delete", "deploy", "console", "share", "unshare",
 	"resume", "suspend", "unsuspend", "block", "unblock", "archive", "unarchive", "pay", "access",
 }
 
+// Reasons lists every reason code, grants first. The slice is the caller's.
+func Reasons() []string { return slices.Clone(allReasons) }
+
+// Kinds lists the closed set of resource kinds a request may name. The
+// slice is the caller's.
+func Kinds() []string { return slices.Clone(allKinds) }
+
+// Actions lists the closed set of actions a request may name. The slice is
+// the caller's.
+func Actions() []string { return slices.Clone(allActions) }
+
+// IsReason reports whether r is in Reasons.
+func IsReason(r string) bool { return contains(allReasons, r) }
+
 // IsKind reports whether k is in Kinds.
-func IsKind(k string) bool { return contains(Kinds, k) }
+func IsKind(k string) bool { return contains(allKinds, k) }
 
 // IsAction reports whether a is in Actions.
-func IsAction(a string) bool { return contains(Actions, a) }
+func IsAction(a string) bool { return contains(allActions, a) }
 
 // maxAttrDepth bounds the nesting of request attributes (docs/api.md's default).
 const maxAttrDepth = 32
