@@ -2,8 +2,6 @@ package pdp
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -255,8 +253,7 @@ func (b *gatherer) principal(p Principal) (*User, error) {
 		b.rec.track(FactEmail, p.Email)
 		u, err = b.facts.UserByEmail(b.ctx, p.Email)
 	default:
-		sum := sha256.Sum256([]byte(p.APIKey))
-		digest := hex.EncodeToString(sum[:])
+		digest := APIKeyDigest(p.APIKey)
 		b.rec.track(FactAPIKey, digest)
 		u, err = b.facts.UserByAPIKey(b.ctx, digest)
 	}
