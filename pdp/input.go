@@ -131,21 +131,19 @@ func (fs *factSet) account(id string) *Account {
 type gatherer struct {
 	ctx   context.Context
 	facts Facts
-	rec   *recorder // generations of the facts read, nil without a decision cache
 	fs    *factSet
 }
 
 // buildInput resolves every fact the policy may read for req and builds the
 // policy's input (docs/decisions.md "Input") as an ast.Value. Errors come
-// from Facts or from a document that cannot be represented. rec, if not nil,
-// records the generation of every fact read.
-func buildInput(ctx context.Context, facts Facts, req *Request, rec *recorder) (ast.Value, error) {
+// from Facts or from a document that cannot be represented.
+func buildInput(ctx context.Context, facts Facts, req *Request) (ast.Value, error) {
 	request, err := requestItems(req)
 	if err != nil {
 		return nil, err
 	}
 	var fs factSet
-	if err := gatherFacts(ctx, facts, req, rec, &fs); err != nil {
+	if err := gatherFacts(ctx, facts, req, &fs); err != nil {
 		return nil, err
 	}
 	principalTerm := ast.NewObject()
@@ -215,9 +213,9 @@ func (fs *factSet) value() (ast.Object, error) {
 
 // gatherFacts resolves into fs every fact the policy may read for req. A
 // document that cannot be represented as a policy value is an error, as it
-// is read. rec, if not nil, records the generation of every fact read.
-func gatherFacts(ctx context.Context, facts Facts, req *Request, rec *recorder, fs *factSet) error {
-	b := &gatherer{ctx: ctx, facts: facts, rec: rec, fs: fs}
+// is read.
+func gatherFacts(ctx context.Context, facts Facts, req *Request, fs *factSet) error {
+	b := &gatherer{ctx: ctx, facts: facts, fs: fs}
 	p, err := b.principal(req.Principal)
 	if err != nil {
 		return err
@@ -228,7 +226,6 @@ func gatherFacts(ctx context.Context, facts Facts, req *Request, rec *recorder, 
 			return err
 		}
 	}
-	rec.track(FactGlobal, "")
 	g, err := facts.Global(ctx)
 	if err != nil {
 		return fmt.Errorf("reading global: %w", err)
@@ -250,38 +247,17 @@ func (b *gatherer) principal(p Principal) (*User, error) {
 	case p.ID != "":
 		return b.user(p.ID)
 	case p.Email != "":
-		b.rec.track(FactEmail, p.Email)
 		u, err = b.facts.UserByEmail(b.ctx, p.Email)
 	default:
-		digest := APIKeyDigest(p.APIKey)
-		b.rec.track(FactAPIKey, digest)
-		u, err = b.facts.UserByAPIKey(b.ctx, digest)
+		u, err = b.facts.UserByAPIKey(b.ctx, APIKeyDigest(p.APIKey))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading principal: %w", err)
 	}
 	if u != nil {
-		u = b.current(u, p.Email)
 		b.addUser(u)
 	}
 	return u, nil
-}
-
-// current is the user found through an index (email, API key) as read again
-// by id once its generation is recorded, so that a decision cache entry
-// covers the user's document too. When the two reads disagree (a change
-// raced them) the first one is used and the decision is not cached.
-func (b *gatherer) current(u *User, email string) *User {
-	if b.rec == nil {
-		return u
-	}
-	b.rec.track(FactUser, u.ID)
-	again, err := b.facts.User(b.ctx, u.ID)
-	if err != nil || again == nil || again.ID != u.ID || (email != "" && !EqualEmail(again.Email, email)) {
-		b.rec.spoil()
-		return u
-	}
-	return again
 }
 
 // resolve gathers the facts that depend on the known principal p.
@@ -352,7 +328,6 @@ func (b *gatherer) user(id string) (*User, error) {
 			return f.u, nil
 		}
 	}
-	b.rec.track(FactUser, id)
 	u, err := b.facts.User(b.ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("reading user %q: %w", id, err)
@@ -379,7 +354,6 @@ func (b *gatherer) role(name string) error {
 			return nil
 		}
 	}
-	b.rec.track(FactRole, name)
 	r, err := b.facts.Role(b.ctx, name)
 	if err != nil {
 		return fmt.Errorf("reading role %q: %w", name, err)
@@ -405,7 +379,6 @@ func (b *gatherer) infrastructure(id string) error {
 			return nil
 		}
 	}
-	b.rec.track(FactInfrastructure, id)
 	in, err := b.facts.Infrastructure(b.ctx, id)
 	if err != nil {
 		return fmt.Errorf("reading infrastructure %q: %w", id, err)
@@ -430,7 +403,6 @@ func (b *gatherer) account(id string) error {
 			return nil
 		}
 	}
-	b.rec.track(FactAccount, id)
 	a, err := b.facts.Account(b.ctx, id)
 	if err != nil {
 		return fmt.Errorf("reading account %q: %w", id, err)
@@ -460,9 +432,6 @@ func storedAttr(r *Resource, k string) (any, bool) {
 func (b *gatherer) storedResource(req *Request) (*Resource, error) {
 	if req.Resource.ID == "" || noStoredDocument[req.Resource.Kind] {
 		return nil, nil
-	}
-	if b.rec != nil {
-		b.rec.track(FactResource, req.Resource.Kind+":"+req.Resource.ID)
 	}
 	r, err := b.facts.Resource(b.ctx, req.Resource.Kind, req.Resource.ID)
 	if err != nil {
