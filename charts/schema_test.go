@@ -99,7 +99,7 @@ func TestSchemaConfigMatchesLoader(t *testing.T) {
 	for _, c := range []struct {
 		field string
 		want  []string
-	}{{"action", pdp.Actions}, {"kind", pdp.Kinds}} {
+	}{{"action", pdp.Actions()}, {"kind", pdp.Kinds()}} {
 		if got := route.Properties[c.field].Enum; !slices.Equal(got, c.want) {
 			t.Errorf("routes[].%s enum %v, pdp has %v", c.field, got, c.want)
 		}

@@ -2,6 +2,7 @@ package pdp
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"hash/maphash"
@@ -140,7 +141,9 @@ func newDecisionCache(gens Generations, size int, maxBytes int64) *decisionCache
 		maxBytes: maxBytes,
 	}
 	c.used.Store(int64(n) * slotBytes)
-	c.bufs.New = func() any { return &keyBuf{b: make([]byte, 0, 256)} }
+	c.bufs.New = func() any {
+		return &keyBuf{b: make([]byte, 0, 256), facts: recordingFacts{deps: make([]factGen, 0, maxDeps)}}
+	}
 	return c
 }
 
@@ -153,11 +156,13 @@ func (c *decisionCache) putBuf(kb *keyBuf) {
 	c.bufs.Put(kb)
 }
 
-// keyBuf is scratch space for one canonical request.
+// keyBuf is scratch space for one decision over the cache: its canonical
+// request and the facts it reads.
 type keyBuf struct {
 	b       []byte
 	members []member // map members being sorted, used as a stack
 	hash    uint64
+	facts   recordingFacts
 }
 
 // member is one key and value of an attribute map.
@@ -262,40 +267,104 @@ func cacheable(d *Decision) bool {
 	return true
 }
 
-// recorder collects the generations of the facts one decision reads. A nil
-// recorder records nothing (no cache).
-type recorder struct {
-	gens Generations
-	deps []factGen
-	ok   bool // false once a generation was unknown or too many facts were read
+// recordingFacts is the Facts one decision over the cache reads: every read
+// goes to the engine's Facts once the generation of the fact's slot is
+// recorded, before the read, so that a change after it makes the recorded
+// generation stale (see Generations). Input building reads it as any
+// Facts; it lives in the decision's pooled keyBuf.
+type recordingFacts struct {
+	facts Facts
+	gens  Generations
+	deps  []factGen
+	ok    bool // false once a generation was unknown, too many facts were read or two reads disagreed
 }
 
-// track records fact kind/id's generation. Call it before reading the fact:
-// a change after this call then makes the recorded generation stale.
-func (r *recorder) track(kind, id string) {
-	if r == nil || !r.ok {
+var _ Facts = (*recordingFacts)(nil)
+
+// start readies f for a new decision over facts.
+func (f *recordingFacts) start(facts Facts, gens Generations) {
+	f.facts, f.gens, f.deps, f.ok = facts, gens, f.deps[:0], true
+}
+
+// track records fact kind/id's generation.
+func (f *recordingFacts) track(kind, id string) {
+	if !f.ok {
 		return
 	}
-	slot := r.gens.FactSlot(kind, id)
-	for _, d := range r.deps {
+	slot := f.gens.FactSlot(kind, id)
+	for _, d := range f.deps {
 		if d.slot == slot {
 			return // an earlier generation of the same slot is the stricter one
 		}
 	}
-	g := r.gens.Generation(slot)
-	if g == 0 || len(r.deps) == maxDeps {
-		r.ok = false
+	g := f.gens.Generation(slot)
+	if g == 0 || len(f.deps) == maxDeps {
+		f.ok = false
 		return
 	}
-	r.deps = append(r.deps, factGen{slot, g})
+	f.deps = append(f.deps, factGen{slot, g})
 }
 
-// spoil marks the decision not cacheable.
-func (r *recorder) spoil() {
-	if r != nil {
-		r.ok = false
-	}
+func (f *recordingFacts) User(ctx context.Context, id string) (*User, error) {
+	f.track(FactUser, id)
+	return f.facts.User(ctx, id)
 }
+
+func (f *recordingFacts) UserByEmail(ctx context.Context, email string) (*User, error) {
+	f.track(FactEmail, email)
+	u, err := f.facts.UserByEmail(ctx, email)
+	return f.current(ctx, u, err, email)
+}
+
+func (f *recordingFacts) UserByAPIKey(ctx context.Context, sha256hex string) (*User, error) {
+	f.track(FactAPIKey, sha256hex)
+	u, err := f.facts.UserByAPIKey(ctx, sha256hex)
+	return f.current(ctx, u, err, "")
+}
+
+// current is the user u found through an index (email, API key) as read
+// again by id once its generation is recorded, so that the decision's
+// entry covers the user's document too. When the two reads disagree (a
+// change raced them) u is returned and the decision is not cached.
+func (f *recordingFacts) current(ctx context.Context, u *User, err error, email string) (*User, error) {
+	if err != nil || u == nil {
+		return u, err
+	}
+	f.track(FactUser, u.ID)
+	again, err := f.facts.User(ctx, u.ID)
+	if err != nil || again == nil || again.ID != u.ID || (email != "" && !EqualEmail(again.Email, email)) {
+		f.ok = false
+		return u, nil
+	}
+	return again, nil
+}
+
+func (f *recordingFacts) Account(ctx context.Context, id string) (*Account, error) {
+	f.track(FactAccount, id)
+	return f.facts.Account(ctx, id)
+}
+
+func (f *recordingFacts) Role(ctx context.Context, name string) (*Role, error) {
+	f.track(FactRole, name)
+	return f.facts.Role(ctx, name)
+}
+
+func (f *recordingFacts) Infrastructure(ctx context.Context, id string) (*Infrastructure, error) {
+	f.track(FactInfrastructure, id)
+	return f.facts.Infrastructure(ctx, id)
+}
+
+func (f *recordingFacts) Resource(ctx context.Context, kind, id string) (*Resource, error) {
+	f.track(FactResource, kind+":"+id)
+	return f.facts.Resource(ctx, kind, id)
+}
+
+func (f *recordingFacts) Global(ctx context.Context) (*Global, error) {
+	f.track(FactGlobal, "")
+	return f.facts.Global(ctx)
+}
+
+func (f *recordingFacts) Revision() string { return f.facts.Revision() }
 
 // Canonical request encoding: every field in a fixed order, strings with
 // their length, attribute maps with sorted keys, each value with a tag

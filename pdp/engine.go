@@ -152,24 +152,23 @@ func (e *Engine) Decide(ctx context.Context, req *Request) Decision {
 // decideCached is Decide evaluating with n, the Rego when n is nil.
 func (e *Engine) decideCached(ctx context.Context, req *Request, n *native) Decision {
 	if e.cache == nil || req == nil || ctx.Err() != nil {
-		return e.evaluate(ctx, req, n, nil)
+		return e.evaluate(ctx, req, n, e.facts)
 	}
 	kb := e.cache.bufs.Get().(*keyBuf)
 	defer e.cache.putBuf(kb)
 	if !e.cache.encode(kb, req) {
 		e.observeCache(false)
-		return e.evaluate(ctx, req, n, nil)
+		return e.evaluate(ctx, req, n, e.facts)
 	}
 	if c := e.cache.lookup(kb); c != nil {
 		e.observeCache(true)
 		return Decision{Allow: c.allow, Reasons: c.reasons, DecisionID: e.newID(), Revision: e.facts.Revision()}
 	}
 	e.observeCache(false)
-	var deps [maxDeps]factGen
-	rec := &recorder{gens: e.cache.gens, deps: deps[:0], ok: true}
-	d := e.evaluate(ctx, req, n, rec)
-	if rec.ok && cacheable(&d) {
-		e.cache.store(kb, &d, rec.deps)
+	kb.facts.start(e.facts, e.cache.gens)
+	d := e.evaluate(ctx, req, n, &kb.facts)
+	if kb.facts.ok && cacheable(&d) {
+		e.cache.store(kb, &d, kb.facts.deps)
 	}
 	return d
 }
@@ -183,7 +182,7 @@ func (e *Engine) observeCache(hit bool) {
 // DecideExplain is Decide plus Decision.Explain: the facts the decision used
 // and the step that decided, for a person to read. It always evaluates.
 func (e *Engine) DecideExplain(ctx context.Context, req *Request) Decision {
-	return e.decide(ctx, req, true, nil)
+	return e.decide(ctx, req, true, e.facts)
 }
 
 // start is a decision about to be evaluated: its id and revision, or, with
@@ -213,7 +212,9 @@ func factsRead(ctx context.Context, d Decision, err error, explain bool) (Decisi
 	return d, true
 }
 
-func (e *Engine) decide(ctx context.Context, req *Request, explain bool, rec *recorder) Decision {
+// decide evaluates the Rego over facts: the engine's, or their recording
+// wrapper over the decision cache.
+func (e *Engine) decide(ctx context.Context, req *Request, explain bool, facts Facts) Decision {
 	q := &e.decision
 	if explain {
 		q = &e.explain
@@ -222,7 +223,7 @@ func (e *Engine) decide(ctx context.Context, req *Request, explain bool, rec *re
 	if !ok {
 		return d
 	}
-	input, err := buildInput(ctx, e.facts, req, rec)
+	input, err := buildInput(ctx, facts, req)
 	if d, ok = factsRead(ctx, d, err, explain); !ok {
 		return d
 	}
@@ -332,7 +333,7 @@ func readResult(rs rego.ResultSet, d *Decision, explain bool) error {
 	}
 	reasons := make([]string, len(list))
 	for i, r := range list {
-		if reasons[i], ok = r.(string); !ok || !contains(Reasons, reasons[i]) {
+		if reasons[i], ok = r.(string); !ok || !IsReason(reasons[i]) {
 			return fmt.Errorf("policy: unknown reason %v", r)
 		}
 	}

@@ -220,7 +220,7 @@ func TestReasonCoverage(t *testing.T) {
 	for _, c := range errorCases(t) {
 		seen[c.reason] = true
 	}
-	for _, r := range pdp.Reasons {
+	for _, r := range pdp.Reasons() {
 		if r != pdp.ReasonNoRoute && !seen[r] {
 			t.Errorf("reason %s is produced by no case", r)
 		}
@@ -237,7 +237,7 @@ func TestPolicyVocabulary(t *testing.T) {
 	if err != nil || len(rs) != 1 {
 		t.Fatalf("evaluating: %v (%d results)", err, len(rs))
 	}
-	for name, want := range map[string][]string{"k": pdp.Kinds, "a": pdp.Actions} {
+	for name, want := range map[string][]string{"k": pdp.Kinds(), "a": pdp.Actions()} {
 		var got []string
 		for _, v := range rs[0].Bindings[name].([]any) {
 			got = append(got, v.(string))
@@ -440,7 +440,7 @@ func FuzzDecide(f *testing.F) {
 			t.Fatalf("%s: invalid request answered %v %v", body, d.Allow, d.Reasons)
 		}
 		for _, r := range d.Reasons {
-			if !slices.Contains(pdp.Reasons, r) || (d.Allow && !slices.Contains(grants, r)) {
+			if !pdp.IsReason(r) || (d.Allow && !slices.Contains(grants, r)) {
 				t.Fatalf("%s: allow=%v with reason %q", body, d.Allow, r)
 			}
 		}

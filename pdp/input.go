@@ -2,60 +2,12 @@ package pdp
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
-
-// maxAttrDepth bounds the nesting of request attributes (docs/api.md's default).
-const maxAttrDepth = 32
-
-// errInvalidRequest marks a request the engine refuses to evaluate.
-var errInvalidRequest = errors.New("invalid request")
-
-// invalidf returns an error wrapping errInvalidRequest.
-func invalidf(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errInvalidRequest, fmt.Sprintf(format, args...))
-}
-
-// Validate reports whether req is well formed: exactly one principal form,
-// a kind and an action of the closed sets, non-empty field names and
-// attributes of supported types nested at most 32 levels. The error wraps a
-// sentinel that the engine maps to invalid_request.
-func (req *Request) Validate() error {
-	if req == nil {
-		return invalidf("no request")
-	}
-	n := 0
-	for _, s := range []string{req.Principal.ID, req.Principal.Email, req.Principal.APIKey} {
-		if s != "" {
-			n++
-		}
-	}
-	if n != 1 {
-		return invalidf("principal: exactly one of id, email and api_key must be set")
-	}
-	if !IsKind(req.Resource.Kind) {
-		return invalidf("resource.kind: unknown kind %q", req.Resource.Kind)
-	}
-	if !IsAction(req.Action) {
-		return invalidf("action: unknown action %q", req.Action)
-	}
-	for i, f := range req.Fields {
-		if f == "" {
-			return invalidf("fields[%d]: empty field name", i)
-		}
-	}
-	if err := checkAttr(req.Resource.Attr); err != nil {
-		return invalidf("resource.attr: %v", err)
-	}
-	return nil
-}
 
 // key holds the object keys of the input, built once: terms are never
 // modified once built, so every input shares them.
@@ -179,21 +131,19 @@ func (fs *factSet) account(id string) *Account {
 type gatherer struct {
 	ctx   context.Context
 	facts Facts
-	rec   *recorder // generations of the facts read, nil without a decision cache
 	fs    *factSet
 }
 
 // buildInput resolves every fact the policy may read for req and builds the
 // policy's input (docs/decisions.md "Input") as an ast.Value. Errors come
-// from Facts or from a document that cannot be represented. rec, if not nil,
-// records the generation of every fact read.
-func buildInput(ctx context.Context, facts Facts, req *Request, rec *recorder) (ast.Value, error) {
+// from Facts or from a document that cannot be represented.
+func buildInput(ctx context.Context, facts Facts, req *Request) (ast.Value, error) {
 	request, err := requestItems(req)
 	if err != nil {
 		return nil, err
 	}
 	var fs factSet
-	if err := gatherFacts(ctx, facts, req, rec, &fs); err != nil {
+	if err := gatherFacts(ctx, facts, req, &fs); err != nil {
 		return nil, err
 	}
 	principalTerm := ast.NewObject()
@@ -263,9 +213,9 @@ func (fs *factSet) value() (ast.Object, error) {
 
 // gatherFacts resolves into fs every fact the policy may read for req. A
 // document that cannot be represented as a policy value is an error, as it
-// is read. rec, if not nil, records the generation of every fact read.
-func gatherFacts(ctx context.Context, facts Facts, req *Request, rec *recorder, fs *factSet) error {
-	b := &gatherer{ctx: ctx, facts: facts, rec: rec, fs: fs}
+// is read.
+func gatherFacts(ctx context.Context, facts Facts, req *Request, fs *factSet) error {
+	b := &gatherer{ctx: ctx, facts: facts, fs: fs}
 	p, err := b.principal(req.Principal)
 	if err != nil {
 		return err
@@ -276,7 +226,6 @@ func gatherFacts(ctx context.Context, facts Facts, req *Request, rec *recorder, 
 			return err
 		}
 	}
-	rec.track(FactGlobal, "")
 	g, err := facts.Global(ctx)
 	if err != nil {
 		return fmt.Errorf("reading global: %w", err)
@@ -298,39 +247,17 @@ func (b *gatherer) principal(p Principal) (*User, error) {
 	case p.ID != "":
 		return b.user(p.ID)
 	case p.Email != "":
-		b.rec.track(FactEmail, p.Email)
 		u, err = b.facts.UserByEmail(b.ctx, p.Email)
 	default:
-		sum := sha256.Sum256([]byte(p.APIKey))
-		digest := hex.EncodeToString(sum[:])
-		b.rec.track(FactAPIKey, digest)
-		u, err = b.facts.UserByAPIKey(b.ctx, digest)
+		u, err = b.facts.UserByAPIKey(b.ctx, APIKeyDigest(p.APIKey))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading principal: %w", err)
 	}
 	if u != nil {
-		u = b.current(u, p.Email)
 		b.addUser(u)
 	}
 	return u, nil
-}
-
-// current is the user found through an index (email, API key) as read again
-// by id once its generation is recorded, so that a decision cache entry
-// covers the user's document too. When the two reads disagree (a change
-// raced them) the first one is used and the decision is not cached.
-func (b *gatherer) current(u *User, email string) *User {
-	if b.rec == nil {
-		return u
-	}
-	b.rec.track(FactUser, u.ID)
-	again, err := b.facts.User(b.ctx, u.ID)
-	if err != nil || again == nil || again.ID != u.ID || (email != "" && !EqualEmail(again.Email, email)) {
-		b.rec.spoil()
-		return u
-	}
-	return again
 }
 
 // resolve gathers the facts that depend on the known principal p.
@@ -401,7 +328,6 @@ func (b *gatherer) user(id string) (*User, error) {
 			return f.u, nil
 		}
 	}
-	b.rec.track(FactUser, id)
 	u, err := b.facts.User(b.ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("reading user %q: %w", id, err)
@@ -428,7 +354,6 @@ func (b *gatherer) role(name string) error {
 			return nil
 		}
 	}
-	b.rec.track(FactRole, name)
 	r, err := b.facts.Role(b.ctx, name)
 	if err != nil {
 		return fmt.Errorf("reading role %q: %w", name, err)
@@ -454,7 +379,6 @@ func (b *gatherer) infrastructure(id string) error {
 			return nil
 		}
 	}
-	b.rec.track(FactInfrastructure, id)
 	in, err := b.facts.Infrastructure(b.ctx, id)
 	if err != nil {
 		return fmt.Errorf("reading infrastructure %q: %w", id, err)
@@ -479,7 +403,6 @@ func (b *gatherer) account(id string) error {
 			return nil
 		}
 	}
-	b.rec.track(FactAccount, id)
 	a, err := b.facts.Account(b.ctx, id)
 	if err != nil {
 		return fmt.Errorf("reading account %q: %w", id, err)
@@ -509,9 +432,6 @@ func storedAttr(r *Resource, k string) (any, bool) {
 func (b *gatherer) storedResource(req *Request) (*Resource, error) {
 	if req.Resource.ID == "" || noStoredDocument[req.Resource.Kind] {
 		return nil, nil
-	}
-	if b.rec != nil {
-		b.rec.track(FactResource, req.Resource.Kind+":"+req.Resource.ID)
 	}
 	r, err := b.facts.Resource(b.ctx, req.Resource.Kind, req.Resource.ID)
 	if err != nil {
@@ -654,60 +574,6 @@ func attrValue(m map[string]any) (ast.Value, error) {
 		obj.Insert(ast.StringTerm(k), ast.NewTerm(t))
 	}
 	return obj, nil
-}
-
-// checkAttr reports whether attrValue would convert m, without converting
-// it.
-func checkAttr(m map[string]any) error {
-	for k, v := range m {
-		if err := checkValue(v, 1); err != nil {
-			return fmt.Errorf("%q: %w", k, err)
-		}
-	}
-	return nil
-}
-
-// checkValue reports whether anyValue would convert v: the same types, the
-// same limits, the same errors.
-func checkValue(v any, depth int) error {
-	if depth > maxAttrDepth {
-		return fmt.Errorf("nested deeper than %d levels", maxAttrDepth)
-	}
-	switch x := v.(type) {
-	case nil, string, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
-		return nil
-	case json.Number:
-		if _, err := ast.NumberChecked(string(x)); err != nil {
-			return fmt.Errorf("number %q: %w", string(x), err)
-		}
-		return nil
-	case float32:
-		return checkFloat(float64(x))
-	case float64:
-		return checkFloat(x)
-	case []any:
-		for i, e := range x {
-			if err := checkValue(e, depth+1); err != nil {
-				return fmt.Errorf("[%d]: %w", i, err)
-			}
-		}
-		return nil
-	case map[string]any:
-		for k, e := range x {
-			if err := checkValue(e, depth+1); err != nil {
-				return fmt.Errorf("%q: %w", k, err)
-			}
-		}
-		return nil
-	}
-	return fmt.Errorf("unsupported value of type %T", v)
-}
-
-func checkFloat(f float64) error {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return fmt.Errorf("number %v is not finite", f)
-	}
-	return nil
 }
 
 // anyValue converts an attribute value: string, bool, nil, any integer or

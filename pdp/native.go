@@ -24,7 +24,7 @@ type native struct {
 type reasonSet uint32
 
 var sortedReasons = func() []string {
-	s := slices.Clone(Reasons)
+	s := Reasons()
 	sort.Strings(s)
 	if len(s) > 32 {
 		panic("pdp: more than 32 reason codes")

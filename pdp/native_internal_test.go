@@ -31,17 +31,17 @@ func TestModelTables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range append(Kinds, "all") {
+	for _, k := range append(Kinds(), "all") {
 		if !tables.kinds[k] {
 			t.Errorf("kind %q missing", k)
 		}
 	}
-	for _, a := range append(Actions, "manage") {
+	for _, a := range append(Actions(), "manage") {
 		if !tables.actions[a] {
 			t.Errorf("action %q missing", a)
 		}
 	}
-	if len(tables.kinds) != len(Kinds)+1 || len(tables.actions) != len(Actions)+1 {
+	if len(tables.kinds) != len(allKinds)+1 || len(tables.actions) != len(allActions)+1 {
 		t.Errorf("%d kinds, %d actions", len(tables.kinds), len(tables.actions))
 	}
 	if root := tables.builtinRoles[RoleRoot]; len(root) != len(tables.allPermissions) {

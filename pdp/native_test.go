@@ -122,7 +122,7 @@ func TestNativeDifferential(t *testing.T) {
 	// The generator must reach every reason the model gives (the error
 	// reasons aside, and invalid_request, which Validate answers).
 	if n >= 20000 {
-		for _, r := range pdp.Reasons {
+		for _, r := range pdp.Reasons() {
 			switch r {
 			case pdp.ReasonInvalidRequest, pdp.ReasonStateUnavailable, pdp.ReasonEvaluationError, pdp.ReasonNoRoute:
 				continue
@@ -258,8 +258,8 @@ func (g *gen) state() *pdp.State {
 }
 
 func (g *gen) rule() pdp.Rule {
-	kinds := append(slices.Clone(pdp.Kinds), "all", "all", "spaceship")
-	actions := append(slices.Clone(pdp.Actions), "manage", "manage", "fly")
+	kinds := append(pdp.Kinds(), "all", "all", "spaceship")
+	actions := append(pdp.Actions(), "manage", "manage", "fly")
 	r := pdp.Rule{Subject: g.pick(kinds...), Actions: g.some(0.15, actions...), Inverted: g.chance(0.3)}
 	if g.chance(0.8) {
 		r.Subject = g.pick("infrastructure", "secret", "template", "credential", "reservation", "server", "user", "all")
@@ -453,8 +453,8 @@ var focus = map[string][]string{
 func (g *gen) request(s *pdp.State) *pdp.Request {
 	req := &pdp.Request{
 		Principal: pdp.Principal{ID: g.pick(g.users...)},
-		Action:    g.pick(pdp.Actions...),
-		Resource:  pdp.ResourceRef{Kind: g.pick(pdp.Kinds...)},
+		Action:    g.pick(pdp.Actions()...),
+		Resource:  pdp.ResourceRef{Kind: g.pick(pdp.Kinds()...)},
 	}
 	if g.chance(0.7) {
 		kinds := slices.Sorted(maps.Keys(focus))

@@ -30,18 +30,18 @@ func (e *Engine) DecideRego(ctx context.Context, req *Request) Decision {
 	return e.decideCached(ctx, req, nil)
 }
 
-// evaluate decides req without explanation: with the native evaluator n,
-// or the Rego when n is nil.
-func (e *Engine) evaluate(ctx context.Context, req *Request, n *native, rec *recorder) Decision {
+// evaluate decides req over facts without explanation: with the native
+// evaluator n, or the Rego when n is nil.
+func (e *Engine) evaluate(ctx context.Context, req *Request, n *native, facts Facts) Decision {
 	if n == nil {
-		return e.decide(ctx, req, false, rec)
+		return e.decide(ctx, req, false, facts)
 	}
 	d, ok := e.start(ctx, req, false)
 	if !ok {
 		return d
 	}
 	var fs factSet
-	if d, ok = factsRead(ctx, d, gatherFacts(ctx, e.facts, req, rec, &fs), false); !ok {
+	if d, ok = factsRead(ctx, d, gatherFacts(ctx, facts, req, &fs), false); !ok {
 		return d
 	}
 	d.Allow, d.Reasons = n.decide(req, &fs)

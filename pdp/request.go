@@ -1,5 +1,15 @@
 package pdp
 
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
 // Request asks whether a principal may take an action on a resource. Its JSON
 // form is the body of POST /v1/check (docs/api.md).
 type Request struct {
@@ -69,8 +79,8 @@ const (
 	ReasonNoRoute = "no_route"
 )
 
-// Reasons lists every reason code, grants first.
-var Reasons = []string{
+// allReasons is every reason code, grants first.
+var allReasons = []string{
 	ReasonOwner, ReasonAccountDelegate, ReasonInfrastructureDelegate, ReasonRolePermission,
 	ReasonRule, ReasonSelf, ReasonImpersonation,
 	ReasonUnknownPrincipal, ReasonPrincipalArchived, ReasonPrincipalBlocked,
@@ -80,23 +90,136 @@ var Reasons = []string{
 	ReasonInvalidRequest, ReasonStateUnavailable, ReasonEvaluationError, ReasonNoRoute,
 }
 
-// Kinds is the closed set of resource kinds a request may name.
-var Kinds = []string{
+// allKinds is the closed set of resource kinds a request may name.
+var allKinds = []string{
 	"infrastructure", "reservation", "billing", "utilization_report", "credential", "user", "ui", "api",
 	"server", "server_type", "server_type_utilization_report", "switch", "storage", "subnet",
 	"template", "event", "job", "workflow", "variable", "secret", "price", "admin",
 	"suspend_reason", "global_configuration", "maintenance", "admin_maintenance", "vm",
 }
 
-// Actions is the closed set of actions a request may name. "manage" and "all"
-// exist only inside ABAC rules.
-var Actions = []string{
+// allActions is the closed set of actions a request may name. "manage" and
+// "all" exist only inside ABAC rules.
+var allActions = []string{
 	"read", "list", "create", "update", "delete", "deploy", "console", "share", "unshare",
 	"resume", "suspend", "unsuspend", "block", "unblock", "archive", "unarchive", "pay", "access",
 }
 
+// Reasons lists every reason code, grants first. The slice is the caller's.
+func Reasons() []string { return slices.Clone(allReasons) }
+
+// Kinds lists the closed set of resource kinds a request may name. The
+// slice is the caller's.
+func Kinds() []string { return slices.Clone(allKinds) }
+
+// Actions lists the closed set of actions a request may name. The slice is
+// the caller's.
+func Actions() []string { return slices.Clone(allActions) }
+
+// IsReason reports whether r is in Reasons.
+func IsReason(r string) bool { return contains(allReasons, r) }
+
 // IsKind reports whether k is in Kinds.
-func IsKind(k string) bool { return contains(Kinds, k) }
+func IsKind(k string) bool { return contains(allKinds, k) }
 
 // IsAction reports whether a is in Actions.
-func IsAction(a string) bool { return contains(Actions, a) }
+func IsAction(a string) bool { return contains(allActions, a) }
+
+// maxAttrDepth bounds the nesting of request attributes (docs/api.md's default).
+const maxAttrDepth = 32
+
+// errInvalidRequest marks a request the engine refuses to evaluate.
+var errInvalidRequest = errors.New("invalid request")
+
+// invalidf returns an error wrapping errInvalidRequest.
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errInvalidRequest, fmt.Sprintf(format, args...))
+}
+
+// Validate reports whether req is well formed: exactly one principal form,
+// a kind and an action of the closed sets, non-empty field names and
+// attributes of supported types nested at most 32 levels. The error wraps a
+// sentinel that the engine maps to invalid_request.
+func (req *Request) Validate() error {
+	if req == nil {
+		return invalidf("no request")
+	}
+	n := 0
+	for _, s := range []string{req.Principal.ID, req.Principal.Email, req.Principal.APIKey} {
+		if s != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return invalidf("principal: exactly one of id, email and api_key must be set")
+	}
+	if !IsKind(req.Resource.Kind) {
+		return invalidf("resource.kind: unknown kind %q", req.Resource.Kind)
+	}
+	if !IsAction(req.Action) {
+		return invalidf("action: unknown action %q", req.Action)
+	}
+	for i, f := range req.Fields {
+		if f == "" {
+			return invalidf("fields[%d]: empty field name", i)
+		}
+	}
+	if err := checkAttr(req.Resource.Attr); err != nil {
+		return invalidf("resource.attr: %v", err)
+	}
+	return nil
+}
+
+// checkAttr reports whether attrValue would convert m, without converting
+// it.
+func checkAttr(m map[string]any) error {
+	for k, v := range m {
+		if err := checkValue(v, 1); err != nil {
+			return fmt.Errorf("%q: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// checkValue reports whether anyValue would convert v: the same types, the
+// same limits, the same errors.
+func checkValue(v any, depth int) error {
+	if depth > maxAttrDepth {
+		return fmt.Errorf("nested deeper than %d levels", maxAttrDepth)
+	}
+	switch x := v.(type) {
+	case nil, string, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return nil
+	case json.Number:
+		if _, err := ast.NumberChecked(string(x)); err != nil {
+			return fmt.Errorf("number %q: %w", string(x), err)
+		}
+		return nil
+	case float32:
+		return checkFloat(float64(x))
+	case float64:
+		return checkFloat(x)
+	case []any:
+		for i, e := range x {
+			if err := checkValue(e, depth+1); err != nil {
+				return fmt.Errorf("[%d]: %w", i, err)
+			}
+		}
+		return nil
+	case map[string]any:
+		for k, e := range x {
+			if err := checkValue(e, depth+1); err != nil {
+				return fmt.Errorf("%q: %w", k, err)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("unsupported value of type %T", v)
+}
+
+func checkFloat(f float64) error {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return fmt.Errorf("number %v is not finite", f)
+	}
+	return nil
+}

@@ -1,5 +1,11 @@
 package pdp
 
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+)
+
 // The documents below are the facts the decision point reads. Field names are
 // the same in Redis (JSON), in the YAML state file and here
 // (docs/redis.md, "The documents"). Every field is optional unless noted.
@@ -105,6 +111,22 @@ type APIKey struct {
 	Key    string `json:"key,omitempty" yaml:"key,omitempty"`
 	SHA256 string `json:"sha256,omitempty" yaml:"sha256,omitempty"`
 	User   string `json:"user" yaml:"user"`
+}
+
+// Digest is the digest that identifies k (see APIKeyDigest): of Key when
+// set, else SHA256 in lower case.
+func (k APIKey) Digest() string {
+	if k.Key != "" {
+		return APIKeyDigest(k.Key)
+	}
+	return strings.ToLower(k.SHA256)
+}
+
+// APIKeyDigest is the lower-case hex SHA-256 of an API key: the only form in
+// which keys are stored and looked up (Facts.UserByAPIKey).
+func APIKeyDigest(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
 }
 
 // State is a whole set of facts: the layout of the YAML state file, and what

@@ -341,11 +341,9 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout, stderr io.W
 	if forwardAuth.KeyStats().Remote {
 		reg.MustRegister(metrics.NewJWKSCollector(func() metrics.JWKSStats { return jwksStats(forwardAuth.KeyStats()) }))
 	}
-	lister, _ := src.facts.(pdp.InfrastructureLister) // lookups need it
 	obs := &observer{metrics: reg, log: decisions}
 	srv, err := httpapi.New(engine, httpapi.Options{
 		Authz:           forwardAuth,
-		Infrastructures: lister,
 		BodyLimit:       c.bodyLimit,
 		BatchBodyLimit:  c.batchBodyLimit,
 		MaxDepth:        c.maxDepth,

@@ -2,8 +2,6 @@ package forwardauth
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -138,7 +136,7 @@ func (a *Authorizer) identifyBy(ctx context.Context, h Headers, trusted bool) (*
 		return nil, err
 	}
 	if key != "" {
-		return found(a.facts.UserByAPIKey(ctx, digest(key)))
+		return found(a.facts.UserByAPIKey(ctx, pdp.APIKeyDigest(key)))
 	}
 	authz, err := single(h, "Authorization")
 	if err != nil {
@@ -167,7 +165,7 @@ func (a *Authorizer) identifyBy(ctx context.Context, h Headers, trusted bool) (*
 
 // bearer identifies a bearer token: an API key first, then a JWT.
 func (a *Authorizer) bearer(ctx context.Context, token string) (*pdp.User, error) {
-	u, err := a.facts.UserByAPIKey(ctx, digest(token))
+	u, err := a.facts.UserByAPIKey(ctx, pdp.APIKeyDigest(token))
 	if err != nil || u != nil {
 		return u, err
 	}
@@ -207,10 +205,4 @@ func found(u *pdp.User, err error) (*pdp.User, error) {
 		err = errUnknownIdentity
 	}
 	return u, err
-}
-
-// digest is the lower-case hex SHA-256 of an API key.
-func digest(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(sum[:])
 }

@@ -22,9 +22,10 @@ type lookupWire struct {
 }
 
 // lookup serves POST /v1/lookup: {"ids": [...]}, every stored
-// infrastructure on which the principal may take the action, asked of the
-// engine one by one, in id order. A state that cannot be read answers 503
-// rather than a list that silently misses entries.
+// infrastructure on which the principal may take the action, in id order,
+// all within one EvalTimeout (Engine.AllowedInfrastructures). A state that
+// cannot be read answers 503 rather than a list that silently misses
+// entries; a state source that cannot enumerate infrastructures, 501.
 func (s *Server) lookup(ctx *fasthttp.RequestCtx) {
 	body, _, e := s.readJSON(ctx, s.opts.BodyLimit)
 	defer putBuffer(body)
@@ -38,15 +39,18 @@ func (s *Server) lookup(ctx *fasthttp.RequestCtx) {
 	if e == nil {
 		e = checkLookup(&w)
 	}
-	if e == nil && s.opts.Infrastructures == nil {
-		e = &apiError{status: fasthttp.StatusNotImplemented, code: CodeNotImplemented, message: "the state source cannot enumerate infrastructures"}
-	}
 	if e != nil {
 		writeError(ctx, e)
 		return
 	}
-	ids, err := s.allowedInfrastructures(&w)
-	if err != nil {
+	ectx, cancel := s.evalContext()
+	ids, err := s.engine.AllowedInfrastructures(ectx, *w.Principal, w.Action)
+	cancel()
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
+		writeError(ctx, &apiError{status: fasthttp.StatusNotImplemented, code: CodeNotImplemented, message: "the state source cannot enumerate infrastructures"})
+		return
+	case err != nil:
 		s.log.Warn("lookup failed", "error", err.Error())
 		writeError(ctx, &apiError{status: fasthttp.StatusServiceUnavailable, code: CodeStateUnavailable, message: "state unavailable: " + err.Error()})
 		return
@@ -83,41 +87,4 @@ func checkLookup(w *lookupWire) *apiError {
 		return badRequest(CodeUnsupportedKind, "lookup lists kind \"infrastructure\" only, not %q", w.Kind)
 	}
 	return nil
-}
-
-// errLookupState is returned when a decision of a lookup could not read
-// the state, and errLookupEvaluation when one failed to evaluate (its
-// EvalTimeout passed, say): the lookup fails rather than miss entries.
-var (
-	errLookupState      = errors.New("a decision could not read the state")
-	errLookupEvaluation = errors.New("a decision could not be evaluated")
-)
-
-// allowedInfrastructures asks the engine about every stored infrastructure,
-// all within one EvalTimeout.
-func (s *Server) allowedInfrastructures(w *lookupWire) ([]string, error) {
-	ctx, cancel := s.evalContext()
-	defer cancel()
-	ids, err := s.opts.Infrastructures.InfrastructureIDs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	allowed := make([]string, 0, len(ids))
-	for _, id := range ids {
-		req := &pdp.Request{Principal: *w.Principal, Action: w.Action, Resource: pdp.ResourceRef{Kind: w.Kind, ID: id}}
-		d := s.engine.Decide(ctx, req)
-		if d.Allow {
-			allowed = append(allowed, id)
-			continue
-		}
-		for _, r := range d.Reasons {
-			switch r {
-			case pdp.ReasonStateUnavailable:
-				return nil, errLookupState
-			case pdp.ReasonEvaluationError:
-				return nil, errLookupEvaluation
-			}
-		}
-	}
-	return allowed, nil
 }

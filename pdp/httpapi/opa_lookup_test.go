@@ -45,7 +45,7 @@ func startReal(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startServer(t, engine, Options{Authz: az, Infrastructures: facts})
+	return startServer(t, engine, Options{Authz: az})
 }
 
 // TestOPADataAPIEvaluatesRego: the data API decides through DecideRego (the
@@ -208,7 +208,11 @@ func TestLookupFailsClosed(t *testing.T) {
 	// No lister: 501. A list that cannot be read: 503, never a partial list.
 	s := startServer(t, newTestEngine(), Options{})
 	checkError(t, post(t, s.decision+"/v1/lookup", `{"principal": {"id": "u"}, "action": "read", "kind": "infrastructure"}`), 501, CodeNotImplemented)
-	s = startServer(t, newTestEngine(), Options{Infrastructures: unreachable{}})
+	engine, err := pdp.NewEngine(unreachable{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = startServer(t, engine, Options{})
 	checkError(t, post(t, s.decision+"/v1/lookup", `{"principal": {"id": "u"}, "action": "read", "kind": "infrastructure"}`), 503, CodeStateUnavailable)
 }
 

@@ -25,6 +25,10 @@ type Decider interface {
 	Decide(ctx context.Context, req *pdp.Request) pdp.Decision
 	DecideRego(ctx context.Context, req *pdp.Request) pdp.Decision
 	DecideExplain(ctx context.Context, req *pdp.Request) pdp.Decision
+	// AllowedInfrastructures answers /v1/lookup; an error wrapping
+	// errors.ErrUnsupported means the state source cannot enumerate
+	// infrastructures.
+	AllowedInfrastructures(ctx context.Context, p pdp.Principal, action string) ([]string, error)
 }
 
 // Defaults of Options.
@@ -74,9 +78,6 @@ type Options struct {
 	// Authz answers /v1/authz (forward authentication); nil denies every
 	// forward-auth request with 403 no_route.
 	Authz *forwardauth.Authorizer
-	// Infrastructures enumerates the stored infrastructures for /v1/lookup;
-	// nil answers lookups 501.
-	Infrastructures pdp.InfrastructureLister
 	// MaxConns caps the connections each port serves at once, idle
 	// keep-alive ones included; one more is answered 503 and closed.
 	// DefaultMaxConns.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -74,6 +75,11 @@ func (e *testEngine) DecideExplain(ctx context.Context, req *pdp.Request) pdp.De
 	d := e.Decide(ctx, req)
 	d.Explain = map[string]any{"rule": "test", "resource": req.Resource.ID}
 	return d
+}
+
+// AllowedInfrastructures: the test engine has no infrastructures to list.
+func (e *testEngine) AllowedInfrastructures(context.Context, pdp.Principal, string) ([]string, error) {
+	return nil, errors.ErrUnsupported
 }
 
 func (e *testEngine) lastRequest() *pdp.Request {

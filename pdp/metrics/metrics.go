@@ -44,7 +44,7 @@ type Build struct{ Version string }
 func New(build Build, policyRevision string) *Registry {
 	r := &Registry{
 		reg:       prometheus.NewRegistry(),
-		decisions: make(map[string][2]prometheus.Counter, len(pdp.Reasons)),
+		decisions: make(map[string][2]prometheus.Counter, len(pdp.Reasons())),
 		latency:   make(map[string]prometheus.Observer, len(Endpoints)),
 	}
 	r.reg.MustRegister(
@@ -55,7 +55,7 @@ func New(build Build, policyRevision string) *Registry {
 		Name: "pdp_decisions_total",
 		Help: "Decisions made, each counted once: by result (allow, deny) and first reason code.",
 	}, []string{"result", "reason"})
-	for _, reason := range append([]string{""}, pdp.Reasons...) {
+	for _, reason := range append([]string{""}, pdp.Reasons()...) {
 		label := reason
 		if label == "" {
 			label = "none" // a decision without a reason code: never expected, counted all the same

@@ -124,7 +124,7 @@ func LoadSuite(path string) (Suite, error) {
 			return Suite{}, fmt.Errorf("%s: want request, allow and reasons", where)
 		}
 		for _, r := range c.Reasons {
-			if !slices.Contains(pdp.Reasons, r) {
+			if !pdp.IsReason(r) {
 				return Suite{}, fmt.Errorf("%s: unknown reason %q", where, r)
 			}
 		}

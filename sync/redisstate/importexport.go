@@ -13,7 +13,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
 // importChunk is how many entities one import transaction writes.
@@ -56,7 +55,7 @@ func (w *Writer) Import(ctx context.Context, s *pdp.State) (int, error) {
 		err = errors.Join(err, add(KindResource, r.Kind+":"+r.ID, r))
 	}
 	for _, k := range s.APIKeys {
-		docs = append(docs, change{kind: KindAPIKey, id: statefile.APIKeyDigest(k), val: []byte(k.User)})
+		docs = append(docs, change{kind: KindAPIKey, id: k.Digest(), val: []byte(k.User)})
 	}
 	if !isZeroGlobal(&s.Global) {
 		err = errors.Join(err, add(KindGlobal, "", &s.Global))

@@ -37,7 +37,7 @@ func TestExportRoundTrip(t *testing.T) {
 	want := *st
 	want.APIKeys = nil
 	for _, k := range st.APIKeys {
-		want.APIKeys = append(want.APIKeys, pdp.APIKey{SHA256: statefile.APIKeyDigest(k), User: k.User})
+		want.APIKeys = append(want.APIKeys, pdp.APIKey{SHA256: k.Digest(), User: k.User})
 	}
 	sortState(&want)
 	if !sameJSON(t, back, &want) {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
 // TestLoaderRacingInvalidation reproduces the resurrection race: a loader
@@ -26,7 +25,7 @@ func TestLoaderRacingInvalidation(t *testing.T) {
 		{"by id", "u-ops", func(s *Source) (*pdp.User, error) { return s.User(ctx, "u-ops") }},
 		{"by email", "u-bi", func(s *Source) (*pdp.User, error) { return s.UserByEmail(ctx, "bi@company.com") }},
 		{"by api key", "u-root", func(s *Source) (*pdp.User, error) {
-			return s.UserByAPIKey(ctx, statefile.APIKeyDigest(pdp.APIKey{Key: "root-demo-key"}))
+			return s.UserByAPIKey(ctx, pdp.APIKeyDigest("root-demo-key"))
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -39,7 +39,7 @@ func checkFactsMatch(t *testing.T, got, want pdp.Facts, st *pdp.State) {
 		add("email "+u.Email, func(f pdp.Facts) (any, error) { return f.UserByEmail(ctx, u.Email) })
 	}
 	for _, k := range append(st.APIKeys, pdp.APIKey{Key: "no-such-key"}) {
-		d := statefile.APIKeyDigest(k)
+		d := k.Digest()
 		add("apikey "+d, func(f pdp.Facts) (any, error) { return f.UserByAPIKey(ctx, d) })
 	}
 	for _, a := range append(st.Accounts, pdp.Account{ID: "nope"}) {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
 // TestEditsVisible applies every Writer edit to the seed scenario and waits
@@ -23,8 +22,8 @@ func TestEditsVisible(t *testing.T) {
 	srv, w := seededRedis(t)
 	src := openSource(t, srv.URL(), Options{})
 	ctx := context.Background()
-	opsKey := statefile.APIKeyDigest(pdp.APIKey{Key: "ops-demo-key"})
-	newKey := statefile.APIKeyDigest(pdp.APIKey{Key: "bi-new-key"})
+	opsKey := pdp.APIKeyDigest("ops-demo-key")
+	newKey := pdp.APIKeyDigest("bi-new-key")
 
 	user := func(id string, ok func(*pdp.User) bool) func() bool {
 		return func() bool { u := userNow(t, src, id); return u != nil && ok(u) }

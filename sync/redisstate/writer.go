@@ -12,7 +12,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/metalsoft-io/pdp/pdp"
-	"github.com/metalsoft-io/pdp/sync/statefile"
 )
 
 // Errors of Writer for bad input; both mean nothing was written.
@@ -315,7 +314,7 @@ func (w *Writer) AddAPIKey(ctx context.Context, user, key string) (bool, error) 
 	if key == "" {
 		return false, fmt.Errorf("%w: empty api key", ErrInvalid)
 	}
-	digest := statefile.APIKeyDigest(pdp.APIKey{Key: key})
+	digest := pdp.APIKeyDigest(key)
 	changed := false
 	err := w.commit(ctx, []string{w.keys.of(KindAPIKey, digest), w.keys.of(KindUser, user)}, func(tx *redis.Tx) ([]change, error) {
 		changed = false
@@ -341,7 +340,7 @@ func (w *Writer) AddAPIKey(ctx context.Context, user, key string) (bool, error) 
 
 // RevokeAPIKey removes an API key (in clear).
 func (w *Writer) RevokeAPIKey(ctx context.Context, key string) error {
-	digest := statefile.APIKeyDigest(pdp.APIKey{Key: key})
+	digest := pdp.APIKeyDigest(key)
 	return w.commit(ctx, []string{w.keys.of(KindAPIKey, digest)}, func(tx *redis.Tx) ([]change, error) {
 		cur, err := get(ctx, tx, w.keys, KindAPIKey, digest)
 		if err != nil {

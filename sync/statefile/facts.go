@@ -2,8 +2,6 @@ package statefile
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"strings"
 
 	"github.com/metalsoft-io/pdp/pdp"
@@ -50,9 +48,9 @@ func NewFacts(s *pdp.State, revision string) *Facts {
 	for i := range s.APIKeys {
 		k := s.APIKeys[i]
 		if u, ok := f.users[k.User]; ok {
-			f.apiKeys[APIKeyDigest(k)] = u
+			f.apiKeys[k.Digest()] = u
 		} else {
-			delete(f.apiKeys, APIKeyDigest(k)) // the last entry wins, even naming nobody
+			delete(f.apiKeys, k.Digest()) // the last entry wins, even naming nobody
 		}
 	}
 	for i := range s.Accounts {
@@ -69,15 +67,6 @@ func NewFacts(s *pdp.State, revision string) *Facts {
 		f.res[r.Kind+":"+r.ID] = r
 	}
 	return f
-}
-
-// APIKeyDigest is the lower-case hex SHA-256 that identifies k.
-func APIKeyDigest(k pdp.APIKey) string {
-	if k.Key != "" {
-		sum := sha256.Sum256([]byte(k.Key))
-		return hex.EncodeToString(sum[:])
-	}
-	return strings.ToLower(k.SHA256)
 }
 
 // User implements pdp.Facts.

@@ -17,7 +17,7 @@ func TestAPIKeyLastEntryWins(t *testing.T) {
 	}
 	f := NewFacts(s, "r")
 	ctx := context.Background()
-	digest := func(key string) string { return APIKeyDigest(pdp.APIKey{Key: key}) }
+	digest := pdp.APIKeyDigest
 	if u, _ := f.UserByAPIKey(ctx, digest("k1")); u == nil || u.ID != "u-b" {
 		t.Errorf("k1 resolves to %v, want u-b", u)
 	}

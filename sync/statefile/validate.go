@@ -210,7 +210,7 @@ func (v *validator) checkAPIKeys(s *pdp.State) {
 	seen := make(map[string]bool, len(s.APIKeys))
 	for i, k := range s.APIKeys {
 		// The id is left out: never put a key into a message.
-		d := APIKeyDigest(k)
+		d := k.Digest()
 		if seen[d] {
 			v.warn("api_keys", i, "", "duplicate API key: the last one wins")
 		}
