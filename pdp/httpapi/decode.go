@@ -64,47 +64,60 @@ func decodeCheck(body []byte, maxDepth int) (*pdp.Request, *apiError) {
 }
 
 // decodeBatch decodes and validates the body of a batch: one request per
-// check, in order. One bad check fails the whole batch, naming its index.
-func decodeBatch(body []byte, maxDepth int) ([]pdp.Request, *apiError) {
-	w, items, fast := decodeBatchFast(body, maxDepth)
-	if !fast {
-		if e := checkDepth(body, maxDepth); e != nil {
+// check, in order, in reqs[:0] (grown if need be). One bad check fails the
+// whole batch, naming its index.
+func decodeBatch(body []byte, maxDepth int, reqs []pdp.Request) ([]pdp.Request, *apiError) {
+	principal, decoded, fast := decodeBatchFast(body, maxDepth, reqs[:0])
+	if fast {
+		if e := checkBatch(principal, true, len(decoded)); e != nil {
 			return nil, e
 		}
-		w = batchWire{}
-		if e := decodeStrict(body, &w); e != nil {
-			return nil, e
+		for i := range decoded {
+			if e := fillTarget(&decoded[i], decoded[i].Action, &decoded[i].Resource); e != nil {
+				return nil, inItem(e, i)
+			}
 		}
+		return decoded, nil
 	}
-	if e := checkPrincipal(w.Principal); e != nil {
+	if e := checkDepth(body, maxDepth); e != nil {
 		return nil, e
 	}
-	n := len(w.Checks)
-	if fast {
-		n = len(items)
+	var w batchWire
+	if e := decodeStrict(body, &w); e != nil {
+		return nil, e
 	}
-	switch {
-	case !fast && w.Checks == nil:
-		return nil, badRequest(CodeMissingField, `missing field "checks"`)
-	case n == 0:
-		return nil, badRequest(CodeMissingField, `"checks" holds no check`)
-	case n > MaxBatch:
-		return nil, badRequest(CodeTooManyChecks, "%d checks in one batch, at most %d", n, MaxBatch)
+	if e := checkBatch(w.Principal, w.Checks != nil, len(w.Checks)); e != nil {
+		return nil, e
 	}
-	reqs := make([]pdp.Request, n)
-	for i := range reqs {
+	reqs = reqs[:0]
+	for i, raw := range w.Checks {
 		var it itemWire
-		if fast {
-			it = items[i]
-		} else if e := decodeStrict(w.Checks[i], &it); e != nil {
+		if e := decodeStrict(raw, &it); e != nil {
 			return nil, inItem(e, i)
 		}
-		reqs[i] = pdp.Request{Principal: *w.Principal, ActingAs: w.ActingAs, Fields: it.Fields}
+		reqs = append(reqs, pdp.Request{Principal: *w.Principal, ActingAs: w.ActingAs, Fields: it.Fields})
 		if e := fillTarget(&reqs[i], it.Action, it.Resource); e != nil {
 			return nil, inItem(e, i)
 		}
 	}
 	return reqs, nil
+}
+
+// checkBatch validates the principal of a batch and the number of its
+// checks, n, given whether the body has a "checks" member at all.
+func checkBatch(principal *pdp.Principal, hasChecks bool, n int) *apiError {
+	if e := checkPrincipal(principal); e != nil {
+		return e
+	}
+	switch {
+	case !hasChecks:
+		return badRequest(CodeMissingField, `missing field "checks"`)
+	case n == 0:
+		return badRequest(CodeMissingField, `"checks" holds no check`)
+	case n > MaxBatch:
+		return badRequest(CodeTooManyChecks, "%d checks in one batch, at most %d", n, MaxBatch)
+	}
+	return nil
 }
 
 // decodeStrict decodes one JSON object into dst: a member dst does not have

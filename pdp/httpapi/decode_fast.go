@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/metalsoft-io/pdp/pdp"
@@ -52,29 +53,40 @@ func decodeCheckFast(body []byte, maxDepth int) (checkWire, bool) {
 	return w, ok && p.i == len(p.s)
 }
 
-// decodeBatchFast decodes body as a batch: its principal, acting_as and
-// checks, or reports false.
-func decodeBatchFast(body []byte, maxDepth int) (w batchWire, items []itemWire, ok bool) {
+// decodeBatchFast decodes body as a batch: it appends to reqs, empty, one
+// request per check, in order, each with the batch's principal and
+// acting_as, and returns them with the principal (nil when the body has
+// none) for the caller to validate; or it reports false. A check without a
+// resource is left to the strict decoder, which names what is missing.
+func decodeBatchFast(body []byte, maxDepth int, reqs []pdp.Request) (principal *pdp.Principal, _ []pdp.Request, ok bool) {
 	p := fastParser{s: string(body), maxDepth: maxDepth}
-	hasChecks := false
+	var who pdp.Principal
+	var actingAs string
+	hasPrincipal, hasChecks := false, false
 	ok = p.members(batchMembers, func(key string) (ok bool) {
 		switch key {
 		case "principal":
-			w.Principal = &pdp.Principal{}
-			ok = p.principal(w.Principal)
+			hasPrincipal = true
+			ok = p.principal(&who)
 		case "acting_as":
-			w.ActingAs, ok = p.str()
+			actingAs, ok = p.str()
 		case "checks":
 			hasChecks = true
-			items, ok = p.items()
+			reqs, ok = p.checks(reqs)
 		}
 		return ok
 	})
 	p.ws()
 	if !ok || p.i != len(p.s) || !hasChecks {
-		return batchWire{}, nil, false
+		return nil, nil, false
 	}
-	return w, items, true
+	for i := range reqs {
+		reqs[i].Principal, reqs[i].ActingAs = who, actingAs
+	}
+	if hasPrincipal {
+		principal = &who
+	}
+	return principal, reqs, true
 }
 
 // The member names each object of the fast path may hold.
@@ -101,29 +113,37 @@ func (p *fastParser) members(names []string, read func(key string) bool) bool {
 	})
 }
 
-// items reads the checks of a batch: an array of at most MaxBatch
-// {"action", "resource", "fields"} objects.
-func (p *fastParser) items() ([]itemWire, bool) {
+// checks appends to reqs, empty, the checks of a batch: an array of at
+// most MaxBatch {"action", "resource", "fields"} objects, each with a
+// resource.
+func (p *fastParser) checks(reqs []pdp.Request) ([]pdp.Request, bool) {
 	p.ws()
-	items, ok := array(p, func() (it itemWire, ok bool) {
-		ok = p.members(itemMembers, func(key string) (ok bool) {
-			switch key {
-			case "action":
-				it.Action, ok = p.str()
-			case "resource":
-				it.Resource = &pdp.ResourceRef{}
-				ok = p.resource(it.Resource)
-			case "fields":
-				it.Fields, ok = p.strings()
-			}
-			return ok
-		})
-		return it, ok
+	ok := p.elements(func() bool {
+		if len(reqs) == MaxBatch {
+			return false
+		}
+		reqs = append(reqs, pdp.Request{})
+		return p.check(&reqs[len(reqs)-1])
 	})
-	if !ok || len(items) > MaxBatch {
-		return nil, false
-	}
-	return items, true
+	return reqs, ok
+}
+
+// check reads one check of a batch into r.
+func (p *fastParser) check(r *pdp.Request) bool {
+	hasResource := false
+	ok := p.members(itemMembers, func(key string) (ok bool) {
+		switch key {
+		case "action":
+			r.Action, ok = p.str()
+		case "resource":
+			hasResource = true
+			ok = p.resource(&r.Resource)
+		case "fields":
+			r.Fields, ok = p.strings()
+		}
+		return ok
+	})
+	return ok && hasResource
 }
 
 // principal reads {"id"|"email"|"api_key": string, ...}.
@@ -170,30 +190,41 @@ func (p *fastParser) strings() ([]string, bool) {
 
 // array reads a JSON array whose elements elem reads.
 func array[T any](p *fastParser, elem func() (T, bool)) ([]T, bool) {
-	if !p.open('[') {
+	out := []T{}
+	ok := p.elements(func() bool {
+		v, ok := elem()
+		out = append(out, v)
+		return ok
+	})
+	if !ok {
 		return nil, false
 	}
-	out := []T{}
+	return out, true
+}
+
+// elements reads a JSON array, calling elem to read each element.
+func (p *fastParser) elements(elem func() bool) bool {
+	if !p.open('[') {
+		return false
+	}
 	p.ws()
 	if p.peek() == ']' {
 		p.i++
 		p.depth--
-		return out, true
+		return true
 	}
 	for {
-		v, ok := elem()
-		if !ok {
-			return nil, false
+		if !elem() {
+			return false
 		}
-		out = append(out, v)
 		p.ws()
 		switch p.next() {
 		case ',':
 		case ']':
 			p.depth--
-			return out, true
+			return true
 		default:
-			return nil, false
+			return false
 		}
 	}
 }
@@ -330,20 +361,22 @@ func (p *fastParser) str() (string, bool) {
 	if p.next() != '"' {
 		return "", false
 	}
-	start, ascii := p.i, true
-	for ; p.i < len(p.s); p.i++ {
-		switch c := p.s[p.i]; {
-		case c == '"':
-			s := p.s[start:p.i]
-			p.i++
-			return s, ascii || utf8.ValidString(s)
+	n := strings.IndexByte(p.s[p.i:], '"')
+	if n < 0 {
+		return "", false
+	}
+	s := p.s[p.i : p.i+n]
+	p.i += n + 1
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
 		case c == '\\' || c < 0x20:
 			return "", false
 		case c >= utf8.RuneSelf:
 			ascii = false
 		}
 	}
-	return "", false
+	return s, ascii || utf8.ValidString(s)
 }
 
 func (p *fastParser) ws() {

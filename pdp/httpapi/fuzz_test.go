@@ -8,12 +8,14 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/metalsoft-io/pdp/pdp"
 	"go.yaml.in/yaml/v3"
 )
 
 // FuzzDecodeBatch: no batch body panics the decoder; the answer is a list
 // of valid requests or one 400 error, never both; the same body always
-// gives the same answer; and a decoded batch holds 1 to MaxBatch checks,
+// gives the same answer, also decoded into the requests of another batch
+// (as the handler reuses them); and a decoded batch holds 1 to MaxBatch checks,
 // each passing the engine's own validation. Seeded from the batch and check
 // bodies of testdata/bad_input.yaml and a few good batches.
 func FuzzDecodeBatch(f *testing.F) {
@@ -39,9 +41,14 @@ func FuzzDecodeBatch(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	const other = `{"principal": {"email": "x@y"}, "acting_as": "u-x", "checks": [{"action": "deploy", "resource": {"kind": "infrastructure", "id": "inf-x", "attr": {"a": 1}}, "fields": ["f"]}, {"action": "read", "resource": {"kind": "ui"}}]}`
 	f.Fuzz(func(t *testing.T, body []byte) {
-		reqs, e := decodeBatch(body, DefaultMaxDepth)
-		reqs2, e2 := decodeBatch(body, DefaultMaxDepth)
+		used, e := decodeBatch([]byte(other), DefaultMaxDepth, make([]pdp.Request, 0, 16))
+		if e != nil {
+			t.Fatal(e.message)
+		}
+		reqs, e := decodeBatch(body, DefaultMaxDepth, nil)
+		reqs2, e2 := decodeBatch(body, DefaultMaxDepth, used)
 		if !reflect.DeepEqual(reqs, reqs2) || !reflect.DeepEqual(e, e2) {
 			t.Fatalf("not deterministic: %v %v / %v %v", reqs, e, reqs2, e2)
 		}

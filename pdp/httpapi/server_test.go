@@ -34,7 +34,7 @@ type testEngine struct {
 	release chan struct{}
 	entered chan struct{}
 	mu      sync.Mutex
-	last    *pdp.Request
+	last    pdp.Request // a copy: a Decider must not keep req
 }
 
 func newTestEngine() *testEngine {
@@ -49,7 +49,7 @@ func (e *testEngine) Decide(_ context.Context, req *pdp.Request) pdp.Decision {
 		e.revision.Store("rev-2")
 	}
 	e.mu.Lock()
-	e.last = req
+	e.last = *req
 	e.mu.Unlock()
 	switch req.Principal.ID {
 	case "panic":
@@ -76,7 +76,7 @@ func (e *testEngine) DecideExplain(ctx context.Context, req *pdp.Request) pdp.De
 	return d
 }
 
-func (e *testEngine) lastRequest() *pdp.Request {
+func (e *testEngine) lastRequest() pdp.Request {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.last
@@ -370,7 +370,7 @@ func TestCheckRequest(t *testing.T) {
 		"resource": {"kind": "infrastructure", "id": "inf-web", "attr": {"deploy_type": "edit", "requested": {"servers": 2}}},
 		"fields": ["label"]}`)
 	got := engine.lastRequest()
-	want := &pdp.Request{
+	want := pdp.Request{
 		Principal: pdp.Principal{ID: "u-ops"}, ActingAs: "u-finance", Action: "deploy",
 		Resource: pdp.ResourceRef{Kind: "infrastructure", ID: "inf-web",
 			Attr: map[string]any{"deploy_type": "edit", "requested": map[string]any{"servers": json.Number("2")}}},
