@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"os"
 	"testing"
 
 	"github.com/metalsoft-io/pdp/pdp"
@@ -21,23 +22,10 @@ func BenchmarkCheck(b *testing.B) {
 	benchmarkPost(b, s, "/v1/check", body)
 }
 
-// tenChecks is a batch like the load harness's: one principal, ten checks
-// of several actions on several infrastructures, the deploys with
-// attributes.
-const tenChecks = `{"principal":{"id":"u-mktg"},"checks":[` +
-	`{"action":"read","resource":{"kind":"infrastructure","id":"inf-web"}},` +
-	`{"action":"read","resource":{"kind":"infrastructure","id":"inf-hadoop"}},` +
-	`{"action":"update","resource":{"kind":"infrastructure","id":"inf-web"}},` +
-	`{"action":"update","resource":{"kind":"infrastructure","id":"inf-erp"}},` +
-	`{"action":"deploy","resource":{"attr":{"deploy_type":"edit","requested":{"servers":2}},"id":"inf-web","kind":"infrastructure"}},` +
-	`{"action":"deploy","resource":{"attr":{"deploy_type":"edit","requested":{"servers":2}},"id":"inf-hadoop","kind":"infrastructure"}},` +
-	`{"action":"delete","resource":{"kind":"infrastructure","id":"inf-web"}},` +
-	`{"action":"delete","resource":{"kind":"infrastructure","id":"inf-erp"}},` +
-	`{"action":"console","resource":{"kind":"infrastructure","id":"inf-web"}},` +
-	`{"action":"console","resource":{"kind":"infrastructure","id":"inf-hadoop"}}]}`
-
-// BenchmarkCheckBatch measures POST /v1/check/batch of ten checks end to
-// end through the decision port's handler and the real engine over the
+// BenchmarkCheckBatch measures POST /v1/check/batch of ten checks
+// (internal/wire/testdata/ten-checks.json: one principal, checks of several
+// actions on several infrastructures, the deploys with attributes, like the
+// load harness's batches) end to end through the decision port's handler and the real engine over the
 // example state, decision cache on (every check a hit after the first
 // round), as in the load harness's batch scenario.
 func BenchmarkCheckBatch(b *testing.B) {
@@ -53,7 +41,11 @@ func BenchmarkCheckBatch(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchmarkPost(b, s, "/v1/check/batch", []byte(tenChecks))
+	body, err := os.ReadFile("internal/wire/testdata/ten-checks.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchmarkPost(b, s, "/v1/check/batch", body)
 }
 
 // benchmarkPost posts body to path through the decision handler of s,

@@ -1,4 +1,4 @@
-package httpapi
+package wire
 
 import (
 	"encoding/json"
@@ -13,9 +13,9 @@ import (
 // without reflection: known members, each once, strings without escapes,
 // attributes of plain JSON values. Anything else (an unknown or repeated
 // member, an escape, a null, an error of any kind, too deep a nesting) makes
-// it give up, and the strict decoder (decodeStrict) reads the body and
+// it give up, and the strict decoder (DecodeStrict) reads the body and
 // reports what is wrong. What the fast decoder accepts, the strict one
-// decodes to the same value (FuzzFastCheck checks it).
+// decodes to the same value (FuzzDecodeCheckFast checks it).
 //
 // Every decoded string is a substring of one copy of the body, so that
 // decoding costs one string allocation plus the attribute maps.
@@ -203,58 +203,42 @@ func array[T any](p *fastParser, elem func() (T, bool)) ([]T, bool) {
 }
 
 // elements reads a JSON array, calling elem to read each element.
-func (p *fastParser) elements(elem func() bool) bool {
-	if !p.open('[') {
-		return false
-	}
-	p.ws()
-	if p.peek() == ']' {
-		p.i++
-		p.depth--
-		return true
-	}
-	for {
-		if !elem() {
-			return false
-		}
-		p.ws()
-		switch p.next() {
-		case ',':
-		case ']':
-			p.depth--
-			return true
-		default:
-			return false
-		}
-	}
-}
+func (p *fastParser) elements(elem func() bool) bool { return p.sequence('[', ']', elem) }
 
 // object reads an object, calling member after each key and its colon to
 // read the value.
 func (p *fastParser) object(member func(key string) bool) bool {
 	p.ws()
-	if !p.open('{') {
-		return false
-	}
-	p.ws()
-	if p.peek() == '}' {
-		p.i++
-		p.depth--
-		return true
-	}
-	for {
+	return p.sequence('{', '}', func() bool {
 		key, ok := p.str()
 		if !ok {
 			return false
 		}
 		p.ws()
-		if p.next() != ':' || !member(key) {
+		return p.next() == ':' && member(key)
+	})
+}
+
+// sequence reads an array or an object, open to end, whose items, separated
+// by commas, item reads.
+func (p *fastParser) sequence(open, end byte, item func() bool) bool {
+	if !p.open(open) {
+		return false
+	}
+	p.ws()
+	if p.peek() == end {
+		p.i++
+		p.depth--
+		return true
+	}
+	for {
+		if !item() {
 			return false
 		}
 		p.ws()
 		switch p.next() {
 		case ',':
-		case '}':
+		case end:
 			p.depth--
 			return true
 		default:

@@ -1,6 +1,7 @@
-package httpapi
+package wire
 
 import (
+	"os"
 	"reflect"
 	"testing"
 
@@ -43,7 +44,7 @@ var fastCases = []struct {
 // decodes to the same value.
 func TestDecodeCheckFast(t *testing.T) {
 	for _, tc := range fastCases {
-		got, ok := decodeCheckFast([]byte(tc.body), 32)
+		got, ok := decodeCheckFast([]byte(tc.body), maxDepth)
 		if ok != tc.ok {
 			t.Errorf("%s: fast decoder ok=%v, want %v", tc.body, ok, tc.ok)
 		}
@@ -56,11 +57,11 @@ func TestDecodeCheckFast(t *testing.T) {
 func sameAsStrict(t *testing.T, body string, fast checkWire) {
 	t.Helper()
 	var strict checkWire
-	if e := checkDepth([]byte(body), 32); e != nil {
-		t.Fatalf("%s: fast decoder accepted, strict depth check: %v", body, e.message)
+	if e := CheckDepth([]byte(body), maxDepth); e != nil {
+		t.Fatalf("%s: fast decoder accepted, strict depth check: %v", body, e.Message)
 	}
-	if e := decodeStrict([]byte(body), &strict); e != nil {
-		t.Fatalf("%s: fast decoder accepted, strict decoder: %v", body, e.message)
+	if e := DecodeStrict([]byte(body), &strict); e != nil {
+		t.Fatalf("%s: fast decoder accepted, strict decoder: %v", body, e.Message)
 	}
 	if !reflect.DeepEqual(fast, strict) {
 		t.Fatalf("%s:\nfast   %#v\nstrict %#v", body, fast, strict)
@@ -72,10 +73,11 @@ func FuzzDecodeCheckFast(f *testing.F) {
 	for _, tc := range fastCases {
 		f.Add(tc.body)
 	}
-	f.Add(invalidUTF8Bodies["/v1/check"])
-	f.Add(invalidUTF8Bodies["/v1/check?explain"])
+	for _, body := range invalidUTF8 {
+		f.Add(body)
+	}
 	f.Fuzz(func(t *testing.T, body string) {
-		if got, ok := decodeCheckFast([]byte(body), 32); ok {
+		if got, ok := decodeCheckFast([]byte(body), maxDepth); ok {
 			sameAsStrict(t, body, got)
 		}
 	})
@@ -88,8 +90,8 @@ func BenchmarkDecodeCheck(b *testing.B) {
 	b.Run("fast", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, e := decodeCheck(body, 32); e != nil {
-				b.Fatal(e.message)
+			if _, e := DecodeCheck(body, maxDepth); e != nil {
+				b.Fatal(e.Message)
 			}
 		}
 	})
@@ -97,8 +99,8 @@ func BenchmarkDecodeCheck(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			var w checkWire
-			if e := decodeStrict(body, &w); e != nil {
-				b.Fatal(e.message)
+			if e := DecodeStrict(body, &w); e != nil {
+				b.Fatal(e.Message)
 			}
 		}
 	})
@@ -125,7 +127,7 @@ var batchCases = []struct {
 // decodes to the same value.
 func TestDecodeBatchFast(t *testing.T) {
 	for _, tc := range batchCases {
-		principal, reqs, ok := decodeBatchFast([]byte(tc.body), 32, nil)
+		principal, reqs, ok := decodeBatchFast([]byte(tc.body), maxDepth, nil)
 		if ok != tc.ok {
 			t.Errorf("%s: fast decoder ok=%v, want %v", tc.body, ok, tc.ok)
 		}
@@ -138,19 +140,19 @@ func TestDecodeBatchFast(t *testing.T) {
 func batchSameAsStrict(t *testing.T, body string, principal *pdp.Principal, reqs []pdp.Request) {
 	t.Helper()
 	var strict batchWire
-	if e := checkDepth([]byte(body), 32); e != nil {
-		t.Fatalf("%s: fast decoder accepted, strict depth check: %v", body, e.message)
+	if e := CheckDepth([]byte(body), maxDepth); e != nil {
+		t.Fatalf("%s: fast decoder accepted, strict depth check: %v", body, e.Message)
 	}
-	if e := decodeStrict([]byte(body), &strict); e != nil {
-		t.Fatalf("%s: fast decoder accepted, strict decoder: %v", body, e.message)
+	if e := DecodeStrict([]byte(body), &strict); e != nil {
+		t.Fatalf("%s: fast decoder accepted, strict decoder: %v", body, e.Message)
 	}
 	if !reflect.DeepEqual(principal, strict.Principal) || len(reqs) != len(strict.Checks) {
 		t.Fatalf("%s: fast %+v (%d checks), strict %+v", body, principal, len(reqs), strict)
 	}
 	for i, raw := range strict.Checks {
 		var it itemWire
-		if e := decodeStrict(raw, &it); e != nil {
-			t.Fatalf("%s: check %d: fast decoder accepted, strict decoder: %v", body, i, e.message)
+		if e := DecodeStrict(raw, &it); e != nil {
+			t.Fatalf("%s: check %d: fast decoder accepted, strict decoder: %v", body, i, e.Message)
 		}
 		if it.Resource == nil {
 			t.Fatalf("%s: check %d: fast decoder accepted a check without a resource", body, i)
@@ -170,24 +172,30 @@ func FuzzDecodeBatchFast(f *testing.F) {
 	for _, tc := range batchCases {
 		f.Add(tc.body)
 	}
-	f.Add(invalidUTF8Bodies["/v1/check/batch"])
+	for _, body := range invalidUTF8 {
+		f.Add(body)
+	}
 	f.Fuzz(func(t *testing.T, body string) {
-		if principal, reqs, ok := decodeBatchFast([]byte(body), 32, nil); ok {
+		if principal, reqs, ok := decodeBatchFast([]byte(body), maxDepth, nil); ok {
 			batchSameAsStrict(t, body, principal, reqs)
 		}
 	})
 }
 
-// BenchmarkDecodeBatch decodes the batch of ten checks of
-// BenchmarkCheckBatch into the same requests each time, as the handler does.
+// BenchmarkDecodeBatch decodes testdata/ten-checks.json (the batch of
+// httpapi's BenchmarkCheckBatch) into the same requests each time, as the
+// HTTP server does.
 func BenchmarkDecodeBatch(b *testing.B) {
-	body := []byte(tenChecks)
+	body, err := os.ReadFile("testdata/ten-checks.json")
+	if err != nil {
+		b.Fatal(err)
+	}
 	var reqs []pdp.Request
 	b.ReportAllocs()
 	for b.Loop() {
-		var e *apiError
-		if reqs, e = decodeBatch(body, DefaultMaxDepth, reqs[:0]); e != nil {
-			b.Fatal(e.message)
+		var e *Error
+		if reqs, e = DecodeBatch(body, maxDepth, reqs[:0]); e != nil {
+			b.Fatal(e.Message)
 		}
 	}
 }
