@@ -582,7 +582,7 @@ func TestBodyOverServerLimit(t *testing.T) {
 }
 
 // TestConcurrentClients: many clients at once (run with -race), each
-// answer the right one.
+// answer the right one, every result of a batch in its place.
 func TestConcurrentClients(t *testing.T) {
 	srv := startServer(t, newTestEngine(), Options{})
 	var wg sync.WaitGroup
@@ -604,6 +604,11 @@ func TestConcurrentClients(t *testing.T) {
 					len(bb.Results) != 3+i%5 {
 					t.Errorf("batch: %+v (%v)", bb, err)
 					return
+				}
+				for j, r := range bb.Results { // batches reuse their requests and results: each in its place
+					if r.Allow != (j%2 == 0) {
+						t.Errorf("batch of %d: result %d: %+v", len(bb.Results), j, r)
+					}
 				}
 			}
 		}()
