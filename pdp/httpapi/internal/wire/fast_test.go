@@ -22,6 +22,8 @@ var fastCases = []struct {
 	{`{"principal": {"id": "u-\u006fps"}, "action": "read", "resource": {"kind": "ui"}}`, false}, // escape
 	{`{"principal": {"id": "u-ops"}, "principal": {"id": "u-ops"}}`, false},                      // repeated
 	{`{"Principal": {"id": "u-ops"}}`, false},                                                    // not exactly named
+	{`{"\u0070rincipal": {"id": "u-ops"}}`, false},                                               // an escaped name
+	{`{"principals": {"id": "u-ops"}}`, false},                                                   // a known name and more
 	{`{"principal": {"id": "u-ops"}, "extra": 1}`, false},
 	{`{"principal": null}`, false},
 	{`{"acting_as": null}`, false},
