@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"os"
 	"testing"
 
+	"github.com/metalsoft-io/pdp/pdp"
+	"github.com/metalsoft-io/pdp/sync/statefile"
 	"github.com/valyala/fasthttp"
 )
 
@@ -13,17 +16,49 @@ func BenchmarkCheck(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := s.DecisionHandler()
 	body := []byte(`{"principal": {"id": "u-ops"}, "acting_as": "u-finance", "action": "deploy",
 		"resource": {"kind": "infrastructure", "id": "inf-web", "attr": {"deploy_type": "edit", "requested": {"servers": 2}}},
 		"fields": ["label"]}`)
+	benchmarkPost(b, s, "/v1/check", body)
+}
+
+// BenchmarkCheckBatch measures POST /v1/check/batch of ten checks
+// (internal/wire/testdata/ten-checks.json: one principal, checks of several
+// actions on several infrastructures, the deploys with attributes, like the
+// load harness's batches) end to end through the decision port's handler and the real engine over the
+// example state, decision cache on (every check a hit after the first
+// round), as in the load harness's batch scenario.
+func BenchmarkCheckBatch(b *testing.B) {
+	st, err := statefile.ParseFile("../../examples/metalcloud.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	engine, err := pdp.NewEngine(statefile.NewFacts(st, "bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(engine, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, err := os.ReadFile("internal/wire/testdata/ten-checks.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchmarkPost(b, s, "/v1/check/batch", body)
+}
+
+// benchmarkPost posts body to path through the decision handler of s,
+// once per iteration, and requires a 200.
+func benchmarkPost(b *testing.B, s *Server, path string, body []byte) {
+	h := s.DecisionHandler()
 	var ctx fasthttp.RequestCtx
 	b.ReportAllocs()
 	for b.Loop() {
 		ctx.Request.Reset()
 		ctx.Response.Reset()
 		ctx.Request.Header.SetMethod(fasthttp.MethodPost)
-		ctx.Request.SetRequestURI("/v1/check")
+		ctx.Request.SetRequestURI(path)
 		ctx.Request.Header.SetContentType(contentJSON)
 		ctx.Request.SetBody(body)
 		h(&ctx)

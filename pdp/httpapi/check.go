@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -48,20 +49,22 @@ func (s *Server) checkBatch(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, e)
 		return
 	}
-	reqs, e := decodeBatch(*body, s.opts.MaxDepth)
+	sc := scratches.Get().(*batchScratch)
+	defer sc.put()
+	reqs, e := decodeBatch(*body, s.opts.MaxDepth, sc.reqs)
 	if e != nil {
 		writeError(ctx, e)
 		return
 	}
-	results := make([]pdp.Decision, len(reqs))
+	sc.reqs = reqs
+	sc.results = slices.Grow(sc.results[:0], len(reqs))[:len(reqs)]
+	results := sc.results
 	// One deadline for the whole batch, retries included: once it passes,
 	// every remaining check denies with evaluation_error.
 	dctx, cancel := s.evalContext()
 	defer cancel()
 	for attempt := 1; ; attempt++ {
-		for i := range reqs {
-			results[i] = s.decide(dctx, EndpointBatch, &reqs[i], explain)
-		}
+		s.decideAll(dctx, reqs, explain, results)
 		if oneRevision(results) {
 			break
 		}
@@ -88,6 +91,33 @@ func (s *Server) checkBatch(ctx *fasthttp.RequestCtx) {
 	putBuffer(buf)
 }
 
+// batchScratch is the memory of a batch that ends with its request: its
+// requests and their decisions. It is pooled (scratches), so that a batch
+// allocates neither: neither the engine nor the Observer keeps a request or
+// a decision after the call (Decider, Observer).
+type batchScratch struct {
+	reqs    []pdp.Request
+	results []pdp.Decision
+}
+
+var scratches = sync.Pool{New: func() any { return new(batchScratch) }}
+
+// maxPooledChecks bounds the batches whose scratch is pooled, so that one
+// large batch does not keep its memory.
+const maxPooledChecks = 64
+
+// put clears sc (its requests point into the body, its decisions into the
+// engine's memory) and returns it to the pool.
+func (sc *batchScratch) put() {
+	if cap(sc.reqs) > maxPooledChecks || cap(sc.results) > maxPooledChecks {
+		return
+	}
+	clear(sc.reqs[:cap(sc.reqs)])
+	clear(sc.results[:cap(sc.results)])
+	sc.reqs, sc.results = sc.reqs[:0], sc.results[:0]
+	scratches.Put(sc)
+}
+
 func oneRevision(ds []pdp.Decision) bool {
 	for i := 1; i < len(ds); i++ {
 		if ds[i].Revision != ds[0].Revision {
@@ -107,20 +137,36 @@ func (s *Server) evalContext() (context.Context, func()) {
 	return c, c.stop
 }
 
-// decide asks the engine, under ctx (evalContext).
+// decide asks the engine, under ctx (evalContext), and tells the Observer.
 func (s *Server) decide(ctx context.Context, endpoint string, req *pdp.Request, explain bool) pdp.Decision {
 	start := time.Now()
-	var d pdp.Decision
-	switch {
-	case explain:
-		d = s.engine.DecideExplain(ctx, req)
-	case endpoint == EndpointData: // OPA's API answers with the Rego
-		d = s.engine.DecideRego(ctx, req)
-	default:
-		d = s.engine.Decide(ctx, req)
-	}
+	d := s.ask(ctx, endpoint, req, explain)
 	s.opts.Observer.Decision(endpoint, req, &d, time.Since(start))
 	return d
+}
+
+// decideAll decides the checks of a batch into results, in order, and tells
+// the Observer each. The clock is read once per decision: the time of one
+// runs from the end of the one before (its Observer call included).
+func (s *Server) decideAll(ctx context.Context, reqs []pdp.Request, explain bool, results []pdp.Decision) {
+	last := time.Now()
+	for i := range reqs {
+		results[i] = s.ask(ctx, EndpointBatch, &reqs[i], explain)
+		now := time.Now()
+		s.opts.Observer.Decision(EndpointBatch, &reqs[i], &results[i], now.Sub(last))
+		last = now
+	}
+}
+
+// ask asks the engine the question of an endpoint.
+func (s *Server) ask(ctx context.Context, endpoint string, req *pdp.Request, explain bool) pdp.Decision {
+	switch {
+	case explain:
+		return s.engine.DecideExplain(ctx, req)
+	case endpoint == EndpointData: // OPA's API answers with the Rego
+		return s.engine.DecideRego(ctx, req)
+	}
+	return s.engine.Decide(ctx, req)
 }
 
 // readJSON checks what every JSON endpoint requires (the Content-Type, the

@@ -1,250 +1,38 @@
 package httpapi
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
-	"io"
-	"reflect"
-	"strings"
-	"unicode/utf8"
-
 	"github.com/metalsoft-io/pdp/pdp"
+	"github.com/metalsoft-io/pdp/pdp/httpapi/internal/wire"
+	"github.com/valyala/fasthttp"
 )
 
 // MaxBatch is the largest number of checks a batch may hold.
-const MaxBatch = 1000
+const MaxBatch = wire.MaxBatch
 
-// checkWire is the body of POST /v1/check. Pointers tell a missing member
-// from an empty one.
-type checkWire struct {
-	Principal *pdp.Principal   `json:"principal"`
-	ActingAs  string           `json:"acting_as"`
-	Action    string           `json:"action"`
-	Resource  *pdp.ResourceRef `json:"resource"`
-	Fields    []string         `json:"fields"`
-}
+// The request decoders are package wire's; these answer what it refuses
+// with 400 and its code and message.
 
-// batchWire is the body of POST /v1/check/batch. Its checks are decoded one
-// by one so that an error names the index of the bad one.
-type batchWire struct {
-	Principal *pdp.Principal    `json:"principal"`
-	ActingAs  string            `json:"acting_as"`
-	Checks    []json.RawMessage `json:"checks"`
-}
-
-// itemWire is one check of a batch.
-type itemWire struct {
-	Action   string           `json:"action"`
-	Resource *pdp.ResourceRef `json:"resource"`
-	Fields   []string         `json:"fields"`
-}
-
-// decodeCheck decodes and validates the body of a check. body is not
-// retained: every string of the result is a copy.
 func decodeCheck(body []byte, maxDepth int) (*pdp.Request, *apiError) {
-	w, ok := decodeCheckFast(body, maxDepth)
-	if !ok {
-		if e := checkDepth(body, maxDepth); e != nil {
-			return nil, e
-		}
-		w = checkWire{}
-		if e := decodeStrict(body, &w); e != nil {
-			return nil, e
-		}
-	}
-	if e := checkPrincipal(w.Principal); e != nil {
-		return nil, e
-	}
-	req := &pdp.Request{Principal: *w.Principal, ActingAs: w.ActingAs, Fields: w.Fields}
-	if e := fillTarget(req, w.Action, w.Resource); e != nil {
-		return nil, e
-	}
-	return req, nil
+	req, e := wire.DecodeCheck(body, maxDepth)
+	return req, badBody(e)
 }
 
-// decodeBatch decodes and validates the body of a batch: one request per
-// check, in order. One bad check fails the whole batch, naming its index.
-func decodeBatch(body []byte, maxDepth int) ([]pdp.Request, *apiError) {
-	w, items, fast := decodeBatchFast(body, maxDepth)
-	if !fast {
-		if e := checkDepth(body, maxDepth); e != nil {
-			return nil, e
-		}
-		w = batchWire{}
-		if e := decodeStrict(body, &w); e != nil {
-			return nil, e
-		}
-	}
-	if e := checkPrincipal(w.Principal); e != nil {
-		return nil, e
-	}
-	n := len(w.Checks)
-	if fast {
-		n = len(items)
-	}
-	switch {
-	case !fast && w.Checks == nil:
-		return nil, badRequest(CodeMissingField, `missing field "checks"`)
-	case n == 0:
-		return nil, badRequest(CodeMissingField, `"checks" holds no check`)
-	case n > MaxBatch:
-		return nil, badRequest(CodeTooManyChecks, "%d checks in one batch, at most %d", n, MaxBatch)
-	}
-	reqs := make([]pdp.Request, n)
-	for i := range reqs {
-		var it itemWire
-		if fast {
-			it = items[i]
-		} else if e := decodeStrict(w.Checks[i], &it); e != nil {
-			return nil, inItem(e, i)
-		}
-		reqs[i] = pdp.Request{Principal: *w.Principal, ActingAs: w.ActingAs, Fields: it.Fields}
-		if e := fillTarget(&reqs[i], it.Action, it.Resource); e != nil {
-			return nil, inItem(e, i)
-		}
-	}
-	return reqs, nil
+// decodeBatch decodes a batch into reqs[:0] (grown if need be).
+func decodeBatch(body []byte, maxDepth int, reqs []pdp.Request) ([]pdp.Request, *apiError) {
+	reqs, e := wire.DecodeBatch(body, maxDepth, reqs)
+	return reqs, badBody(e)
 }
 
-// decodeStrict decodes one JSON object into dst: a member dst does not have
-// under exactly that name, or one given twice, is an error (checkMembers);
-// numbers stay json.Number; nothing may follow the object. A text that is
-// not valid UTF-8 is not JSON (RFC 8259): encoding/json would replace the
-// bad bytes with U+FFFD and decide on another string than the one sent.
-// (The fast decoder accepts only valid UTF-8 and leaves the rest here.)
-func decodeStrict(data []byte, dst any) *apiError {
-	if len(bytes.TrimSpace(data)) == 0 {
-		return badRequest(CodeMalformedJSON, "empty body: expected a JSON object")
-	}
-	if !utf8.Valid(data) {
-		return badRequest(CodeMalformedJSON, "the body is not valid UTF-8")
-	}
-	// A text that is not valid JSON is left to the decoder, whose errors
-	// say where it breaks.
-	if json.Valid(data) {
-		if e := checkMembers(data, shapeOf(reflect.TypeOf(dst))); e != nil {
-			return e
-		}
-	}
-	d := json.NewDecoder(bytes.NewReader(data))
-	d.DisallowUnknownFields()
-	d.UseNumber()
-	if err := d.Decode(dst); err != nil {
-		return jsonError(err)
-	}
-	if _, err := d.Token(); !errors.Is(err, io.EOF) {
-		return badRequest(CodeMalformedJSON, "unexpected data after the JSON object")
-	}
-	return nil
-}
+func decodeStrict(data []byte, dst any) *apiError { return badBody(wire.DecodeStrict(data, dst)) }
 
-// jsonError turns an encoding/json error into a 400 that says what is wrong.
-func jsonError(err error) *apiError {
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syntax):
-		return badRequest(CodeMalformedJSON, "malformed JSON at byte %d: %s", syntax.Offset, strings.TrimPrefix(syntax.Error(), "json: "))
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return badRequest(CodeMalformedJSON, "malformed JSON: unexpected end of input")
-	case errors.As(err, &typ):
-		if typ.Field == "" {
-			return badRequest(CodeWrongType, "expected a JSON object, got %s", typ.Value)
-		}
-		return badRequest(CodeWrongType, "field %q: expected %s, got %s", typ.Field, jsonType(typ.Type.Kind().String()), typ.Value)
-	}
-	msg := strings.TrimPrefix(err.Error(), "json: ")
-	if strings.HasPrefix(msg, "unknown field ") {
-		return badRequest(CodeUnknownField, "%s", msg)
-	}
-	return badRequest(CodeMalformedJSON, "%s", msg)
-}
+func checkDepth(data []byte, limit int) *apiError { return badBody(wire.CheckDepth(data, limit)) }
 
-// jsonType names a Go kind the way a JSON client thinks of it.
-func jsonType(kind string) string {
-	switch kind {
-	case "string":
-		return "a string"
-	case "struct", "map":
-		return "an object"
-	case "slice", "array":
-		return "an array"
-	case "bool":
-		return "a boolean"
-	}
-	return kind
-}
+func checkPrincipal(p *pdp.Principal) *apiError { return badBody(wire.CheckPrincipal(p)) }
 
-// checkPrincipal requires exactly one of id, email and api_key.
-func checkPrincipal(p *pdp.Principal) *apiError {
-	if p == nil {
-		return badRequest(CodeMissingField, `missing field "principal"`)
+// badBody is the answer to a body wire refused, nil for none.
+func badBody(e *wire.Error) *apiError {
+	if e == nil {
+		return nil
 	}
-	n := 0
-	for _, s := range []string{p.ID, p.Email, p.APIKey} {
-		if s != "" {
-			n++
-		}
-	}
-	if n != 1 {
-		return badRequest(CodeInvalidPrincipal, `"principal" must have exactly one of "id", "email" and "api_key", non-empty`)
-	}
-	return nil
-}
-
-// fillTarget validates the action and resource of a check and sets them on
-// req, and checks the field names already on req.
-func fillTarget(req *pdp.Request, action string, res *pdp.ResourceRef) *apiError {
-	switch {
-	case action == "":
-		return badRequest(CodeMissingField, `missing field "action"`)
-	case !pdp.IsAction(action):
-		return badRequest(CodeUnknownAction, "unknown action %q", action)
-	case res == nil:
-		return badRequest(CodeMissingField, `missing field "resource"`)
-	case res.Kind == "":
-		return badRequest(CodeMissingField, `missing field "resource.kind"`)
-	case !pdp.IsKind(res.Kind):
-		return badRequest(CodeUnknownKind, "unknown resource kind %q", res.Kind)
-	}
-	for i, f := range req.Fields {
-		if f == "" {
-			return badRequest(CodeMissingField, `empty field name in "fields" (fields[%d])`, i)
-		}
-	}
-	req.Action = action
-	req.Resource = *res
-	return nil
-}
-
-// checkDepth measures the nesting of objects and arrays on the raw bytes,
-// before anything is decoded, and refuses more than limit levels. Bytes inside
-// strings do not count. Malformed JSON is left for the decoder to report.
-func checkDepth(data []byte, limit int) *apiError {
-	depth := 0
-	inString, escaped := false, false
-	for _, c := range data {
-		switch {
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-		case c == '"':
-			inString = true
-		case c == '{' || c == '[':
-			depth++
-			if depth > limit {
-				return badRequest(CodeTooDeep, "JSON nested deeper than %d levels", limit)
-			}
-		case c == '}' || c == ']':
-			depth--
-		}
-	}
-	return nil
+	return &apiError{status: fasthttp.StatusBadRequest, code: e.Code, message: e.Message, index: e.Index, hasIndex: e.HasIndex}
 }

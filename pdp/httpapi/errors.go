@@ -3,29 +3,30 @@ package httpapi
 import (
 	"fmt"
 
+	"github.com/metalsoft-io/pdp/pdp/httpapi/internal/wire"
 	"github.com/valyala/fasthttp"
 )
 
 // Error codes of the {"error": {"code", "message"}} answers, with the status
 // each comes with.
 const (
-	CodeMalformedJSON        = "malformed_json"         // 400: not JSON, empty, or data after the object
-	CodeUnknownField         = "unknown_field"          // 400: a member the request type does not have
-	CodeDuplicateField       = "duplicate_field"        // 400: a member given twice in one object
-	CodeMissingField         = "missing_field"          // 400: a required member is absent, null or empty
-	CodeWrongType            = "wrong_type"             // 400: a member of the wrong JSON type
-	CodeInvalidPrincipal     = "invalid_principal"      // 400: principal is not exactly one of id, email, api_key
-	CodeUnknownKind          = "unknown_kind"           // 400: resource.kind outside the closed set
-	CodeUnknownAction        = "unknown_action"         // 400: action outside the closed set
-	CodeTooDeep              = "too_deep"               // 400: nesting deeper than the limit
-	CodeTooManyChecks        = "too_many_checks"        // 400: a batch of more than MaxBatch checks
-	CodeInvalidParameter     = "invalid_parameter"      // 400: a bad query parameter (explain=maybe)
-	CodeBadRequest           = "bad_request"            // 400: an HTTP request that does not parse
-	CodeNotFound             = "not_found"              // 404: no such endpoint
-	CodeMethodNotAllowed     = "method_not_allowed"     // 405: the endpoint does not take this method
-	CodeBodyTooLarge         = "body_too_large"         // 413: body over the limit
-	CodeUnsupportedMediaType = "unsupported_media_type" // 415: not application/json, or compressed
-	CodeInternal             = "internal_error"         // 500: a bug (a recovered panic); never a decision
+	CodeMalformedJSON        = wire.CodeMalformedJSON    // 400: not JSON, empty, or data after the object
+	CodeUnknownField         = wire.CodeUnknownField     // 400: a member the request type does not have
+	CodeDuplicateField       = wire.CodeDuplicateField   // 400: a member given twice in one object
+	CodeMissingField         = wire.CodeMissingField     // 400: a required member is absent, null or empty
+	CodeWrongType            = wire.CodeWrongType        // 400: a member of the wrong JSON type
+	CodeInvalidPrincipal     = wire.CodeInvalidPrincipal // 400: principal is not exactly one of id, email, api_key
+	CodeUnknownKind          = wire.CodeUnknownKind      // 400: resource.kind outside the closed set
+	CodeUnknownAction        = wire.CodeUnknownAction    // 400: action outside the closed set
+	CodeTooDeep              = wire.CodeTooDeep          // 400: nesting deeper than the limit
+	CodeTooManyChecks        = wire.CodeTooManyChecks    // 400: a batch of more than MaxBatch checks
+	CodeInvalidParameter     = "invalid_parameter"       // 400: a bad query parameter (explain=maybe)
+	CodeBadRequest           = "bad_request"             // 400: an HTTP request that does not parse
+	CodeNotFound             = "not_found"               // 404: no such endpoint
+	CodeMethodNotAllowed     = "method_not_allowed"      // 405: the endpoint does not take this method
+	CodeBodyTooLarge         = "body_too_large"          // 413: body over the limit
+	CodeUnsupportedMediaType = "unsupported_media_type"  // 415: not application/json, or compressed
+	CodeInternal             = "internal_error"          // 500: a bug (a recovered panic); never a decision
 )
 
 // apiError is a request that is answered with an error instead of a decision.
@@ -41,13 +42,6 @@ type apiError struct {
 // badRequest is a 400 error.
 func badRequest(code, format string, args ...any) *apiError {
 	return &apiError{status: fasthttp.StatusBadRequest, code: code, message: fmt.Sprintf(format, args...)}
-}
-
-// inItem marks e as the error of the i-th check of a batch.
-func inItem(e *apiError, i int) *apiError {
-	e.message = fmt.Sprintf("checks[%d]: %s", i, e.message)
-	e.index, e.hasIndex = i, true
-	return e
 }
 
 // writeError answers e. It is the one place an error becomes a response.

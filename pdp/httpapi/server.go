@@ -19,7 +19,8 @@ import (
 )
 
 // Decider makes decisions: *pdp.Engine. Every method must be safe for
-// concurrent use and fail closed. DecideRego is Decide through the Rego
+// concurrent use and fail closed, and must not keep req after the call (a
+// batch's requests are reused). DecideRego is Decide through the Rego
 // policy itself, for the OPA data API.
 type Decider interface {
 	Decide(ctx context.Context, req *pdp.Request) pdp.Decision

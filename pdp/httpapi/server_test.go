@@ -35,7 +35,7 @@ type testEngine struct {
 	release chan struct{}
 	entered chan struct{}
 	mu      sync.Mutex
-	last    *pdp.Request
+	last    pdp.Request // a copy: a Decider must not keep req
 }
 
 func newTestEngine() *testEngine {
@@ -50,7 +50,7 @@ func (e *testEngine) Decide(_ context.Context, req *pdp.Request) pdp.Decision {
 		e.revision.Store("rev-2")
 	}
 	e.mu.Lock()
-	e.last = req
+	e.last = *req
 	e.mu.Unlock()
 	switch req.Principal.ID {
 	case "panic":
@@ -82,7 +82,7 @@ func (e *testEngine) AllowedInfrastructures(context.Context, pdp.Principal, stri
 	return nil, errors.ErrUnsupported
 }
 
-func (e *testEngine) lastRequest() *pdp.Request {
+func (e *testEngine) lastRequest() pdp.Request {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.last
@@ -376,7 +376,7 @@ func TestCheckRequest(t *testing.T) {
 		"resource": {"kind": "infrastructure", "id": "inf-web", "attr": {"deploy_type": "edit", "requested": {"servers": 2}}},
 		"fields": ["label"]}`)
 	got := engine.lastRequest()
-	want := &pdp.Request{
+	want := pdp.Request{
 		Principal: pdp.Principal{ID: "u-ops"}, ActingAs: "u-finance", Action: "deploy",
 		Resource: pdp.ResourceRef{Kind: "infrastructure", ID: "inf-web",
 			Attr: map[string]any{"deploy_type": "edit", "requested": map[string]any{"servers": json.Number("2")}}},
@@ -588,7 +588,7 @@ func TestBodyOverServerLimit(t *testing.T) {
 }
 
 // TestConcurrentClients: many clients at once (run with -race), each
-// answer the right one.
+// answer the right one, every result of a batch in its place.
 func TestConcurrentClients(t *testing.T) {
 	srv := startServer(t, newTestEngine(), Options{})
 	var wg sync.WaitGroup
@@ -610,6 +610,11 @@ func TestConcurrentClients(t *testing.T) {
 					len(bb.Results) != 3+i%5 {
 					t.Errorf("batch: %+v (%v)", bb, err)
 					return
+				}
+				for j, r := range bb.Results { // batches reuse their requests and results: each in its place
+					if r.Allow != (j%2 == 0) {
+						t.Errorf("batch of %d: result %d: %+v", len(bb.Results), j, r)
+					}
 				}
 			}
 		}()

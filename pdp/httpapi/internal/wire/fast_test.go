@@ -1,8 +1,11 @@
-package httpapi
+package wire
 
 import (
+	"os"
 	"reflect"
 	"testing"
+
+	"github.com/metalsoft-io/pdp/pdp"
 )
 
 // fastCases are bodies the fast decoder must accept (ok) or leave to the
@@ -19,6 +22,8 @@ var fastCases = []struct {
 	{`{"principal": {"id": "u-\u006fps"}, "action": "read", "resource": {"kind": "ui"}}`, false}, // escape
 	{`{"principal": {"id": "u-ops"}, "principal": {"id": "u-ops"}}`, false},                      // repeated
 	{`{"Principal": {"id": "u-ops"}}`, false},                                                    // not exactly named
+	{`{"\u0070rincipal": {"id": "u-ops"}}`, false},                                               // an escaped name
+	{`{"principals": {"id": "u-ops"}}`, false},                                                   // a known name and more
 	{`{"principal": {"id": "u-ops"}, "extra": 1}`, false},
 	{`{"principal": null}`, false},
 	{`{"acting_as": null}`, false},
@@ -41,7 +46,7 @@ var fastCases = []struct {
 // decodes to the same value.
 func TestDecodeCheckFast(t *testing.T) {
 	for _, tc := range fastCases {
-		got, ok := decodeCheckFast([]byte(tc.body), 32)
+		got, ok := decodeCheckFast([]byte(tc.body), maxDepth)
 		if ok != tc.ok {
 			t.Errorf("%s: fast decoder ok=%v, want %v", tc.body, ok, tc.ok)
 		}
@@ -54,11 +59,11 @@ func TestDecodeCheckFast(t *testing.T) {
 func sameAsStrict(t *testing.T, body string, fast checkWire) {
 	t.Helper()
 	var strict checkWire
-	if e := checkDepth([]byte(body), 32); e != nil {
-		t.Fatalf("%s: fast decoder accepted, strict depth check: %v", body, e.message)
+	if e := CheckDepth([]byte(body), maxDepth); e != nil {
+		t.Fatalf("%s: fast decoder accepted, strict depth check: %v", body, e.Message)
 	}
-	if e := decodeStrict([]byte(body), &strict); e != nil {
-		t.Fatalf("%s: fast decoder accepted, strict decoder: %v", body, e.message)
+	if e := DecodeStrict([]byte(body), &strict); e != nil {
+		t.Fatalf("%s: fast decoder accepted, strict decoder: %v", body, e.Message)
 	}
 	if !reflect.DeepEqual(fast, strict) {
 		t.Fatalf("%s:\nfast   %#v\nstrict %#v", body, fast, strict)
@@ -70,10 +75,11 @@ func FuzzDecodeCheckFast(f *testing.F) {
 	for _, tc := range fastCases {
 		f.Add(tc.body)
 	}
-	f.Add(invalidUTF8Bodies["/v1/check"])
-	f.Add(invalidUTF8Bodies["/v1/check?explain"])
+	for _, body := range invalidUTF8 {
+		f.Add(body)
+	}
 	f.Fuzz(func(t *testing.T, body string) {
-		if got, ok := decodeCheckFast([]byte(body), 32); ok {
+		if got, ok := decodeCheckFast([]byte(body), maxDepth); ok {
 			sameAsStrict(t, body, got)
 		}
 	})
@@ -86,8 +92,8 @@ func BenchmarkDecodeCheck(b *testing.B) {
 	b.Run("fast", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, e := decodeCheck(body, 32); e != nil {
-				b.Fatal(e.message)
+			if _, e := DecodeCheck(body, maxDepth); e != nil {
+				b.Fatal(e.Message)
 			}
 		}
 	})
@@ -95,8 +101,8 @@ func BenchmarkDecodeCheck(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			var w checkWire
-			if e := decodeStrict(body, &w); e != nil {
-				b.Fatal(e.message)
+			if e := DecodeStrict(body, &w); e != nil {
+				b.Fatal(e.Message)
 			}
 		}
 	})
@@ -110,8 +116,9 @@ var batchCases = []struct {
 }{
 	{`{"principal": {"id": "u-ops"}, "checks": [{"action": "read", "resource": {"kind": "ui"}}, {"action": "deploy", "resource": {"kind": "infrastructure", "id": "inf-web", "attr": {"requested": {"servers": 2}}}, "fields": ["label"]}]}`, true},
 	{`{"principal": {"email": "a@b"}, "acting_as": "u-x", "checks": []}`, true},
-	{`{"principal": {"id": "u-ops"}, "checks": [{}]}`, true},
-	{`{"principal": {"id": "u-ops"}}`, false}, // no checks: the strict decoder names the missing field
+	{`{"principal": {"id": "u-ops"}, "checks": [{"resource": {"kind": "ui"}}]}`, true},
+	{`{"principal": {"id": "u-ops"}, "checks": [{"action": "read"}]}`, false}, // no resource: the strict decoder names it
+	{`{"principal": {"id": "u-ops"}}`, false},                                 // no checks: the strict decoder names the missing field
 	{`{"principal": {"id": "u-ops"}, "checks": null}`, false},
 	{`{"principal": {"id": "u-ops"}, "checks": [{"action": "read", "action": "read"}]}`, false},
 	{`{"principal": {"id": "u-ops"}, "checks": [{"principal": {"id": "u-ops"}}]}`, false},
@@ -122,35 +129,42 @@ var batchCases = []struct {
 // decodes to the same value.
 func TestDecodeBatchFast(t *testing.T) {
 	for _, tc := range batchCases {
-		w, items, ok := decodeBatchFast([]byte(tc.body), 32)
+		principal, reqs, ok := decodeBatchFast([]byte(tc.body), maxDepth, nil)
 		if ok != tc.ok {
 			t.Errorf("%s: fast decoder ok=%v, want %v", tc.body, ok, tc.ok)
 		}
 		if ok {
-			batchSameAsStrict(t, tc.body, w, items)
+			batchSameAsStrict(t, tc.body, principal, reqs)
 		}
 	}
 }
 
-func batchSameAsStrict(t *testing.T, body string, w batchWire, items []itemWire) {
+func batchSameAsStrict(t *testing.T, body string, principal *pdp.Principal, reqs []pdp.Request) {
 	t.Helper()
 	var strict batchWire
-	if e := checkDepth([]byte(body), 32); e != nil {
-		t.Fatalf("%s: fast decoder accepted, strict depth check: %v", body, e.message)
+	if e := CheckDepth([]byte(body), maxDepth); e != nil {
+		t.Fatalf("%s: fast decoder accepted, strict depth check: %v", body, e.Message)
 	}
-	if e := decodeStrict([]byte(body), &strict); e != nil {
-		t.Fatalf("%s: fast decoder accepted, strict decoder: %v", body, e.message)
+	if e := DecodeStrict([]byte(body), &strict); e != nil {
+		t.Fatalf("%s: fast decoder accepted, strict decoder: %v", body, e.Message)
 	}
-	if !reflect.DeepEqual(w.Principal, strict.Principal) || w.ActingAs != strict.ActingAs || len(items) != len(strict.Checks) {
-		t.Fatalf("%s: fast %+v (%d checks), strict %+v", body, w, len(items), strict)
+	if !reflect.DeepEqual(principal, strict.Principal) || len(reqs) != len(strict.Checks) {
+		t.Fatalf("%s: fast %+v (%d checks), strict %+v", body, principal, len(reqs), strict)
 	}
 	for i, raw := range strict.Checks {
 		var it itemWire
-		if e := decodeStrict(raw, &it); e != nil {
-			t.Fatalf("%s: check %d: fast decoder accepted, strict decoder: %v", body, i, e.message)
+		if e := DecodeStrict(raw, &it); e != nil {
+			t.Fatalf("%s: check %d: fast decoder accepted, strict decoder: %v", body, i, e.Message)
 		}
-		if !reflect.DeepEqual(it, items[i]) {
-			t.Fatalf("%s: check %d:\nfast   %#v\nstrict %#v", body, i, items[i], it)
+		if it.Resource == nil {
+			t.Fatalf("%s: check %d: fast decoder accepted a check without a resource", body, i)
+		}
+		want := pdp.Request{ActingAs: strict.ActingAs, Action: it.Action, Resource: *it.Resource, Fields: it.Fields}
+		if strict.Principal != nil {
+			want.Principal = *strict.Principal
+		}
+		if !reflect.DeepEqual(reqs[i], want) {
+			t.Fatalf("%s: check %d:\nfast   %#v\nstrict %#v", body, i, reqs[i], want)
 		}
 	}
 }
@@ -160,10 +174,30 @@ func FuzzDecodeBatchFast(f *testing.F) {
 	for _, tc := range batchCases {
 		f.Add(tc.body)
 	}
-	f.Add(invalidUTF8Bodies["/v1/check/batch"])
+	for _, body := range invalidUTF8 {
+		f.Add(body)
+	}
 	f.Fuzz(func(t *testing.T, body string) {
-		if w, items, ok := decodeBatchFast([]byte(body), 32); ok {
-			batchSameAsStrict(t, body, w, items)
+		if principal, reqs, ok := decodeBatchFast([]byte(body), maxDepth, nil); ok {
+			batchSameAsStrict(t, body, principal, reqs)
 		}
 	})
+}
+
+// BenchmarkDecodeBatch decodes testdata/ten-checks.json (the batch of
+// httpapi's BenchmarkCheckBatch) into the same requests each time, as the
+// HTTP server does.
+func BenchmarkDecodeBatch(b *testing.B) {
+	body, err := os.ReadFile("testdata/ten-checks.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var reqs []pdp.Request
+	b.ReportAllocs()
+	for b.Loop() {
+		var e *Error
+		if reqs, e = DecodeBatch(body, maxDepth, reqs[:0]); e != nil {
+			b.Fatal(e.Message)
+		}
+	}
 }

@@ -1,4 +1,4 @@
-package httpapi
+package wire
 
 import (
 	"bytes"
@@ -91,7 +91,7 @@ const manyMembers = 16
 // checkMembers walks data, a valid JSON text, and refuses a member that the
 // objects of root's type do not have (unknown_field) and a member given
 // twice in one object (duplicate_field). Both name the member's path.
-func checkMembers(data []byte, root *shape) *apiError {
+func checkMembers(data []byte, root *shape) *Error {
 	stack := make([]memberFrame, 0, 8)
 	var names [][]byte
 	for i := 0; i < len(data); i++ {
@@ -131,13 +131,13 @@ func checkMembers(data []byte, root *shape) *apiError {
 
 // addMember records the member name quoted (with its quotes) in the
 // innermost frame, an object.
-func addMember(stack []memberFrame, names *[][]byte, quoted []byte) *apiError {
+func addMember(stack []memberFrame, names *[][]byte, quoted []byte) *Error {
 	f := &stack[len(stack)-1]
 	name := quoted[1 : len(quoted)-1]
 	if bytes.IndexByte(name, '\\') >= 0 {
 		var s string
 		if err := json.Unmarshal(quoted, &s); err != nil {
-			return badRequest(CodeMalformedJSON, "malformed member name %s", quoted)
+			return errorf(CodeMalformedJSON, "malformed member name %s", quoted)
 		}
 		name = []byte(s)
 	}
@@ -149,7 +149,7 @@ func addMember(stack []memberFrame, names *[][]byte, quoted []byte) *apiError {
 					msg += " (member names are case-sensitive: " + strconv.Quote(known) + ")"
 				}
 			}
-			return badRequest(CodeUnknownField, "%s", msg)
+			return errorf(CodeUnknownField, "%s", msg)
 		}
 	}
 	mine := (*names)[f.first:]
@@ -180,8 +180,8 @@ func addMember(stack []memberFrame, names *[][]byte, quoted []byte) *apiError {
 	return nil
 }
 
-func duplicate(stack []memberFrame, name []byte) *apiError {
-	return badRequest(CodeDuplicateField, "duplicate field %q", memberPath(stack, name))
+func duplicate(stack []memberFrame, name []byte) *Error {
+	return errorf(CodeDuplicateField, "duplicate field %q", memberPath(stack, name))
 }
 
 // child is the shape of the value being walked in f.

@@ -1,4 +1,4 @@
-package httpapi
+package wire
 
 import (
 	"encoding/json"
@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
-
-	"github.com/valyala/fasthttp"
 )
 
 func TestCheckDepth(t *testing.T) {
@@ -29,55 +27,9 @@ func TestCheckDepth(t *testing.T) {
 		{strings.Repeat("}", 10) + "{{", 1, true}, // malformed: left to the decoder
 	}
 	for _, tc := range tests {
-		if e := checkDepth([]byte(tc.body), tc.limit); (e == nil) != tc.ok {
-			t.Errorf("checkDepth(%.40q, %d) = %v, want ok %v", tc.body, tc.limit, e, tc.ok)
+		if e := CheckDepth([]byte(tc.body), tc.limit); (e == nil) != tc.ok {
+			t.Errorf("CheckDepth(%.40q, %d) = %v, want ok %v", tc.body, tc.limit, e, tc.ok)
 		}
-	}
-}
-
-func TestAppendString(t *testing.T) {
-	for _, s := range []string{"", "owner", `a"b\c`, "line\nbreak\t\x00\x1f", "ünïcode ✓", "bad \xff utf8", "</script>"} {
-		got := appendString(nil, s)
-		var back string
-		if err := json.Unmarshal(got, &back); err != nil {
-			t.Errorf("appendString(%q) = %s: %v", s, got, err)
-			continue
-		}
-		if want, _ := json.Marshal(s); back != s && string(got) != string(want) {
-			t.Errorf("appendString(%q) = %s, round trip %q", s, got, back)
-		}
-	}
-}
-
-func TestRouter(t *testing.T) {
-	h := func(name string) fasthttp.RequestHandler {
-		return func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString(name) }
-	}
-	r, err := newRouter([]route{
-		{path: "/v1/check", handle: h("check")},
-		{path: "/v1/authz", prefix: true, handle: h("authz")},
-		{path: "/v1/authz/envoy", prefix: true, handle: h("envoy")},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for path, want := range map[string]string{
-		"/v1/check": "check", "/v1/check/": "", "/v1/checks": "",
-		"/v1/authz": "authz", "/v1/authz/api/v2/x": "authz", "/v1/authzz": "",
-		"/v1/authz/envoy": "envoy", "/v1/authz/envoy/api": "envoy", "/v1/authz/envoyx": "authz",
-	} {
-		got := ""
-		if rt := r.find([]byte(path)); rt != nil {
-			var ctx fasthttp.RequestCtx
-			rt.handle(&ctx)
-			got = string(ctx.Response.Body())
-		}
-		if got != want {
-			t.Errorf("%s: routed to %q, want %q", path, got, want)
-		}
-	}
-	if _, err := newRouter([]route{{path: "/a", handle: h("a")}, {path: "/a", handle: h("b")}}); err == nil {
-		t.Error("a duplicate route was accepted")
 	}
 }
 
@@ -88,12 +40,14 @@ func FuzzDecodeCheck(f *testing.F) {
 		`{"principal": {"email": "a@b"}, "action": "read", "resource": {"kind": "ui"}}`,
 		`{"principal": {"api_key": "k"}, "action": "list", "resource": {"kind": "infrastructure"}}`,
 		`{"principal": {}, "action": "read"}`, `[]`, `{`, `{"a":[[[[[]]]]]}`,
-		invalidUTF8Bodies["/v1/check"], invalidUTF8Bodies["/v1/check?explain"],
 	} {
 		f.Add([]byte(s))
 	}
+	for _, s := range invalidUTF8 {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, e := decodeCheck(body, DefaultMaxDepth)
+		req, e := DecodeCheck(body, maxDepth)
 		if (req == nil) == (e == nil) {
 			t.Fatalf("request %v and error %v", req, e)
 		}
@@ -101,11 +55,11 @@ func FuzzDecodeCheck(f *testing.F) {
 			t.Fatalf("accepted a body that is not valid UTF-8: %q", body)
 		}
 		if req != nil {
-			if e := checkPrincipal(&req.Principal); e != nil {
+			if e := CheckPrincipal(&req.Principal); e != nil {
 				t.Fatalf("decoded a bad principal: %+v", req.Principal)
 			}
 		}
-		if e != nil && (e.status != 400 || e.code == "" || e.message == "") {
+		if e != nil && (e.Code == "" || e.Message == "") {
 			t.Fatalf("bad error %+v", e)
 		}
 	})
@@ -144,8 +98,8 @@ func TestCheckMembers(t *testing.T) {
 			e := checkMembers([]byte(tc.body), shapeOf(reflect.TypeOf(tc.wire)))
 			switch {
 			case tc.code == "" && e != nil:
-				t.Errorf("refused: %s: %s", e.code, e.message)
-			case tc.code != "" && (e == nil || e.code != tc.code):
+				t.Errorf("refused: %s: %s", e.Code, e.Message)
+			case tc.code != "" && (e == nil || e.Code != tc.code):
 				t.Errorf("got %+v, want code %s", e, tc.code)
 			}
 		})

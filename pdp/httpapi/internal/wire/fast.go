@@ -1,8 +1,8 @@
-package httpapi
+package wire
 
 import (
 	"encoding/json"
-	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/metalsoft-io/pdp/pdp"
@@ -12,9 +12,9 @@ import (
 // without reflection: known members, each once, strings without escapes,
 // attributes of plain JSON values. Anything else (an unknown or repeated
 // member, an escape, a null, an error of any kind, too deep a nesting) makes
-// it give up, and the strict decoder (decodeStrict) reads the body and
+// it give up, and the strict decoder (DecodeStrict) reads the body and
 // reports what is wrong. What the fast decoder accepts, the strict one
-// decodes to the same value (FuzzFastCheck checks it).
+// decodes to the same value (FuzzDecodeCheckFast checks it).
 //
 // Every decoded string is a substring of one copy of the body, so that
 // decoding costs one string allocation plus the attribute maps.
@@ -52,29 +52,40 @@ func decodeCheckFast(body []byte, maxDepth int) (checkWire, bool) {
 	return w, ok && p.i == len(p.s)
 }
 
-// decodeBatchFast decodes body as a batch: its principal, acting_as and
-// checks, or reports false.
-func decodeBatchFast(body []byte, maxDepth int) (w batchWire, items []itemWire, ok bool) {
+// decodeBatchFast decodes body as a batch: it appends to reqs, empty, one
+// request per check, in order, each with the batch's principal and
+// acting_as, and returns them with the principal (nil when the body has
+// none) for the caller to validate; or it reports false. A check without a
+// resource is left to the strict decoder, which names what is missing.
+func decodeBatchFast(body []byte, maxDepth int, reqs []pdp.Request) (principal *pdp.Principal, _ []pdp.Request, ok bool) {
 	p := fastParser{s: string(body), maxDepth: maxDepth}
-	hasChecks := false
+	var who pdp.Principal
+	var actingAs string
+	hasPrincipal, hasChecks := false, false
 	ok = p.members(batchMembers, func(key string) (ok bool) {
 		switch key {
 		case "principal":
-			w.Principal = &pdp.Principal{}
-			ok = p.principal(w.Principal)
+			hasPrincipal = true
+			ok = p.principal(&who)
 		case "acting_as":
-			w.ActingAs, ok = p.str()
+			actingAs, ok = p.str()
 		case "checks":
 			hasChecks = true
-			items, ok = p.items()
+			reqs, ok = p.checks(reqs)
 		}
 		return ok
 	})
 	p.ws()
 	if !ok || p.i != len(p.s) || !hasChecks {
-		return batchWire{}, nil, false
+		return nil, nil, false
 	}
-	return w, items, true
+	for i := range reqs {
+		reqs[i].Principal, reqs[i].ActingAs = who, actingAs
+	}
+	if hasPrincipal {
+		principal = &who
+	}
+	return principal, reqs, true
 }
 
 // The member names each object of the fast path may hold.
@@ -87,43 +98,71 @@ var (
 )
 
 // members reads an object whose member names are among names, each at most
-// once (anything else reports false, for the strict decoder to explain);
-// read reads the value of the member named key.
+// once (anything else, an escaped name too, reports false, for the strict
+// decoder to explain); read reads the value of the member named key.
 func (p *fastParser) members(names []string, read func(key string) bool) bool {
 	var seen uint32
-	return p.object(func(key string) bool {
-		i := slices.Index(names, key)
+	p.ws()
+	return p.sequence('{', '}', func() bool {
+		i := p.name(names)
 		if i < 0 || seen&(1<<i) != 0 {
 			return false
 		}
 		seen |= 1 << i
-		return read(key)
+		p.ws()
+		return p.next() == ':' && read(names[i])
 	})
 }
 
-// items reads the checks of a batch: an array of at most MaxBatch
-// {"action", "resource", "fields"} objects.
-func (p *fastParser) items() ([]itemWire, bool) {
+// name reads a quoted member name that is exactly one of names and returns
+// its index, or -1. Unlike str it compares the bytes in place, without
+// scanning the string first.
+func (p *fastParser) name(names []string) int {
 	p.ws()
-	items, ok := array(p, func() (it itemWire, ok bool) {
-		ok = p.members(itemMembers, func(key string) (ok bool) {
-			switch key {
-			case "action":
-				it.Action, ok = p.str()
-			case "resource":
-				it.Resource = &pdp.ResourceRef{}
-				ok = p.resource(it.Resource)
-			case "fields":
-				it.Fields, ok = p.strings()
-			}
-			return ok
-		})
-		return it, ok
-	})
-	if !ok || len(items) > MaxBatch {
-		return nil, false
+	if p.next() != '"' {
+		return -1
 	}
-	return items, true
+	rest := p.s[p.i:]
+	for i, n := range names {
+		if len(rest) > len(n) && rest[len(n)] == '"' && rest[:len(n)] == n {
+			p.i += len(n) + 1
+			return i
+		}
+	}
+	return -1
+}
+
+// checks appends to reqs, empty, the checks of a batch: an array of at
+// most MaxBatch {"action", "resource", "fields"} objects, each with a
+// resource.
+func (p *fastParser) checks(reqs []pdp.Request) ([]pdp.Request, bool) {
+	p.ws()
+	ok := p.elements(func() bool {
+		if len(reqs) == MaxBatch {
+			return false
+		}
+		reqs = append(reqs, pdp.Request{})
+		return p.check(&reqs[len(reqs)-1])
+	})
+	return reqs, ok
+}
+
+// check reads one check of a batch into r.
+func (p *fastParser) check(r *pdp.Request) bool {
+	hasResource := false
+	ok := p.members(itemMembers, func(key string) (ok bool) {
+		switch key {
+		case "action":
+			r.Action, ok = p.str()
+		case "resource":
+			hasResource = true
+			ok = p.resource(&r.Resource)
+		case "fields":
+			r.Fields, ok = p.strings()
+		}
+		return ok
+	})
+	return ok && hasResource
 }
 
 // principal reads {"id"|"email"|"api_key": string, ...}.
@@ -170,60 +209,55 @@ func (p *fastParser) strings() ([]string, bool) {
 
 // array reads a JSON array whose elements elem reads.
 func array[T any](p *fastParser, elem func() (T, bool)) ([]T, bool) {
-	if !p.open('[') {
+	out := []T{}
+	ok := p.elements(func() bool {
+		v, ok := elem()
+		out = append(out, v)
+		return ok
+	})
+	if !ok {
 		return nil, false
 	}
-	out := []T{}
-	p.ws()
-	if p.peek() == ']' {
-		p.i++
-		p.depth--
-		return out, true
-	}
-	for {
-		v, ok := elem()
-		if !ok {
-			return nil, false
-		}
-		out = append(out, v)
-		p.ws()
-		switch p.next() {
-		case ',':
-		case ']':
-			p.depth--
-			return out, true
-		default:
-			return nil, false
-		}
-	}
+	return out, true
 }
+
+// elements reads a JSON array, calling elem to read each element.
+func (p *fastParser) elements(elem func() bool) bool { return p.sequence('[', ']', elem) }
 
 // object reads an object, calling member after each key and its colon to
 // read the value.
 func (p *fastParser) object(member func(key string) bool) bool {
 	p.ws()
-	if !p.open('{') {
-		return false
-	}
-	p.ws()
-	if p.peek() == '}' {
-		p.i++
-		p.depth--
-		return true
-	}
-	for {
+	return p.sequence('{', '}', func() bool {
 		key, ok := p.str()
 		if !ok {
 			return false
 		}
 		p.ws()
-		if p.next() != ':' || !member(key) {
+		return p.next() == ':' && member(key)
+	})
+}
+
+// sequence reads an array or an object, open to end, whose items, separated
+// by commas, item reads.
+func (p *fastParser) sequence(open, end byte, item func() bool) bool {
+	if !p.open(open) {
+		return false
+	}
+	p.ws()
+	if p.peek() == end {
+		p.i++
+		p.depth--
+		return true
+	}
+	for {
+		if !item() {
 			return false
 		}
 		p.ws()
 		switch p.next() {
 		case ',':
-		case '}':
+		case end:
 			p.depth--
 			return true
 		default:
@@ -330,20 +364,22 @@ func (p *fastParser) str() (string, bool) {
 	if p.next() != '"' {
 		return "", false
 	}
-	start, ascii := p.i, true
-	for ; p.i < len(p.s); p.i++ {
-		switch c := p.s[p.i]; {
-		case c == '"':
-			s := p.s[start:p.i]
-			p.i++
-			return s, ascii || utf8.ValidString(s)
+	n := strings.IndexByte(p.s[p.i:], '"')
+	if n < 0 {
+		return "", false
+	}
+	s := p.s[p.i : p.i+n]
+	p.i += n + 1
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
 		case c == '\\' || c < 0x20:
 			return "", false
 		case c >= utf8.RuneSelf:
 			ascii = false
 		}
 	}
-	return "", false
+	return s, ascii || utf8.ValidString(s)
 }
 
 func (p *fastParser) ws() {
