@@ -2,9 +2,17 @@ package redisstate
 
 import (
 	"context"
+	"math/rand/v2"
+	"runtime"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/metalsoft-io/pdp/internal/testenv"
+	"github.com/metalsoft-io/pdp/pdp"
 )
 
 // BenchmarkRevocationLatency measures, over b.N trials, the time from a
@@ -48,4 +56,66 @@ func BenchmarkRevocationLatency(b *testing.B) {
 	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) }
 	b.ReportMetric(pct(0.50), "p50-µs")
 	b.ReportMetric(pct(0.99), "p99-µs")
+}
+
+// BenchmarkColdLookups drives the cold path of the bench's cold scenario
+// through a Source: 32 concurrent callers, each reading a random user of
+// coldUsers and then that user's infrastructure, with a facts budget far
+// below the data, so that nearly every lookup reads Redis.
+//
+//	go test -run '^$' -bench ColdLookups -cpuprofile /tmp/cold.prof ./sync/redisstate/
+func BenchmarkColdLookups(b *testing.B) {
+	const coldUsers = 100_000
+	srv := testenv.StartRedis(b)
+	writeColdState(b, srv.URL(), coldUsers)
+	src := openSource(b, srv.URL(), Options{CacheMaxCost: 1 << 20})
+	ctx := context.Background()
+	b.SetParallelism(32 / max(1, runtime.GOMAXPROCS(0)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			k := rand.IntN(coldUsers)
+			u, err := src.User(ctx, "u-"+strconv.Itoa(k))
+			if err != nil || u == nil {
+				b.Fatalf("user %d: %+v %v", k, u, err)
+			}
+			in, err := src.Infrastructure(ctx, "inf-"+strconv.Itoa(k))
+			if err != nil || in == nil {
+				b.Fatalf("infrastructure %d: %+v %v", k, in, err)
+			}
+		}
+	})
+	b.StopTimer()
+	st := src.Stats()
+	b.ReportMetric(float64(st.Misses)/float64(2*b.N), "miss-ratio")
+	b.ReportMetric(float64(st.Misses)/float64(max(1, st.Loads)), "refs/load")
+}
+
+// writeColdState writes n users and n infrastructures shaped as the bench's
+// cold scenario writes them, straight to Redis.
+func writeColdState(b *testing.B, url string, n int) {
+	b.Helper()
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := redis.NewClient(opt)
+	defer c.Close()
+	ctx := context.Background()
+	p := c.Pipeline()
+	for i := range n {
+		u := "u-" + strconv.Itoa(i)
+		p.Set(ctx, "pdp:user:"+u, mustJSON(pdp.User{ID: u, Account: "acct", Usage: map[string]int64{"servers": 3}}), 0)
+		p.Set(ctx, "pdp:infra:inf-"+strconv.Itoa(i), mustJSON(pdp.Infrastructure{ID: "inf-" + strconv.Itoa(i), Owner: u,
+			Delegates: []string{"u-" + strconv.Itoa((i+1)%n)}}), 0)
+		if p.Len() >= 20_000 {
+			if _, err := p.Exec(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if _, err := p.Exec(ctx); err != nil {
+		b.Fatal(err)
+	}
 }

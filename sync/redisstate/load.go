@@ -18,13 +18,12 @@ const indexScript = `local id = redis.call('GET', KEYS[1])
 if not id then return false end
 return {id, redis.call('GET', ARGV[1] .. id)}`
 
-// load reads refs from Redis in one pipelined round trip, caches the results
-// and returns one entry per ref. A Redis failure is an error wrapping
-// pdp.ErrUnavailable; a malformed document is an entry with err set.
-func (s *Source) load(ctx context.Context, refs []Ref) ([]*entry, error) {
-	if err := s.checkUp(); err != nil {
-		return nil, err
-	}
+// read reads refs from Redis in one pipelined round trip and caches the
+// results. For each ref it returns its entry, or the error wrapping
+// pdp.ErrUnavailable with which Redis failed to read it. Every entry's
+// generation sequence is taken before the read starts.
+func (s *Source) read(refs []Ref) ([]*entry, []error) {
+	ctx := context.Background() // the lookups waiting each stop at their own deadline
 	seq := s.cache.gen.begin()
 	cmds := make([]redis.Cmder, len(refs))
 	userPrefix := s.keys.of(KindUser, "")
@@ -42,21 +41,20 @@ func (s *Source) load(ctx context.Context, refs []Ref) ([]*entry, error) {
 	if s.afterRead != nil {
 		s.afterRead()
 	}
-	for _, c := range cmds {
-		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) && !isWrongType(err) {
-			s.stats.redisErrors.Add(1)
-			return nil, unavailable(err)
-		}
-	}
 	out := make([]*entry, len(refs))
+	errs := make([]error, len(refs))
 	for i, r := range refs {
-		if r.Kind == KindEmail || r.Kind == KindAPIKey {
+		switch err := cmds[i].Err(); {
+		case err != nil && !errors.Is(err, redis.Nil) && !isWrongType(err):
+			s.stats.redisErrors.Add(1)
+			errs[i] = unavailable(err)
+		case r.Kind == KindEmail || r.Kind == KindAPIKey:
 			out[i] = s.indexEntry(seq, r, cmds[i].(*redis.Cmd))
-		} else {
+		default:
 			out[i] = s.docEntry(seq, r, cmds[i].(*redis.StringCmd))
 		}
 	}
-	return out, nil
+	return out, errs
 }
 
 // checkUp fails fast, without a round trip, while the tailer knows Redis is

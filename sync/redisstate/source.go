@@ -58,6 +58,7 @@ type Source struct {
 	syncedAt atomic.Int64           // unix nanos when the stream was last known to be followed
 	closed   atomic.Bool
 
+	loader    loader
 	stats     counters
 	infraList atomic.Pointer[entry] // see InfrastructureIDs
 
@@ -116,6 +117,7 @@ func Open(ctx context.Context, url string, opts Options) (*Source, error) {
 		log:       opts.Logger.With("component", "redisstate"),
 		block:     min(time.Second, opts.Staleness/4),
 		batch:     512,
+		loader:    loader{limit: maxPipelines},
 	}
 	s.lastErr = errors.New("redis has not answered yet")
 	if err := s.connect(ctx); err != nil {

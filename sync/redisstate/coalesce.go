@@ -1,0 +1,118 @@
+package redisstate
+
+import (
+	"context"
+	"sync"
+)
+
+// maxPipelines is how many lookup pipelines may be in flight to Redis at
+// once.
+const maxPipelines = 2
+
+// loader coalesces the cache misses of concurrent lookups. A miss is queued;
+// while fewer than its limit of pipelines are in flight, a drainer is
+// started, and every drainer sends everything queued as one pipeline, the
+// same fact asked by several lookups once, until the queue is empty. Under
+// load, a miss waits for at most one pipeline and shares its round trip with
+// the others queued behind it: fewer system calls in pdp and in Redis.
+type loader struct {
+	mu       sync.Mutex
+	queue    []*loadCall
+	inFlight int // drainers running
+	limit    int // maxPipelines; tests lower it
+}
+
+// loadCall is one lookup's or Prefetch's wait for its refs.
+type loadCall struct {
+	refs    []Ref
+	slots   []int    // index of each ref in the pipeline that reads it
+	entries []*entry // one per ref, set before done is closed
+	err     error    // set instead of entries when Redis failed
+	done    chan struct{}
+}
+
+// enqueue queues c and reports whether the caller must start a drainer.
+func (l *loader) enqueue(c *loadCall) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.queue = append(l.queue, c)
+	if l.inFlight >= l.limit {
+		return false
+	}
+	l.inFlight++
+	return true
+}
+
+// take returns everything queued, or nothing when the queue is empty, in
+// which case the calling drainer must stop.
+func (l *loader) take() []*loadCall {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	calls := l.queue
+	l.queue = nil
+	if len(calls) == 0 {
+		l.inFlight--
+	}
+	return calls
+}
+
+// load returns one entry per ref, read from Redis together with the misses
+// of concurrent lookups. A Redis failure, or ctx ending first, is an error
+// wrapping pdp.ErrUnavailable; a malformed document is an entry with err
+// set.
+func (s *Source) load(ctx context.Context, refs []Ref) ([]*entry, error) {
+	if err := s.checkUp(); err != nil {
+		return nil, err
+	}
+	c := &loadCall{refs: refs, done: make(chan struct{})}
+	if s.loader.enqueue(c) {
+		go s.drain()
+	}
+	select {
+	case <-c.done:
+		return c.entries, c.err
+	case <-ctx.Done():
+		// The read goes on and caches its result; this lookup stops waiting.
+		return nil, unavailable(ctx.Err())
+	}
+}
+
+// drain sends the queued calls' refs to Redis, one pipeline at a time,
+// until the queue is empty.
+func (s *Source) drain() {
+	for calls := s.loader.take(); len(calls) > 0; calls = s.loader.take() {
+		refs := uniqueRefs(calls)
+		entries, errs := s.read(refs)
+		for _, c := range calls {
+			c.entries = make([]*entry, len(c.refs))
+			for j, slot := range c.slots {
+				if errs[slot] != nil {
+					c.err, c.entries = errs[slot], nil
+					break
+				}
+				c.entries[j] = entries[slot]
+			}
+			close(c.done)
+		}
+	}
+}
+
+// uniqueRefs returns the distinct refs of calls and sets each call's slots
+// to the index of its refs among them.
+func uniqueRefs(calls []*loadCall) []Ref {
+	var refs []Ref
+	index := make(map[Ref]int)
+	for _, c := range calls {
+		c.slots = make([]int, len(c.refs))
+		for j, r := range c.refs {
+			i, seen := index[r]
+			if !seen {
+				i = len(refs)
+				index[r] = i
+				refs = append(refs, r)
+			}
+			c.slots[j] = i
+		}
+	}
+	return refs
+}
