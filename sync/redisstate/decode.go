@@ -61,14 +61,14 @@ func decodeKind(kind, id string, raw []byte) (any, error) {
 		}
 		return &r, matchID("name", r.Name, id)
 	case KindInfra:
-		var in pdp.Infrastructure
-		if err := decodeStrict(raw, &in); err != nil {
+		in, err := decodeInfrastructure(raw)
+		if err != nil {
 			return nil, err
 		}
 		if in.Owner == "" {
 			return nil, errors.New(`missing required field "owner"`)
 		}
-		return &in, matchID("id", in.ID, id)
+		return in, matchID("id", in.ID, id)
 	case KindResource:
 		var r pdp.Resource
 		if err := decodeStrict(raw, &r); err != nil {
@@ -92,6 +92,61 @@ func decodeKind(kind, id string, raw []byte) (any, error) {
 		return s, nil
 	}
 	return nil, fmt.Errorf("unknown kind %q", kind)
+}
+
+// decodeInfrastructure decodes an infrastructure document. A document of
+// fixed fields only, the common one, is read in one pass; any other (with
+// attributes, or an error to report) is decoded by pdp.Infrastructure's own
+// decoding, which splits the attributes from the fixed fields in three.
+func decodeInfrastructure(raw []byte) (*pdp.Infrastructure, error) {
+	if in, ok := decodeFixedInfrastructure(raw); ok {
+		return in, nil
+	}
+	var in pdp.Infrastructure
+	return &in, decodeStrict(raw, &in)
+}
+
+// decodeFixedInfrastructure decodes a document whose members are all fixed
+// fields of an infrastructure, named exactly (a member named in another case
+// is an attribute for pdp.Infrastructure, unlike in a struct's decoding).
+// For any other document it reports false.
+func decodeFixedInfrastructure(raw []byte) (*pdp.Infrastructure, bool) {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+		return nil, false
+	}
+	in := &pdp.Infrastructure{}
+	for d.More() {
+		name, err := d.Token()
+		if err != nil {
+			return nil, false
+		}
+		// A member given twice counts once, the last, as in pdp's decoding:
+		// each value replaces the field's earlier one (null leaves it zero).
+		var field any
+		switch name {
+		case "id":
+			in.ID, field = "", &in.ID
+		case "owner":
+			in.Owner, field = "", &in.Owner
+		case "delegates":
+			in.Delegates, field = nil, &in.Delegates
+		case "label":
+			in.Label, field = "", &in.Label
+		default:
+			return nil, false
+		}
+		if d.Decode(field) != nil {
+			return nil, false
+		}
+	}
+	if t, err := d.Token(); err != nil || t != json.Delim('}') {
+		return nil, false
+	}
+	if _, err := d.Token(); !errors.Is(err, io.EOF) {
+		return nil, false
+	}
+	return in, true
 }
 
 // matchID checks a required identifying field against the key's id.

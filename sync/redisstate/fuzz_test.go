@@ -2,7 +2,10 @@ package redisstate
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
+
+	"github.com/metalsoft-io/pdp/pdp"
 )
 
 // FuzzDecodeDoc feeds arbitrary documents to the strict decoder: it never
@@ -47,6 +50,43 @@ func FuzzDecodeDoc(f *testing.F) {
 		b2, _ := json.Marshal(w)
 		if string(b) != string(b2) {
 			t.Fatalf("not stable:\n%s\n%s", b, b2)
+		}
+	})
+}
+
+// FuzzDecodeFixedInfrastructure: whatever the one-pass decoder of
+// infrastructures accepts, pdp.Infrastructure's own decoding accepts too and
+// decodes to the same value.
+func FuzzDecodeFixedInfrastructure(f *testing.F) {
+	for _, in := range exampleState(f).Infrastructures {
+		in.Attr = nil
+		b, err := json.Marshal(in)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	for _, s := range []string{
+		`{"id":"a","owner":"u","delegates":[]}`,
+		`{"id":"a","ID":"b","owner":"u"}`,
+		`{"\u0069d":"a","owner":"u","id":null}`,
+		`{"id":"a","owner":"u","delegates":["x"],"delegates":null}`,
+		`{"id":"a","owner":"u"} {}`,
+		`{"id":"a","label":5}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		fast, ok := decodeFixedInfrastructure(raw)
+		if !ok {
+			return
+		}
+		var full pdp.Infrastructure
+		if err := decodeStrict(raw, &full); err != nil {
+			t.Fatalf("one-pass decoder accepted what pdp.Infrastructure rejects (%v): %s", err, raw)
+		}
+		if !reflect.DeepEqual(*fast, full) {
+			t.Fatalf("decoded differently:\none pass %#v\npdp      %#v\n%s", *fast, full, raw)
 		}
 	})
 }
