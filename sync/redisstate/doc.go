@@ -2,7 +2,8 @@
 // of truth written by the control plane (docs/redis.md, "The contract").
 //
 // A Source loads facts on demand (one pipelined round trip per lookup or per
-// Prefetch) into a ristretto cache bounded by a memory budget, and follows the
+// Prefetch; the misses of concurrent lookups share pipelines, see loader)
+// into a ristretto cache bounded by a memory budget, and follows the
 // change stream (XREAD BLOCK on "<prefix>changes") to invalidate exactly what
 // each entry names. Startup is ready as soon as Redis answers: nothing is
 // loaded up front.
