@@ -20,9 +20,7 @@ import (
 // once; an invalidation during the shared read makes what it read a miss
 // afterwards.
 func TestCoalescedLoads(t *testing.T) {
-	srv := testenv.StartRedis(t)
-	w := openWriter(t, srv.URL(), "")
-	importState(t, w, exampleState(t))
+	srv, w := seededRedis(t)
 	src := openSource(t, srv.URL(), Options{})
 	src.loader.limit = 1
 	sizes := &pipelineSizes{}
