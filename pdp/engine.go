@@ -205,6 +205,9 @@ type run struct {
 	hits, misses int
 }
 
+// startRun takes a key buffer and an id chunk from their pools and reads
+// the revision; the run lives in the buffer, so it costs no allocation.
+// The caller ends it with endRun.
 func (e *Engine) startRun() *run {
 	kb := e.cache.bufs.Get().(*keyBuf)
 	kb.run = run{kb: kb, ids: e.takeIDChunk(), revision: e.facts.Revision()}
