@@ -57,7 +57,7 @@ const DefaultDecisionCacheSize = 1 << 16
 const DefaultDecisionCacheMaxBytes = 32 << 20
 
 // MaxCachedRequestBytes is the largest canonical request (all of its
-// strings and attributes, see appendRequest) the decision cache keeps: a
+// strings and attributes, see appendPrincipal and appendQuestion) the decision cache keeps: a
 // larger request is decided every time. Large requests are rarely repeated,
 // and each would take the room of many small ones.
 const MaxCachedRequestBytes = 2 << 10
@@ -83,7 +83,7 @@ type factGen struct {
 // cachedDecision is one decision cache entry. It is immutable once stored.
 type cachedDecision struct {
 	hash    uint64
-	key     []byte // the canonical request (appendRequestKey)
+	key     []byte // the canonical request (appendPrincipal, appendQuestion)
 	allow   bool
 	reasons []string
 	deps    []factGen
@@ -148,11 +148,12 @@ func newDecisionCache(gens Generations, size int, maxBytes int64) *decisionCache
 }
 
 // putBuf returns kb to the pool, without a key buffer grown by a large
-// request.
+// request and without the principal of its last request.
 func (c *decisionCache) putBuf(kb *keyBuf) {
 	if cap(kb.b) > 2*MaxCachedRequestBytes {
 		kb.b = make([]byte, 0, 256)
 	}
+	kb.principal, kb.actingAs, kb.principalLen = Principal{}, "", 0
 	c.bufs.Put(kb)
 }
 
@@ -163,6 +164,13 @@ type keyBuf struct {
 	members []member // map members being sorted, used as a stack
 	hash    uint64
 	facts   recordingFacts
+	// principal and actingAs are those of the request in b, whose first
+	// principalLen bytes encode them (zero: nothing encoded yet); the next
+	// request of the same principal starts from there.
+	principal    Principal
+	actingAs     string
+	principalLen int
+	run          run // the decisions in a row this buffer serves (Engine.startRun)
 }
 
 // member is one key and value of an attribute map.
@@ -176,8 +184,12 @@ type member struct {
 // deep, or a form over MaxCachedRequestBytes): such a request is decided
 // without the cache.
 func (c *decisionCache) encode(kb *keyBuf, req *Request) bool {
+	if kb.principalLen == 0 || req.Principal != kb.principal || req.ActingAs != kb.actingAs {
+		kb.b = appendPrincipal(kb.b[:0], req)
+		kb.principal, kb.actingAs, kb.principalLen = req.Principal, req.ActingAs, len(kb.b)
+	}
 	var ok bool
-	kb.b, ok = kb.appendRequest(kb.b[:0], req)
+	kb.b, ok = kb.appendQuestion(kb.b[:kb.principalLen], req)
 	if !ok || len(kb.b) > MaxCachedRequestBytes {
 		return false
 	}
@@ -371,10 +383,19 @@ func (f *recordingFacts) Revision() string { return f.facts.Revision() }
 // naming its Go type. Two requests with the same encoding are the same
 // request to the engine.
 
-// appendRequest appends req's canonical form to b.
-func (kb *keyBuf) appendRequest(b []byte, req *Request) ([]byte, bool) {
-	for _, s := range [...]string{req.Principal.ID, req.Principal.Email, req.Principal.APIKey,
-		req.ActingAs, req.Action, req.Resource.Kind, req.Resource.ID} {
+// appendPrincipal appends the first part of req's canonical form: who
+// asks.
+func appendPrincipal(b []byte, req *Request) []byte {
+	for _, s := range [...]string{req.Principal.ID, req.Principal.Email, req.Principal.APIKey, req.ActingAs} {
+		b = appendString(b, s)
+	}
+	return b
+}
+
+// appendQuestion appends the rest of req's canonical form, after
+// appendPrincipal's: what is asked.
+func (kb *keyBuf) appendQuestion(b []byte, req *Request) ([]byte, bool) {
+	for _, s := range [...]string{req.Action, req.Resource.Kind, req.Resource.ID} {
 		b = appendString(b, s)
 	}
 	b = binary.AppendUvarint(b, uint64(len(req.Fields)))

@@ -9,7 +9,7 @@ import (
 func keyOf(t *testing.T, req *Request) ([]byte, bool) {
 	t.Helper()
 	kb := &keyBuf{}
-	b, ok := kb.appendRequest(nil, req)
+	b, ok := kb.appendQuestion(appendPrincipal(nil, req), req)
 	if len(kb.members) != 0 {
 		t.Fatalf("member stack not emptied: %v", kb.members)
 	}
@@ -66,6 +66,24 @@ func TestRequestKeyDistinct(t *testing.T) {
 			t.Errorf("%s has the key of %s", name, other)
 		}
 		seen[string(k)] = name
+	}
+	// One buffer encoding the requests in a row (as a batch does, reusing
+	// the principal's encoding while it is the same) gives each its key.
+	c := newDecisionCache(nil, 4, DefaultDecisionCacheMaxBytes)
+	kb := c.bufs.Get().(*keyBuf)
+	for k, name := range seen {
+		for _, change := range variants {
+			r := base()
+			change(r)
+			c.encode(kb, r) // a request before, of this or another principal
+		}
+		r := base()
+		if name != "base" {
+			variants[name](r)
+		}
+		if !c.encode(kb, r) || !bytes.Equal(kb.b, []byte(k)) {
+			t.Errorf("%s: encoded after other requests, a key of its own", name)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package pdp_test
 import (
 	"context"
 	"hash/fnv"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -221,20 +222,19 @@ func TestDecisionCacheConcurrent(t *testing.T) {
 	wg.Wait()
 }
 
-// TestDecisionCacheObserver: the observer hears a miss, then a hit.
+// TestDecisionCacheObserver: the observer hears a miss, then a hit, then
+// the hits and the miss of a batch at once.
 func TestDecisionCacheObserver(t *testing.T) {
-	var hits, misses atomic.Int64
-	e := newEngine(t, seedFacts(t), pdp.WithDecisionCacheObserver(func(hit bool) {
-		if hit {
-			hits.Add(1)
-		} else {
-			misses.Add(1)
-		}
+	var heard [][2]int
+	e := newEngine(t, seedFacts(t), pdp.WithDecisionCacheObserver(func(hits, misses int) {
+		heard = append(heard, [2]int{hits, misses})
 	}))
 	e.Decide(context.Background(), deployWeb())
 	e.Decide(context.Background(), deployWeb())
-	if hits.Load() != 1 || misses.Load() != 1 {
-		t.Fatalf("hits %d, misses %d; want 1 and 1", hits.Load(), misses.Load())
+	other := pdp.Request{Principal: pdp.Principal{ID: "u-bi"}, Action: "read", Resource: pdp.ResourceRef{Kind: "infrastructure", ID: "inf-web"}}
+	e.DecideBatch(context.Background(), []pdp.Request{*deployWeb(), other, *deployWeb()}, make([]pdp.Decision, 3))
+	if want := [][2]int{{0, 1}, {1, 0}, {2, 1}}; !slices.Equal(heard, want) {
+		t.Fatalf("heard (hits, misses) %v, want %v", heard, want)
 	}
 }
 

@@ -35,7 +35,7 @@ type Engine struct {
 	cache    *decisionCache // nil without one
 	native   *native        // nil: Decide evaluates the Rego
 	// cacheObserver is told hits and misses of the cache, nil for nobody.
-	cacheObserver func(hit bool)
+	cacheObserver func(hits, misses int)
 }
 
 // EngineOption configures NewEngine.
@@ -47,7 +47,7 @@ type engineConfig struct {
 	rego          bool // Decide evaluates the Rego, not the native evaluator
 	cacheSize     int
 	cacheMaxBytes int64
-	cacheObserver func(hit bool)
+	cacheObserver func(hits, misses int)
 }
 
 // WithDecisionCache sets how many decisions the engine caches (default
@@ -66,10 +66,11 @@ func WithDecisionCacheMaxBytes(n int64) EngineOption {
 	return func(c *engineConfig) { c.cacheMaxBytes = n }
 }
 
-// WithDecisionCacheObserver has f told, for every Decide over a decision
-// cache, whether the decision came from the cache. f must be cheap and safe
-// for concurrent use (a Prometheus counter).
-func WithDecisionCacheObserver(f func(hit bool)) EngineOption {
+// WithDecisionCacheObserver has f told how many decisions over a decision
+// cache came from it and how many did not: once per Decide, once per
+// DecideBatch. f must be cheap and safe for concurrent use (Prometheus
+// counters).
+func WithDecisionCacheObserver(f func(hits, misses int)) EngineOption {
 	return func(c *engineConfig) { c.cacheObserver = f }
 }
 
@@ -151,32 +152,103 @@ func (e *Engine) Decide(ctx context.Context, req *Request) Decision {
 
 // decideCached is Decide evaluating with n, the Rego when n is nil.
 func (e *Engine) decideCached(ctx context.Context, req *Request, n *native) Decision {
-	if e.cache == nil || req == nil || ctx.Err() != nil {
+	if e.cache == nil || req == nil {
 		return e.evaluate(ctx, req, n, e.facts)
 	}
+	r := e.startRun()
+	defer e.endRun(r)
+	return e.decideInRun(ctx, req, n, r)
+}
+
+// DecideBatch decides reqs into out (at least as long), in order, each as
+// Decide would, and reports whether every decision was made on one state
+// revision that was still current once the last was made (false: a reload
+// landed during the batch; the caller may decide it again). What the
+// decisions share is done once: the revision of the cache hits is read
+// before the first, the decision-cache key of a principal and acting_as
+// equal to the check before's is not encoded again, and the decision ids
+// are minted from one chunk. A ctx that is done denies every decision
+// from then on with evaluation_error (one deadline check per decision).
+func (e *Engine) DecideBatch(ctx context.Context, reqs []Request, out []Decision) (oneRevision bool) {
+	out = out[:len(reqs)]
+	if e.cache == nil {
+		for i := range reqs {
+			out[i] = e.evaluate(ctx, &reqs[i], e.native, e.facts)
+		}
+	} else {
+		r := e.startRun()
+		for i := range reqs {
+			out[i] = e.decideInRun(ctx, &reqs[i], e.native, r)
+		}
+		e.endRun(r)
+	}
+	if len(out) == 0 {
+		return true
+	}
+	rev := out[0].Revision
+	for i := range out {
+		if out[i].Revision != rev {
+			return false
+		}
+	}
+	return e.facts.Revision() == rev
+}
+
+// run is what decisions over the cache in a row share: the key buffer (with
+// the encoded principal of the last request), the chunk their ids are
+// minted from, the revision of a hit, read once before the first, and the
+// count of hits and misses, told the cache observer once at the end.
+type run struct {
+	kb           *keyBuf
+	ids          *idChunk
+	revision     string
+	hits, misses int
+}
+
+// startRun takes a key buffer and an id chunk from their pools and reads
+// the revision; the run lives in the buffer, so it costs no allocation.
+// The caller ends it with endRun.
+func (e *Engine) startRun() *run {
 	kb := e.cache.bufs.Get().(*keyBuf)
-	defer e.cache.putBuf(kb)
+	kb.run = run{kb: kb, ids: e.takeIDChunk(), revision: e.facts.Revision()}
+	return &kb.run
+}
+
+// endRun tells the cache observer r's hits and misses and gives back what
+// r took; r is not used again.
+func (e *Engine) endRun(r *run) {
+	if e.cacheObserver != nil && r.hits+r.misses > 0 {
+		e.cacheObserver(r.hits, r.misses)
+	}
+	e.idChunks.Put(r.ids)
+	kb := r.kb
+	kb.run = run{}
+	e.cache.putBuf(kb)
+}
+
+// decideInRun is one decision of r over the cache, evaluating a miss with n
+// (the Rego when nil). A miss, an uncacheable request and a ctx that is
+// done are evaluated as without the cache (the last denies).
+func (e *Engine) decideInRun(ctx context.Context, req *Request, n *native, r *run) Decision {
+	if ctx.Err() != nil {
+		return e.evaluate(ctx, req, n, e.facts)
+	}
+	kb := r.kb
 	if !e.cache.encode(kb, req) {
-		e.observeCache(false)
+		r.misses++
 		return e.evaluate(ctx, req, n, e.facts)
 	}
 	if c := e.cache.lookup(kb); c != nil {
-		e.observeCache(true)
-		return Decision{Allow: c.allow, Reasons: c.reasons, DecisionID: e.newID(), Revision: e.facts.Revision()}
+		r.hits++
+		return Decision{Allow: c.allow, Reasons: c.reasons, DecisionID: r.ids.mint(e), Revision: r.revision}
 	}
-	e.observeCache(false)
+	r.misses++
 	kb.facts.start(e.facts, e.cache.gens)
 	d := e.evaluate(ctx, req, n, &kb.facts)
 	if kb.facts.ok && cacheable(&d) {
 		e.cache.store(kb, &d, kb.facts.deps)
 	}
 	return d
-}
-
-func (e *Engine) observeCache(hit bool) {
-	if e.cacheObserver != nil {
-		e.cacheObserver(hit)
-	}
 }
 
 // DecideExplain is Decide plus Decision.Explain: the facts the decision used
@@ -267,15 +339,28 @@ type idChunk struct {
 	next, end uint64
 }
 
-// newID returns a fresh decision id: the engine's prefix, a dash and a
-// base-36 sequence number unique in the engine (taken in blocks, so ids are
-// unique but not ordered across goroutines). The string points into a
-// shared chunk, so that a cached decision costs no allocation of its own.
+// newID returns a fresh decision id (idChunk.mint).
 func (e *Engine) newID() string {
-	c, _ := e.idChunks.Get().(*idChunk)
-	if c == nil {
-		c = &idChunk{buf: make([]byte, 0, idChunkSize)}
+	c := e.takeIDChunk()
+	id := c.mint(e)
+	e.idChunks.Put(c)
+	return id
+}
+
+// takeIDChunk takes a chunk from the pool, or a new one; the caller puts it
+// back into e.idChunks.
+func (e *Engine) takeIDChunk() *idChunk {
+	if c, _ := e.idChunks.Get().(*idChunk); c != nil {
+		return c
 	}
+	return &idChunk{buf: make([]byte, 0, idChunkSize)}
+}
+
+// mint returns a fresh decision id of e: the engine's prefix, a dash and a
+// base-36 sequence number unique in the engine (taken in blocks, so ids are
+// unique but not ordered across goroutines). The string points into the
+// chunk, so that a cached decision costs no allocation of its own.
+func (c *idChunk) mint(e *Engine) string {
 	if c.next == c.end {
 		c.end = e.idSeq.Add(idBlock) + 1
 		c.next = c.end - idBlock
@@ -288,9 +373,7 @@ func (e *Engine) newID() string {
 	}
 	start := len(c.buf)
 	c.buf = append(c.buf, id...)
-	s := unsafe.String(&c.buf[start], len(id))
-	e.idChunks.Put(c)
-	return s
+	return unsafe.String(&c.buf[start], len(id))
 }
 
 // errorReason maps an error from resolving facts to its reason code.

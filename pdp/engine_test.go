@@ -444,5 +444,11 @@ func FuzzDecide(f *testing.F) {
 				t.Fatalf("%s: allow=%v with reason %q", body, d.Allow, r)
 			}
 		}
+		// In a batch, after a check of another principal, the same answer.
+		batch := make([]pdp.Decision, 2)
+		e.DecideBatch(context.Background(), []pdp.Request{*deployWeb(), req}, batch)
+		if batch[1].Allow != d.Allow || !slices.Equal(batch[1].Reasons, d.Reasons) {
+			t.Fatalf("%s: in a batch %v %v, alone %v %v", body, batch[1].Allow, batch[1].Reasons, d.Allow, d.Reasons)
+		}
 	})
 }

@@ -26,6 +26,10 @@ type Decider interface {
 	Decide(ctx context.Context, req *pdp.Request) pdp.Decision
 	DecideRego(ctx context.Context, req *pdp.Request) pdp.Decision
 	DecideExplain(ctx context.Context, req *pdp.Request) pdp.Decision
+	// DecideBatch decides reqs into out, in order, each as Decide would,
+	// and reports whether all were made on one state revision (see
+	// pdp.Engine.DecideBatch).
+	DecideBatch(ctx context.Context, reqs []pdp.Request, out []pdp.Decision) (oneRevision bool)
 	// AllowedInfrastructures answers /v1/lookup; an error wrapping
 	// errors.ErrUnsupported means the state source cannot enumerate
 	// infrastructures.

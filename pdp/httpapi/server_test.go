@@ -77,6 +77,14 @@ func (e *testEngine) DecideExplain(ctx context.Context, req *pdp.Request) pdp.De
 	return d
 }
 
+// DecideBatch is Decide for each request.
+func (e *testEngine) DecideBatch(ctx context.Context, reqs []pdp.Request, out []pdp.Decision) bool {
+	for i := range reqs {
+		out[i] = e.Decide(ctx, &reqs[i])
+	}
+	return sameRevision(out[:len(reqs)])
+}
+
 // AllowedInfrastructures: the test engine has no infrastructures to list.
 func (e *testEngine) AllowedInfrastructures(context.Context, pdp.Principal, string) ([]string, error) {
 	return nil, errors.ErrUnsupported

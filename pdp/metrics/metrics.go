@@ -149,12 +149,14 @@ func (r *Registry) Request(endpoint string, code int) {
 	c.Inc()
 }
 
-// DecisionCache counts a decision cache hit or miss.
-func (r *Registry) DecisionCache(hit bool) {
-	if hit {
-		r.cacheHits.Inc()
-	} else {
-		r.cacheMiss.Inc()
+// DecisionCache counts decision cache hits and misses (of one decision or
+// one batch).
+func (r *Registry) DecisionCache(hits, misses int) {
+	if hits > 0 {
+		r.cacheHits.Add(float64(hits))
+	}
+	if misses > 0 {
+		r.cacheMiss.Add(float64(misses))
 	}
 }
 

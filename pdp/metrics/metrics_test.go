@@ -29,8 +29,8 @@ func TestSeriesAndValues(t *testing.T) {
 	r.Request("check", 200)
 	r.Request("check", 418)
 	r.Request("ext_authz", 403)
-	r.DecisionCache(true)
-	r.DecisionCache(false)
+	r.DecisionCache(1, 0)
+	r.DecisionCache(2, 1)
 	r.RedisCommand(100 * time.Microsecond)
 
 	text := scrape(t, r)
@@ -41,7 +41,7 @@ func TestSeriesAndValues(t *testing.T) {
 		`pdp_decision_duration_seconds_count{endpoint="check"} 2`,
 		`pdp_http_requests_total{code="200",endpoint="check"} 2`,
 		`pdp_http_requests_total{code="other",endpoint="check"} 1`,
-		`pdp_decision_cache_hits_total 1`,
+		`pdp_decision_cache_hits_total 3`,
 		`pdp_decision_cache_misses_total 1`,
 		`pdp_redis_command_duration_seconds_count 1`,
 		`pdp_state_source_up 1`,
