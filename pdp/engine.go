@@ -259,7 +259,8 @@ func (e *Engine) DecideExplain(ctx context.Context, req *Request) Decision {
 
 // start is a decision about to be evaluated: its id and revision, or, with
 // ok false, the denial of a request not to evaluate (ctx has ended, or req
-// is invalid). Both evaluators begin with it.
+// is invalid). Both evaluators begin with it; over a Prefetcher, it has the
+// facts the request names read together.
 func (e *Engine) start(ctx context.Context, req *Request, explain bool) (d Decision, ok bool) {
 	d = Decision{DecisionID: e.newID(), Revision: e.facts.Revision()}
 	if err := ctx.Err(); err != nil {
@@ -267,6 +268,10 @@ func (e *Engine) start(ctx context.Context, req *Request, explain bool) (d Decis
 	}
 	if err := req.Validate(); err != nil {
 		return deny(d, ReasonInvalidRequest, err, explain), false
+	}
+	if p, ok := e.facts.(Prefetcher); ok {
+		var refs [3]FactRef
+		p.PrefetchFacts(ctx, namedFacts(req, refs[:0]))
 	}
 	return d, true
 }

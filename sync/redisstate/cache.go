@@ -89,6 +89,21 @@ func (g *generations) newEntry(seq uint64, val any, err error, deps ...string) *
 type cache struct {
 	gen *generations
 	rc  *ristretto.Cache[string, *entry]
+	// recent holds the entries last put, one a slot: ristretto applies a
+	// Set in the background, so without it a read right after a load (the
+	// lookups of a decision after its prefetch) could miss and read Redis
+	// again.
+	recent [recentSlots]atomic.Pointer[recentEntry]
+}
+
+// recentSlots is the size of cache.recent (a power of two): room for the
+// prefetched facts of the decisions in flight.
+const recentSlots = 1 << 10
+
+// recentEntry is an entry of cache.recent with its key.
+type recentEntry struct {
+	key string
+	e   *entry
 }
 
 // entryOverhead approximates the memory of an entry beyond its document
@@ -115,7 +130,14 @@ func newCache(maxCost int64) (*cache, error) {
 // get returns the current entry for key, if any.
 func (c *cache) get(key string) (*entry, bool) {
 	e, ok := c.rc.Get(key)
-	if !ok || !c.gen.valid(e) {
+	if !ok {
+		r := c.recent[c.gen.stripe(key)&(recentSlots-1)].Load()
+		if r == nil || r.key != key {
+			return nil, false
+		}
+		e = r.e
+	}
+	if !c.gen.valid(e) {
 		return nil, false
 	}
 	return e, true
@@ -125,6 +147,7 @@ func (c *cache) get(key string) (*entry, bool) {
 // It may be dropped or delayed (ristretto); the
 // generation check keeps that harmless.
 func (c *cache) put(key string, e *entry, size int) {
+	c.recent[c.gen.stripe(key)&(recentSlots-1)].Store(&recentEntry{key, e})
 	c.rc.Set(key, e, int64(size+len(key)+entryOverhead))
 }
 

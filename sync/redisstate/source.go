@@ -67,7 +67,10 @@ type Source struct {
 	afterRead, afterBatch func()
 }
 
-var _ pdp.Facts = (*Source)(nil)
+var (
+	_ pdp.Facts      = (*Source)(nil)
+	_ pdp.Prefetcher = (*Source)(nil)
+)
 
 // Open connects to Redis at url (see docs/redis.md for the forms) and
 // resolves the change stream's current end, so that no change written after
@@ -311,6 +314,17 @@ func (s *Source) Prefetch(ctx context.Context, refs ...Ref) error {
 	}
 	_, err := s.load(ctx, missing)
 	return err
+}
+
+// PrefetchFacts implements pdp.Prefetcher: the facts a request names are
+// read in one round trip (shared with concurrent misses) before its decision
+// reads them one by one. A failure is left to those reads.
+func (s *Source) PrefetchFacts(ctx context.Context, refs []pdp.FactRef) {
+	rs := make([]Ref, len(refs))
+	for i, r := range refs {
+		rs[i] = Ref{r.Kind, r.ID}
+	}
+	_ = s.Prefetch(ctx, rs...)
 }
 
 // factKind reports whether kind names a cached fact (any Kind constant but
