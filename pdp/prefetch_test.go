@@ -50,17 +50,17 @@ func TestPrefetchNamedFacts(t *testing.T) {
 		want []pdp.FactRef
 	}{
 		{"id and infrastructure", pdp.Request{Principal: pdp.Principal{ID: "u-ops"}, Action: "read", Resource: infra},
-			[]pdp.FactRef{{pdp.FactUser, "u-ops"}, {pdp.FactInfrastructure, "inf-web"}}},
+			[]pdp.FactRef{{Kind: pdp.FactUser, ID: "u-ops"}, {Kind: pdp.FactInfrastructure, ID: "inf-web"}}},
 		{"email and acting as", pdp.Request{Principal: pdp.Principal{Email: "Ops@company.com"}, ActingAs: "u-bi", Action: "read", Resource: infra},
-			[]pdp.FactRef{{pdp.FactEmail, "Ops@company.com"}, {pdp.FactUser, "u-bi"}, {pdp.FactInfrastructure, "inf-web"}}},
+			[]pdp.FactRef{{Kind: pdp.FactEmail, ID: "Ops@company.com"}, {Kind: pdp.FactUser, ID: "u-bi"}, {Kind: pdp.FactInfrastructure, ID: "inf-web"}}},
 		{"api key and a template", pdp.Request{Principal: pdp.Principal{APIKey: "k"}, Action: "read", Resource: pdp.ResourceRef{Kind: "template", ID: "tpl-1"}},
-			[]pdp.FactRef{{pdp.FactAPIKey, pdp.APIKeyDigest("k")}, {pdp.FactResource, "template:tpl-1"}}},
+			[]pdp.FactRef{{Kind: pdp.FactAPIKey, ID: pdp.APIKeyDigest("k")}, {Kind: pdp.FactResource, ID: "template:tpl-1"}}},
 		{"a user", pdp.Request{Principal: pdp.Principal{ID: "u-ops"}, Action: "read", Resource: pdp.ResourceRef{Kind: "user", ID: "u-bi"}},
-			[]pdp.FactRef{{pdp.FactUser, "u-ops"}, {pdp.FactUser, "u-bi"}}},
+			[]pdp.FactRef{{Kind: pdp.FactUser, ID: "u-ops"}, {Kind: pdp.FactUser, ID: "u-bi"}}},
 		{"no stored document", pdp.Request{Principal: pdp.Principal{ID: "u-ops"}, Action: "read", Resource: pdp.ResourceRef{Kind: "billing", ID: "b-1"}},
-			[]pdp.FactRef{{pdp.FactUser, "u-ops"}}},
+			[]pdp.FactRef{{Kind: pdp.FactUser, ID: "u-ops"}}},
 		{"no resource id", pdp.Request{Principal: pdp.Principal{ID: "u-ops"}, Action: "create", Resource: pdp.ResourceRef{Kind: "infrastructure"}},
-			[]pdp.FactRef{{pdp.FactUser, "u-ops"}}},
+			[]pdp.FactRef{{Kind: pdp.FactUser, ID: "u-ops"}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -153,7 +153,7 @@ func TestPrefetchFacts(t *testing.T) {
 	src := openSource(t, srv.URL(), Options{})
 	ctx := context.Background()
 	before := src.Stats().Loads
-	src.PrefetchFacts(ctx, []pdp.FactRef{{pdp.FactEmail, "OPS@company.com"}, {pdp.FactInfrastructure, "inf-web"}})
+	src.PrefetchFacts(ctx, []pdp.FactRef{{Kind: pdp.FactEmail, ID: "OPS@company.com"}, {Kind: pdp.FactInfrastructure, ID: "inf-web"}})
 	if _, err := src.UserByEmail(ctx, "ops@company.com"); err != nil {
 		t.Fatal(err)
 	}
