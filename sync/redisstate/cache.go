@@ -109,7 +109,7 @@ type recentEntry struct {
 // entryOverhead approximates the memory of an entry beyond its document
 // (docBytes): the entry, its key, ristretto's item and policy slots, as
 // TestCacheHeapWithinBudget measures them.
-const entryOverhead = 384
+const entryOverhead = 416
 
 func newCache(maxCost int64) (*cache, error) {
 	// About one entry per KiB of budget; ristretto wants ten counters per
