@@ -180,10 +180,10 @@ func (s *Source) Revision() string {
 	return ""
 }
 
-// fresh reports whether cached entries may be served: the stream was known
-// to be followed less than the staleness bound ago.
+// fresh reports whether cached entries may be served: the source is open
+// and the stream was known to be followed less than the staleness bound ago.
 func (s *Source) fresh() bool {
-	return time.Since(time.Unix(0, s.syncedAt.Load())) <= s.staleness
+	return !s.closed.Load() && time.Since(time.Unix(0, s.syncedAt.Load())) <= s.staleness
 }
 
 // fail records that the tailer lost Redis.

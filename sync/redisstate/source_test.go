@@ -195,3 +195,16 @@ func TestLookAlikeEmails(t *testing.T) {
 		}
 	}
 }
+
+// TestClosedServesNothing: once closed, a source answers no lookup from its
+// cache, not even a fact it has just read: nothing follows the stream any
+// more.
+func TestClosedServesNothing(t *testing.T) {
+	srv, _ := seededRedis(t)
+	src := openSource(t, srv.URL(), Options{})
+	userNow(t, src, "u-ops")
+	src.Close()
+	if _, err := src.User(context.Background(), "u-ops"); !errors.Is(err, pdp.ErrUnavailable) {
+		t.Errorf("User after Close: %v, want ErrUnavailable", err)
+	}
+}
