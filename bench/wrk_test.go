@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"slices"
 	"testing"
 	"time"
 )
@@ -22,5 +23,20 @@ func TestParseWrk(t *testing.T) {
 	}
 	if _, err := parseWrk([]byte("unable to connect")); err == nil {
 		t.Fatal("a report without Requests/sec parsed")
+	}
+}
+
+// TestRatioNotes: a target is judged on the exact ratio, so that a result
+// printed as 0.50x but below it is not met.
+func TestRatioNotes(t *testing.T) {
+	at := func(sc, tg string, rps float64) row { return row{Scenario: sc, Target: tg, result: result{RPS: rps}} }
+	notes := ratioNotes([]row{at("distinct", "bare", 76007), at("distinct", "pdp", 37916),
+		at("hot", "bare", 1000), at("hot", "pdp", 600)})
+	want := []string{
+		"hot /v1/check: pdp against the bare server is 0.600x (target ≥ 0.6x: met)",
+		"distinct /v1/check (every request a full evaluation): pdp against the bare server is 0.499x (target ≥ 0.5x: not met)",
+	}
+	if !slices.Equal(notes, want) {
+		t.Errorf("notes:\n%q\nwant:\n%q", notes, want)
 	}
 }
