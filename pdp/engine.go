@@ -34,6 +34,7 @@ type Engine struct {
 	idChunks sync.Pool      // *idChunk: decision ids are carved out of shared chunks
 	cache    *decisionCache // nil without one
 	native   *native        // nil: Decide evaluates the Rego
+	prefetch Prefetcher     // the facts, when they read several facts at once; else nil
 	// cacheObserver is told hits and misses of the cache, nil for nobody.
 	cacheObserver func(hits, misses int)
 }
@@ -100,6 +101,7 @@ func NewEngine(facts Facts, opts ...EngineOption) (*Engine, error) {
 		cancel:   topdown.NewCancel(),
 		idPrefix: hex.EncodeToString(prefix) + "-",
 	}
+	e.prefetch, _ = facts.(Prefetcher)
 	if g, ok := facts.(Generations); ok && cfg.cacheSize > 0 && cfg.cacheMaxBytes > 0 {
 		e.cache = newDecisionCache(g, cfg.cacheSize, cfg.cacheMaxBytes)
 		e.cacheObserver = cfg.cacheObserver
@@ -269,9 +271,9 @@ func (e *Engine) start(ctx context.Context, req *Request, explain bool) (d Decis
 	if err := req.Validate(); err != nil {
 		return deny(d, ReasonInvalidRequest, err, explain), false
 	}
-	if p, ok := e.facts.(Prefetcher); ok {
+	if e.prefetch != nil {
 		var refs [3]FactRef
-		p.PrefetchFacts(ctx, namedFacts(req, refs[:0]))
+		e.prefetch.PrefetchFacts(ctx, namedFacts(req, refs[:0]))
 	}
 	return d, true
 }
