@@ -1,6 +1,7 @@
 package redisstate
 
 import (
+	"encoding/json"
 	"unsafe"
 
 	"github.com/metalsoft-io/pdp/pdp"
@@ -92,8 +93,8 @@ func valueBytes(v any) int {
 	switch x := v.(type) {
 	case string:
 		return stringHeader + len(x)
-	case interface{ String() string }: // json.Number
-		return stringHeader + len(x.String())
+	case json.Number:
+		return stringHeader + len(x)
 	case map[string]any:
 		return attrBytes(x)
 	case []any:
