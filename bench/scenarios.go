@@ -512,14 +512,14 @@ func revocationNote(when string, pt probeTimes) string {
 	if len(pt.revoke) == 0 {
 		return "revocation " + when + ": no sample"
 	}
-	slices.Sort(pt.revoke)
+	revoke := percentiles(pt.revoke) // sorts pt.revoke
 	verdict := "met"
 	if p99(pt.revoke) >= revocationTarget {
 		verdict = "not met"
 	}
 	return fmt.Sprintf("revocation %s: block written → first /v1/check answering principal_blocked: %s; "+
 		"for comparison, one /v1/check round trip of the same probe: %s (target: revocation p99 < %s: %s)",
-		when, percentiles(pt.revoke), percentiles(pt.rtt), fmtDur(revocationTarget), verdict)
+		when, revoke, percentiles(pt.rtt), fmtDur(revocationTarget), verdict)
 }
 
 // percentiles describes a sample: its size, p50, p99 and max.
