@@ -113,6 +113,8 @@ func TestMetricsAndDecisionLog(t *testing.T) {
 		`pdp_state_cache_misses_total`:                                  1,
 		`pdp_stream_entries_applied_total`:                              1,
 		`pdp_stream_last_applied_timestamp_seconds`:                     1,
+		`pdp_stream_apply_delay_seconds_count`:                          1,
+		`pdp_stream_apply_delay_seconds_bucket{le="+Inf"}`:              1,
 		`pdp_redis_command_duration_seconds_count`:                      1,
 		`pdp_state_cache_cost_bytes`:                                    1,
 		`go_goroutines`:                                                 1,

@@ -120,6 +120,7 @@ func redisStats(src *redisstate.Source) func() metrics.StateStats {
 			CacheEvictions: s.Evictions,
 			CacheCostBytes: s.CacheCost,
 			StreamLagSecs:  s.StreamLag.Seconds(),
+			ApplyDelay:     applyDelay(s.ApplyDelay),
 			StreamApplied:  s.EntriesApplied,
 			StreamLastMs:   streamMillis(s.LastApplied),
 			RedisErrors:    s.RedisErrors,
@@ -129,6 +130,15 @@ func redisStats(src *redisstate.Source) func() metrics.StateStats {
 		}
 		return out
 	}
+}
+
+// applyDelay turns a Redis source's apply delays into a histogram in seconds.
+func applyDelay(d redisstate.Delays) metrics.Histogram {
+	h := metrics.Histogram{Counts: d.Counts, Sum: d.Sum.Seconds()}
+	for _, b := range redisstate.ApplyDelayBounds {
+		h.Bounds = append(h.Bounds, b.Seconds())
+	}
+	return h
 }
 
 // jwksStats turns a remote key set's counters into the metrics' form.

@@ -15,7 +15,8 @@ import (
 func TestSeriesAndValues(t *testing.T) {
 	r := New(Build{Version: "v-test"}, "rev-1")
 	r.MustRegister(NewStateCollector(func() StateStats {
-		return StateStats{Redis: true, Up: true, CacheHits: 7, CacheMisses: 2, StreamApplied: 5, StreamLagSecs: 0.25}
+		return StateStats{Redis: true, Up: true, CacheHits: 7, CacheMisses: 2, StreamApplied: 5, StreamLagSecs: 0.25,
+			ApplyDelay: Histogram{Bounds: []float64{0.001, 0.005}, Counts: []uint64{3, 1, 1}, Sum: 0.75}}
 	}))
 	r.MustRegister(NewDecisionLogCollector(func() uint64 { return 3 }))
 	r.MustRegister(NewJWKSCollector(func() JWKSStats {
@@ -48,6 +49,11 @@ func TestSeriesAndValues(t *testing.T) {
 		`pdp_state_cache_hits_total 7`,
 		`pdp_stream_lag_seconds 0.25`,
 		`pdp_stream_entries_applied_total 5`,
+		`pdp_stream_apply_delay_seconds_bucket{le="0.001"} 3`,
+		`pdp_stream_apply_delay_seconds_bucket{le="0.005"} 4`,
+		`pdp_stream_apply_delay_seconds_bucket{le="+Inf"} 5`,
+		`pdp_stream_apply_delay_seconds_sum 0.75`,
+		`pdp_stream_apply_delay_seconds_count 5`,
 		`pdp_decision_log_dropped_total 3`,
 		`pdp_http_requests_total{code="403",endpoint="ext_authz"} 1`,
 		`pdp_jwks_fetches_total 4`,

@@ -14,9 +14,10 @@ type StateStats struct {
 	CacheMisses    uint64
 	CacheEvictions uint64
 	CacheCostBytes int64
-	StreamLagSecs  float64 // how far the last applied change is behind the newest one
-	StreamApplied  uint64  // change-stream entries applied
-	StreamLastMs   int64   // time part (ms since the epoch) of the last applied stream id
+	StreamLagSecs  float64   // how far the last applied change is behind the newest one
+	StreamApplied  uint64    // change-stream entries applied
+	StreamLastMs   int64     // time part (ms since the epoch) of the last applied stream id
+	ApplyDelay     Histogram // seconds from each change's entry in the stream to its application
 	RedisErrors    uint64
 }
 
@@ -31,7 +32,30 @@ var (
 	descApplied   = prometheus.NewDesc("pdp_stream_entries_applied_total", "Change-stream entries applied.", nil, nil)
 	descLast      = prometheus.NewDesc("pdp_stream_last_applied_timestamp_seconds", "Time part of the last applied change-stream id.", nil, nil)
 	descErrors    = prometheus.NewDesc("pdp_redis_errors_total", "Redis commands that failed.", nil, nil)
+	descDelay     = prometheus.NewDesc("pdp_stream_apply_delay_seconds", "Seconds from a change's entry in the stream (the time part of its id) to pdp having applied it.", nil, nil)
 )
+
+// Histogram is a histogram's state at one moment: Counts has one count per
+// bucket of Bounds (upper bounds, ascending) and a last one for what is
+// above them all; Sum is the sum of every observation.
+type Histogram struct {
+	Bounds []float64
+	Counts []uint64
+	Sum    float64
+}
+
+// metric is h as a constant Prometheus histogram (cumulative buckets).
+func (h Histogram) metric(d *prometheus.Desc) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(h.Bounds))
+	var n uint64
+	for i, c := range h.Counts {
+		n += c
+		if i < len(h.Bounds) {
+			buckets[h.Bounds[i]] = n
+		}
+	}
+	return prometheus.MustNewConstHistogram(d, n, h.Sum, buckets)
+}
 
 // StateCollector reports a state source's figures, read at scrape time.
 type StateCollector struct{ stats func() StateStats }
@@ -44,7 +68,7 @@ func NewStateCollector(stats func() StateStats) *StateCollector {
 // Describe implements prometheus.Collector.
 func (c *StateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUp, descStaleness, descHits, descMisses, descEvictions,
-		descCost, descLag, descApplied, descLast, descErrors} {
+		descCost, descLag, descApplied, descLast, descErrors, descDelay} {
 		ch <- d
 	}
 }
@@ -73,6 +97,7 @@ func (c *StateCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descApplied, s.StreamApplied)
 	gauge(descLast, float64(s.StreamLastMs)/1000)
 	counter(descErrors, s.RedisErrors)
+	ch <- s.ApplyDelay.metric(descDelay)
 }
 
 // NewDecisionLogCollector reports the decision log's dropped lines.

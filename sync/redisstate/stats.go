@@ -10,6 +10,50 @@ type counters struct {
 	hits, misses, loads, redisErrors atomic.Uint64
 	applied, positionLost, malformed atomic.Uint64
 	lagNanos                         atomic.Int64
+	applyDelay                       delayHistogram
+}
+
+// ApplyDelayBounds are the upper bounds of the buckets of Stats.ApplyDelay,
+// the time from a change's entry in the stream to its application. An
+// entry's time is the millisecond part of its id, given by the Redis server's
+// clock when the entry was added: a delay is measured up to a millisecond
+// long (the part of a millisecond cut off), plus any difference between the
+// two machines' clocks.
+var ApplyDelayBounds = [...]time.Duration{
+	time.Millisecond, 2 * time.Millisecond, 3 * time.Millisecond, 4 * time.Millisecond,
+	5 * time.Millisecond, 7500 * time.Microsecond, 10 * time.Millisecond, 25 * time.Millisecond,
+	50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond, time.Second,
+	5 * time.Second, 30 * time.Second,
+}
+
+// delayHistogram counts delays in the buckets of ApplyDelayBounds, the
+// last bucket counting those above every bound.
+type delayHistogram struct {
+	counts   [len(ApplyDelayBounds) + 1]atomic.Uint64
+	sumNanos atomic.Int64
+}
+
+func (h *delayHistogram) observe(d time.Duration) {
+	i := 0
+	for i < len(ApplyDelayBounds) && d > ApplyDelayBounds[i] {
+		i++
+	}
+	h.counts[i].Add(1)
+	h.sumNanos.Add(int64(d))
+}
+
+// Delays is a snapshot of a histogram of delays.
+type Delays struct {
+	Counts []uint64 // per bucket of ApplyDelayBounds, the last above every bound
+	Sum    time.Duration
+}
+
+func (h *delayHistogram) snapshot() Delays {
+	d := Delays{Counts: make([]uint64, len(h.counts)), Sum: time.Duration(h.sumNanos.Load())}
+	for i := range h.counts {
+		d.Counts[i] = h.counts[i].Load()
+	}
+	return d
 }
 
 // Stats is a snapshot of a Source's counters, for metrics.
@@ -24,6 +68,7 @@ type Stats struct {
 	Evictions      uint64        // entries evicted by the memory budget
 	CacheCost      int64         // approximate bytes held by the cache
 	StreamLag      time.Duration // age of the last applied entry when it was applied
+	ApplyDelay     Delays        // ages of the applied entries when they were applied
 	LastApplied    string        // id of the last applied stream entry
 	Up             bool          // Redis answers and the stream is followed
 	SyncedAt       time.Time     // when the stream was last known to be followed
@@ -43,6 +88,7 @@ func (s *Source) Stats() Stats {
 		Evictions:      m.KeysEvicted(),
 		CacheCost:      int64(m.CostAdded()) - int64(m.CostEvicted()),
 		StreamLag:      time.Duration(s.stats.lagNanos.Load()),
+		ApplyDelay:     s.stats.applyDelay.snapshot(),
 		LastApplied:    s.Revision(),
 		Up:             s.up.Load(),
 		SyncedAt:       time.Unix(0, s.syncedAt.Load()),

@@ -3,6 +3,7 @@ package redisstate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -340,5 +341,47 @@ func TestInvalidRoleLogged(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("log %q does not contain %q", got, want)
 		}
+	}
+}
+
+// TestApplyDelay: every applied entry is counted in the apply delay
+// histogram, in the bucket of its age (from the time part of its id).
+func TestApplyDelay(t *testing.T) {
+	srv := testenv.StartRedis(t) // an empty stream, so that an entry may be dated a minute ago
+	src := openSource(t, srv.URL(), Options{})
+	ctx := context.Background()
+	c := srv.Client()
+	// An entry whose id says it was added a minute ago, and one added now.
+	old := fmt.Sprintf("%d-0", time.Now().Add(-time.Minute).UnixMilli())
+	c.XAdd(ctx, &redis.XAddArgs{Stream: "pdp:changes", ID: old, Values: []any{"kind", KindUser, "id", "u-ops"}})
+	c.XAdd(ctx, &redis.XAddArgs{Stream: "pdp:changes", Values: []any{"kind", KindUser, "id", "u-ops"}})
+	testenv.Eventually(t, "entries applied", func() bool { return src.Stats().EntriesApplied >= 2 })
+	d := src.Stats().ApplyDelay
+	var n uint64
+	for _, c := range d.Counts {
+		n += c
+	}
+	if applied := src.Stats().EntriesApplied; n != applied {
+		t.Errorf("histogram counts %d entries, %d applied", n, applied)
+	}
+	// The minute-old entry lands above every bound.
+	if last := d.Counts[len(d.Counts)-1]; last != 1 {
+		t.Errorf("%d entries above %s, want 1 (counts %v)", last, ApplyDelayBounds[len(ApplyDelayBounds)-1], d.Counts)
+	}
+	if d.Sum < time.Minute {
+		t.Errorf("sum of delays %s, want at least a minute", d.Sum)
+	}
+}
+
+func TestDelayBuckets(t *testing.T) {
+	var h delayHistogram
+	for _, d := range []time.Duration{0, time.Millisecond, time.Millisecond + 1, 5 * time.Millisecond, time.Hour} {
+		h.observe(d)
+	}
+	got := h.snapshot().Counts
+	want := make([]uint64, len(ApplyDelayBounds)+1)
+	want[0], want[1], want[4], want[len(want)-1] = 2, 1, 1, 1 // ≤1ms twice, ≤2ms, ≤5ms, above all
+	if !slices.Equal(got, want) {
+		t.Errorf("counts %v, want %v", got, want)
 	}
 }

@@ -208,6 +208,8 @@ func (s *Source) apply(m redis.XMessage) {
 	s.position.Store(&id)
 	s.stats.applied.Add(1)
 	if p, err := parseStreamID(m.ID); err == nil {
-		s.stats.lagNanos.Store(max(0, time.Now().UnixNano()-int64(p.ms)*int64(time.Millisecond)))
+		age := max(0, time.Now().UnixNano()-int64(p.ms)*int64(time.Millisecond))
+		s.stats.lagNanos.Store(age)
+		s.stats.applyDelay.observe(time.Duration(age))
 	}
 }
