@@ -42,6 +42,7 @@ import (
 type target struct {
 	name  string
 	url   string    // base URL wrk drives
+	admin string    // pdp's admin base URL (its /metrics); empty for other servers
 	reqs  []request // what it is sent
 	setup func(ctx context.Context) (*proc, error)
 	// during, if set, runs while wrk drives the target and returns notes
@@ -229,15 +230,19 @@ func memoryNotes(rows []row, budget int64) []string {
 		if r.Scenario != "cold" || r.Target == "bare" || r.PeakRSSKiB == 0 {
 			continue
 		}
-		verdict := "met"
-		if r.PeakRSSKiB > bound {
-			verdict = "not met"
-		}
 		notes = append(notes, fmt.Sprintf("cold / %s: peak resident memory %s (%s when ready); facts cache budget %s, "+
 			"decision cache budget %s: target at most %s (budgets + 64 MiB): %s",
-			r.Target, fmtKiB(r.PeakRSSKiB), fmtKiB(r.ReadyRSSKiB), fmtKiB(budget/1024), fmtKiB(pdp.DefaultDecisionCacheMaxBytes/1024), fmtKiB(bound), verdict))
+			r.Target, fmtKiB(r.PeakRSSKiB), fmtKiB(r.ReadyRSSKiB), fmtKiB(budget/1024), fmtKiB(pdp.DefaultDecisionCacheMaxBytes/1024), fmtKiB(bound), verdict(r.PeakRSSKiB <= bound)))
 	}
 	return notes
+}
+
+// verdict is how a result stands against its target.
+func verdict(met bool) string {
+	if met {
+		return "met"
+	}
+	return "not met"
 }
 
 // ratioNotes states each target of the performance issue against its result,
@@ -259,11 +264,7 @@ func ratioNotes(rows []row) []string {
 		ratio := p / base
 		text := fmt.Sprintf("%s is %.3fx", what, ratio)
 		if target > 0 {
-			verdict := "met"
-			if ratio < target {
-				verdict = "not met"
-			}
-			text += fmt.Sprintf(" (target ≥ %gx: %s)", target, verdict)
+			text += fmt.Sprintf(" (target ≥ %gx: %s)", target, verdict(ratio >= target))
 		}
 		notes = append(notes, text)
 	}
