@@ -393,7 +393,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout, stderr io.W
 		return srv.Serve(ctx, dl, al)
 	}
 	gs, err := extauthz.New(forwardAuth, extauthz.Options{Observer: obs, Ready: src.ready,
-		ShutdownTimeout: c.shutdownTimeout, Logger: log,
+		ShutdownTimeout: c.shutdownTimeout, ShutdownDelay: c.shutdownDelay, Logger: log,
 		// A CheckRequest carries the original request's headers: twice
 		// the HTTP header limit leaves room for its framing.
 		MaxMessageBytes: 2 * c.headerLimit, MaxConns: c.maxConns, EvalTimeout: c.evalTimeout})

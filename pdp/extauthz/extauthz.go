@@ -52,6 +52,11 @@ type Options struct {
 	// ShutdownTimeout bounds how long checks in flight may finish when
 	// Serve's context ends (default 10 s).
 	ShutdownTimeout time.Duration
+	// ShutdownDelay is how long Serve keeps answering checks once its
+	// context ends, the health service answering NOT_SERVING, before it
+	// stops (zero: it stops at once), so that Envoy's health checks take
+	// the port out of rotation before it goes.
+	ShutdownDelay time.Duration
 	// Logger receives the reasons of denials made before the engine was
 	// asked, at debug level; nil is slog.Default().
 	Logger *slog.Logger
@@ -285,7 +290,8 @@ func (s *Server) Register(ctx context.Context, g *grpc.Server) {
 }
 
 // Serve serves the Authorization and health services on l until ctx ends,
-// then lets checks in flight finish for at most ShutdownTimeout. Messages,
+// and for ShutdownDelay after, not serving by its health service; then it
+// lets checks in flight finish for at most ShutdownTimeout. Messages,
 // header lists, connections and calls per connection are bounded by
 // Options.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
@@ -306,6 +312,13 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		}
 		return fmt.Errorf("grpc port: %w", err)
 	case <-ctx.Done():
+	}
+	if s.opts.ShutdownDelay > 0 {
+		select {
+		case err := <-errc:
+			return fmt.Errorf("grpc port stopped serving while draining: %v", err)
+		case <-time.After(s.opts.ShutdownDelay):
+		}
 	}
 	stopped := make(chan struct{})
 	go func() { g.GracefulStop(); close(stopped) }()

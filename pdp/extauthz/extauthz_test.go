@@ -43,6 +43,8 @@ type fixture struct {
 	rec    *pdptest.Recorder
 	client authv3.AuthorizationClient
 	health healthpb.HealthClient
+	stop   func() // ends Serve's context
+	served chan error
 }
 
 // config is the forwardauth tests' route table with the trusted proxies replaced
@@ -68,7 +70,9 @@ func config(t *testing.T, proxies string) *forwardauth.Config {
 	return cfg
 }
 
-func start(t *testing.T, cfg *forwardauth.Config, wrap func(pdp.Facts) pdp.Facts, ready func() error) *fixture {
+// start serves cfg over the example state (wrapped by wrap when set) until
+// the test ends; tune, when set, changes the server's options.
+func start(t *testing.T, cfg *forwardauth.Config, wrap func(pdp.Facts) pdp.Facts, ready func() error, tune ...func(*extauthz.Options)) *fixture {
 	t.Helper()
 	s, err := statefile.ParseFile("../../examples/metalcloud.yaml")
 	if err != nil {
@@ -83,7 +87,11 @@ func start(t *testing.T, cfg *forwardauth.Config, wrap func(pdp.Facts) pdp.Facts
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := extauthz.New(a, extauthz.Options{Ready: ready, ReadyInterval: 10 * time.Millisecond})
+	opts := extauthz.Options{Ready: ready, ReadyInterval: 10 * time.Millisecond}
+	for _, f := range tune {
+		f(&opts)
+	}
+	srv, err := extauthz.New(a, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +110,8 @@ func start(t *testing.T, cfg *forwardauth.Config, wrap func(pdp.Facts) pdp.Facts
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return &fixture{authz: a, rec: rec, client: authv3.NewAuthorizationClient(conn), health: healthpb.NewHealthClient(conn)}
+	return &fixture{authz: a, rec: rec, client: authv3.NewAuthorizationClient(conn), health: healthpb.NewHealthClient(conn),
+		stop: cancel, served: done}
 }
 
 // envoyRequest is a CheckRequest as Envoy's ext_authz filter fills it for
@@ -453,5 +462,40 @@ func TestHealth(t *testing.T) {
 			t.Fatal("health still SERVING 5 s after the state became unready")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestShutdownDelay: once Serve's context ends, the port keeps answering
+// checks for ShutdownDelay, its health service NOT_SERVING, then stops.
+func TestShutdownDelay(t *testing.T) {
+	const delay = 400 * time.Millisecond
+	f := start(t, config(t, ""), nil, nil, func(o *extauthz.Options) { o.ShutdownDelay = delay })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stopped := time.Now()
+	f.stop()
+	for {
+		res, err := f.health.Check(ctx, &healthpb.HealthCheckRequest{Service: extauthz.ServiceName})
+		if err != nil {
+			t.Fatalf("health while draining: %v", err)
+		}
+		if res.GetStatus() == healthpb.HealthCheckResponse_NOT_SERVING {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	res, err := f.client.Check(ctx, envoyRequest("GET", "/ui", "127.0.0.1", "X-API-Key", "ops-demo-key"))
+	if err != nil {
+		t.Fatalf("check while draining: %v", err)
+	}
+	if got := reduce(t, res); got.Code != codes.OK {
+		t.Errorf("check while draining: %+v, want the decision as before", got)
+	}
+	if err := <-f.served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	f.served <- nil // for the cleanup
+	if waited := time.Since(stopped); waited < delay {
+		t.Errorf("Serve returned %s after its context ended, before the %s delay", waited, delay)
 	}
 }
