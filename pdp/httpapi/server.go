@@ -19,8 +19,9 @@ import (
 )
 
 // Decider makes decisions: *pdp.Engine. Every method must be safe for
-// concurrent use and fail closed, and must not keep req after the call (a
-// batch's requests are reused). DecideRego is Decide through the Rego
+// concurrent use and fail closed, and must neither keep req after the call
+// (a batch's requests are reused) nor modify it (its attribute maps are
+// shared with other requests: the decoder interns them). DecideRego is Decide through the Rego
 // policy itself, for the OPA data API.
 type Decider interface {
 	Decide(ctx context.Context, req *pdp.Request) pdp.Decision
@@ -51,7 +52,8 @@ const (
 
 // Observer records what the server does, for metrics and the decision log.
 // Its methods are called on the hot path: they must be cheap and must not
-// block. *pdp.Request and *pdp.Decision must not be kept after the call.
+// block. *pdp.Request and *pdp.Decision must not be kept after the call,
+// nor modified.
 type Observer interface {
 	// Decision is called once per decision an endpoint answers with
 	// (every check of a batch; a forward-auth answer, the engine asked or
