@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"testing"
@@ -252,5 +253,18 @@ func TestMintIDs(t *testing.T) {
 	}
 	if !slices.Equal(ids, want) {
 		t.Fatalf("ids %q,\nwant %q", ids, want)
+	}
+}
+
+// TestAppendBase36 holds appendBase36 to strconv's base 36.
+func TestAppendBase36(t *testing.T) {
+	ns := []uint64{0, 1, 35, 36, 37, 36*36 - 1, 36 * 36, math.MaxUint32, math.MaxUint64 - 1, math.MaxUint64}
+	for i := range 1000 {
+		ns = append(ns, rand.Uint64()>>(i%64))
+	}
+	for _, n := range ns {
+		if got, want := string(appendBase36([]byte("x"), n)), "x"+strconv.FormatUint(n, 36); got != want {
+			t.Errorf("%d: %s, want %s", n, got, want)
+		}
 	}
 }

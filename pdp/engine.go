@@ -382,9 +382,25 @@ func (c *idChunk) mint(e *Engine) string {
 		c.buf = make([]byte, 0, idChunkSize)
 	}
 	start := len(c.buf)
-	c.buf = strconv.AppendUint(append(c.buf, e.idPrefix...), c.next, 36)
+	c.buf = appendBase36(append(c.buf, e.idPrefix...), c.next)
 	c.next++
 	return unsafe.String(&c.buf[start], len(c.buf)-start)
+}
+
+// appendBase36 is strconv.AppendUint(b, n, 36), which divides by a base
+// it only knows at run time: this one divides by a constant, which the
+// compiler turns into a multiplication, several times faster.
+func appendBase36(b []byte, n uint64) []byte {
+	const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+	var tmp [16]byte
+	i := len(tmp)
+	for {
+		i--
+		tmp[i] = digits[n%36]
+		if n /= 36; n == 0 {
+			return append(b, tmp[i:]...)
+		}
+	}
 }
 
 // errorReason maps an error from resolving facts to its reason code.
