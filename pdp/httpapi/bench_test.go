@@ -61,6 +61,10 @@ func (o metricsObserver) Decision(endpoint string, _ *pdp.Request, d *pdp.Decisi
 	o.reg.Decision(endpoint, d, took)
 }
 
+func (o metricsObserver) Decisions(endpoint string, _ []pdp.Request, ds []pdp.Decision, each time.Duration) {
+	o.reg.Decisions(endpoint, ds, each)
+}
+
 func (o metricsObserver) Request(endpoint string, status int) { o.reg.Request(endpoint, status) }
 
 // benchmarkPost posts body to path through the decision handler of s,

@@ -165,7 +165,7 @@ func (s *Server) decide(ctx context.Context, endpoint string, req *pdp.Request, 
 }
 
 // decideAll decides the checks of a batch into results, in order, tells
-// the Observer each and reports whether all were made on one revision.
+// the Observer each (all at once, if it is a BatchObserver) and reports whether all were made on one revision.
 // Without explain the engine decides the batch at once (DecideBatch), and
 // each decision is told the batch's time divided by its checks: the clock
 // is read twice per batch.
@@ -180,6 +180,10 @@ func (s *Server) decideAll(ctx context.Context, reqs []pdp.Request, explain bool
 		oneRevision = s.engine.DecideBatch(ctx, reqs, results)
 	}
 	each := time.Since(start) / time.Duration(len(reqs))
+	if o, ok := s.opts.Observer.(BatchObserver); ok {
+		o.Decisions(EndpointBatch, reqs, results, each)
+		return oneRevision
+	}
 	for i := range reqs {
 		s.opts.Observer.Decision(EndpointBatch, &reqs[i], &results[i], each)
 	}

@@ -64,6 +64,15 @@ type Observer interface {
 	Request(endpoint string, status int)
 }
 
+// BatchObserver is an Observer that may be told the decisions of a batch
+// at once: Decisions is then called instead of Decision for each of them,
+// in order, each taking each, and must record exactly what those calls
+// would.
+type BatchObserver interface {
+	Observer
+	Decisions(endpoint string, reqs []pdp.Request, ds []pdp.Decision, each time.Duration)
+}
+
 // Options configure a Server. Zero values mean the defaults.
 type Options struct {
 	BodyLimit      int // bytes of a request body (413 above), DefaultBodyLimit
