@@ -3,6 +3,10 @@ package pdp
 import (
 	"bytes"
 	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -228,5 +232,39 @@ func TestDecisionCacheByteBudget(t *testing.T) {
 	tiny.store(kb, d, nil)
 	if tiny.lookup(kb) != nil || tiny.used.Load() != accounted(tiny) {
 		t.Fatalf("tiny budget stored an entry: %d bytes", tiny.used.Load())
+	}
+}
+
+// TestMintIDs: ids written one after the other into chunks too small for
+// many, the largest sequence numbers included, each stay what they were
+// minted as when later ones need a new chunk.
+func TestMintIDs(t *testing.T) {
+	e := &Engine{idPrefix: "0a1b2c3d4e5f-"}
+	c := &idChunk{buf: make([]byte, 0, 3*len(e.idPrefix))}
+	var ids, want []string
+	for i := range 300 {
+		ids = append(ids, c.mint(e))
+		want = append(want, e.idPrefix+strconv.FormatUint(uint64(i+1), 36))
+	}
+	c.next, c.end = math.MaxUint64-3, math.MaxUint64
+	for i := range 3 {
+		ids = append(ids, c.mint(e))
+		want = append(want, e.idPrefix+strconv.FormatUint(math.MaxUint64-3+uint64(i), 36))
+	}
+	if !slices.Equal(ids, want) {
+		t.Fatalf("ids %q,\nwant %q", ids, want)
+	}
+}
+
+// TestAppendBase36 holds appendBase36 to strconv's base 36.
+func TestAppendBase36(t *testing.T) {
+	ns := []uint64{0, 1, 35, 36, 37, 36*36 - 1, 36 * 36, math.MaxUint32, math.MaxUint64 - 1, math.MaxUint64}
+	for i := range 1000 {
+		ns = append(ns, rand.Uint64()>>(i%64))
+	}
+	for _, n := range ns {
+		if got, want := string(appendBase36([]byte("x"), n)), "x"+strconv.FormatUint(n, 36); got != want {
+			t.Errorf("%d: %s, want %s", n, got, want)
+		}
 	}
 }

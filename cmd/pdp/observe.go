@@ -12,6 +12,7 @@ import (
 	"github.com/metalsoft-io/pdp/pdp"
 	"github.com/metalsoft-io/pdp/pdp/decisionlog"
 	"github.com/metalsoft-io/pdp/pdp/forwardauth"
+	"github.com/metalsoft-io/pdp/pdp/httpapi"
 	"github.com/metalsoft-io/pdp/pdp/metrics"
 	"github.com/metalsoft-io/pdp/sync/redisstate"
 )
@@ -28,9 +29,25 @@ type observer struct {
 	log     *decisionlog.Logger // nil: no decision log
 }
 
+var _ httpapi.BatchObserver = (*observer)(nil)
+
 // Decision implements httpapi.Observer.
 func (o *observer) Decision(endpoint string, req *pdp.Request, d *pdp.Decision, took time.Duration) {
 	o.metrics.Decision(endpoint, d, took)
+	o.logDecision(endpoint, req, d, took)
+}
+
+// Decisions implements httpapi.BatchObserver: the metrics of a batch at
+// once, then the decision log, decision by decision.
+func (o *observer) Decisions(endpoint string, reqs []pdp.Request, ds []pdp.Decision, each time.Duration) {
+	o.metrics.Decisions(endpoint, ds, each)
+	for i := range ds {
+		o.logDecision(endpoint, &reqs[i], &ds[i], each)
+	}
+}
+
+// logDecision writes d to the decision log, if it is sampled.
+func (o *observer) logDecision(endpoint string, req *pdp.Request, d *pdp.Decision, took time.Duration) {
 	if !o.log.Sampled(d.Allow) {
 		return
 	}

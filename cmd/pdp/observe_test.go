@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,5 +90,45 @@ func BenchmarkObserver(b *testing.B) {
 				o.Request(httpapi.EndpointCheck, 200)
 			}
 		})
+	}
+}
+
+// TestObserverDecisions: the decisions of a batch told at once are logged
+// as told one by one: each, in order, with the batch's time per check.
+func TestObserverDecisions(t *testing.T) {
+	reqs := []pdp.Request{
+		{Principal: pdp.Principal{ID: "u-a"}, Action: "read", Resource: pdp.ResourceRef{Kind: "infrastructure", ID: "inf-1"}},
+		{Principal: pdp.Principal{ID: "u-a"}, ActingAs: "u-b", Action: "deploy", Resource: pdp.ResourceRef{Kind: "infrastructure", ID: "inf-2"}},
+		{Principal: pdp.Principal{APIKey: "k"}, Action: "delete", Resource: pdp.ResourceRef{Kind: "infrastructure", ID: "inf-3"}},
+	}
+	ds := []pdp.Decision{
+		{Allow: true, Reasons: []string{pdp.ReasonOwner}, DecisionID: "d-1", Revision: "r"},
+		{Reasons: []string{pdp.ReasonNoPermission}, DecisionID: "d-2", Revision: "r"},
+		{Allow: true, Reasons: []string{pdp.ReasonOwner}, DecisionID: "d-3", Revision: "r"},
+	}
+	logged := func(tell func(o *observer)) []map[string]any {
+		var out testenv.SyncBuffer
+		log := decisionlog.New(&out, decisionlog.Options{AllowSampleRate: 1})
+		tell(&observer{metrics: metrics.New(metrics.Build{}, "rev"), log: log})
+		log.Close()
+		var entries []map[string]any
+		for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			var e map[string]any
+			if err := json.Unmarshal([]byte(line), &e); err != nil {
+				t.Fatalf("%q: %v", line, err)
+			}
+			delete(e, "time")
+			entries = append(entries, e)
+		}
+		return entries
+	}
+	one := logged(func(o *observer) {
+		for i := range ds {
+			o.Decision(httpapi.EndpointBatch, &reqs[i], &ds[i], time.Microsecond)
+		}
+	})
+	all := logged(func(o *observer) { o.Decisions(httpapi.EndpointBatch, reqs, ds, time.Microsecond) })
+	if len(one) != 3 || !reflect.DeepEqual(one, all) {
+		t.Fatalf("logged one by one:\n%v\nat once:\n%v", one, all)
 	}
 }

@@ -51,14 +51,11 @@ func (s *Server) checkBatch(ctx *fasthttp.RequestCtx) {
 	}
 	sc := scratches.Get().(*batchScratch)
 	defer sc.put()
-	reqs, e := decodeBatch(*body, s.opts.MaxDepth, sc.reqs)
+	reqs, results, e := sc.decode(*body, s.opts.MaxDepth)
 	if e != nil {
 		writeError(ctx, e)
 		return
 	}
-	sc.reqs = reqs
-	sc.results = slices.Grow(sc.results[:0], len(reqs))[:len(reqs)]
-	results := sc.results
 	// One deadline for the whole batch, retries included: once it passes,
 	// every remaining check denies with evaluation_error.
 	dctx, cancel := s.evalContext()
@@ -105,16 +102,39 @@ var scratches = sync.Pool{New: func() any { return new(batchScratch) }}
 // large batch does not keep its memory.
 const maxPooledChecks = 64
 
-// put clears sc (its requests point into the body, its decisions into the
-// engine's memory) and returns it to the pool.
+// decode decodes a batch into sc's requests and sizes its results to
+// match.
+func (sc *batchScratch) decode(body []byte, maxDepth int) ([]pdp.Request, []pdp.Decision, *apiError) {
+	reqs, e := decodeBatch(body, maxDepth, sc.reqs)
+	if e != nil {
+		// The decoder may have filled requests before it failed: all
+		// are to be cleared.
+		sc.reqs = sc.reqs[:cap(sc.reqs)]
+		return nil, nil, e
+	}
+	sc.reqs = reqs
+	sc.results = slices.Grow(sc.results[:0], len(reqs))[:len(reqs)]
+	return sc.reqs, sc.results, nil
+}
+
+// put clears sc and returns it to the pool.
 func (sc *batchScratch) put() {
 	if cap(sc.reqs) > maxPooledChecks || cap(sc.results) > maxPooledChecks {
 		return
 	}
-	clear(sc.reqs[:cap(sc.reqs)])
-	clear(sc.results[:cap(sc.results)])
-	sc.reqs, sc.results = sc.reqs[:0], sc.results[:0]
+	sc.clear()
 	scratches.Put(sc)
+}
+
+// clear drops what sc holds: its requests point into the body, its
+// decisions into the engine's memory. Only the elements in use are
+// cleared, not the whole capacity: those past them are zero already (a
+// clear cleared them, or they were never used; decode marks in use all that
+// a failed decoding may have written).
+func (sc *batchScratch) clear() {
+	clear(sc.reqs)
+	clear(sc.results)
+	sc.reqs, sc.results = sc.reqs[:0], sc.results[:0]
 }
 
 func sameRevision(ds []pdp.Decision) bool {
@@ -145,7 +165,7 @@ func (s *Server) decide(ctx context.Context, endpoint string, req *pdp.Request, 
 }
 
 // decideAll decides the checks of a batch into results, in order, tells
-// the Observer each and reports whether all were made on one revision.
+// the Observer each (all at once, if it is a BatchObserver) and reports whether all were made on one revision.
 // Without explain the engine decides the batch at once (DecideBatch), and
 // each decision is told the batch's time divided by its checks: the clock
 // is read twice per batch.
@@ -160,6 +180,10 @@ func (s *Server) decideAll(ctx context.Context, reqs []pdp.Request, explain bool
 		oneRevision = s.engine.DecideBatch(ctx, reqs, results)
 	}
 	each := time.Since(start) / time.Duration(len(reqs))
+	if o, ok := s.opts.Observer.(BatchObserver); ok {
+		o.Decisions(EndpointBatch, reqs, results, each)
+		return oneRevision
+	}
 	for i := range reqs {
 		s.opts.Observer.Decision(EndpointBatch, &reqs[i], &results[i], each)
 	}

@@ -19,8 +19,9 @@ import (
 )
 
 // Decider makes decisions: *pdp.Engine. Every method must be safe for
-// concurrent use and fail closed, and must not keep req after the call (a
-// batch's requests are reused). DecideRego is Decide through the Rego
+// concurrent use and fail closed, and must neither keep req after the call
+// (a batch's requests are reused) nor modify it (its attribute maps are
+// shared with other requests: the decoder interns them). DecideRego is Decide through the Rego
 // policy itself, for the OPA data API.
 type Decider interface {
 	Decide(ctx context.Context, req *pdp.Request) pdp.Decision
@@ -51,7 +52,8 @@ const (
 
 // Observer records what the server does, for metrics and the decision log.
 // Its methods are called on the hot path: they must be cheap and must not
-// block. *pdp.Request and *pdp.Decision must not be kept after the call.
+// block. *pdp.Request and *pdp.Decision must not be kept after the call,
+// nor modified.
 type Observer interface {
 	// Decision is called once per decision an endpoint answers with
 	// (every check of a batch; a forward-auth answer, the engine asked or
@@ -60,6 +62,15 @@ type Observer interface {
 	Decision(endpoint string, req *pdp.Request, d *pdp.Decision, took time.Duration)
 	// Request is called once per HTTP answer of a named endpoint.
 	Request(endpoint string, status int)
+}
+
+// BatchObserver is an Observer that may be told the decisions of a batch
+// at once: Decisions is then called instead of Decision for each of them,
+// in order, each taking each, and must record exactly what those calls
+// would.
+type BatchObserver interface {
+	Observer
+	Decisions(endpoint string, reqs []pdp.Request, ds []pdp.Decision, each time.Duration)
 }
 
 // Options configure a Server. Zero values mean the defaults.

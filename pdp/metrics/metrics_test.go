@@ -90,6 +90,43 @@ func TestPromtoolAcceptsScrape(t *testing.T) {
 	}
 }
 
+// TestDecisions: decisions recorded at once are recorded exactly as one
+// by one: the same counters, the same histogram (count, sum, buckets).
+func TestDecisions(t *testing.T) {
+	ds := []pdp.Decision{
+		{Allow: true, Reasons: []string{pdp.ReasonOwner}},
+		{Allow: true, Reasons: []string{pdp.ReasonOwner}},
+		{Reasons: []string{pdp.ReasonOwner}},
+		{Allow: true, Reasons: []string{pdp.ReasonAccountDelegate, pdp.ReasonOwner}},
+		{},
+		{Reasons: []string{"not a reason"}},
+		{Reasons: []string{pdp.ReasonNoPermission}},
+		{Reasons: []string{pdp.ReasonNoPermission}},
+		{Allow: true, Reasons: []string{pdp.ReasonOwner}},
+	}
+	one, all := New(Build{}, "rev"), New(Build{}, "rev")
+	for _, each := range []time.Duration{700 * time.Nanosecond, 3 * time.Millisecond} {
+		for i := range ds {
+			one.Decision("batch", &ds[i], each)
+		}
+		all.Decisions("batch", ds, each)
+	}
+	all.Decisions("batch", nil, time.Second)
+	decisionLines := func(text string) string {
+		var out []string
+		for _, l := range strings.Split(text, "\n") {
+			if strings.HasPrefix(l, "pdp_decision") {
+				out = append(out, l)
+			}
+		}
+		return strings.Join(out, "\n")
+	}
+	got, want := decisionLines(scrape(t, all)), decisionLines(scrape(t, one))
+	if got != want || !strings.Contains(want, `pdp_decision_duration_seconds_count{endpoint="batch"} 18`) {
+		t.Fatalf("recorded at once:\n%s\none by one:\n%s", got, want)
+	}
+}
+
 func TestDecisionRecordingAllocatesNothing(t *testing.T) {
 	r := New(Build{}, "rev")
 	d := &pdp.Decision{Allow: true, Reasons: []string{pdp.ReasonOwner}}

@@ -87,7 +87,8 @@ func DecodeBatch(body []byte, maxDepth int, reqs []pdp.Request) ([]pdp.Request, 
 			return nil, e
 		}
 		for i := range decoded {
-			if e := fillTarget(&decoded[i], decoded[i].Action, &decoded[i].Resource); e != nil {
+			r := &decoded[i] // decoded in place: only to be validated
+			if e := checkTarget(r.Action, &r.Resource, r.Fields); e != nil {
 				return nil, inCheck(e, i)
 			}
 		}
@@ -223,6 +224,16 @@ func CheckPrincipal(p *pdp.Principal) *Error {
 // fillTarget validates the action and resource of a check and sets them on
 // req, and checks the field names already on req.
 func fillTarget(req *pdp.Request, action string, res *pdp.ResourceRef) *Error {
+	if e := checkTarget(action, res, req.Fields); e != nil {
+		return e
+	}
+	req.Action = action
+	req.Resource = *res
+	return nil
+}
+
+// checkTarget validates the action, resource and field names of a check.
+func checkTarget(action string, res *pdp.ResourceRef, fields []string) *Error {
 	switch {
 	case action == "":
 		return errorf(CodeMissingField, `missing field "action"`)
@@ -235,13 +246,11 @@ func fillTarget(req *pdp.Request, action string, res *pdp.ResourceRef) *Error {
 	case !pdp.IsKind(res.Kind):
 		return errorf(CodeUnknownKind, "unknown resource kind %q", res.Kind)
 	}
-	for i, f := range req.Fields {
+	for i, f := range fields {
 		if f == "" {
 			return errorf(CodeMissingField, `empty field name in "fields" (fields[%d])`, i)
 		}
 	}
-	req.Action = action
-	req.Resource = *res
 	return nil
 }
 
