@@ -29,7 +29,7 @@ func decodeStrict(raw []byte, dst any) error {
 // decodeDoc decodes the document stored under kind/id and checks its
 // required fields and that it names the key it is stored under. It returns
 // a typed pointer (*pdp.User, ...) as any.
-func decodeDoc(kind, id string, raw []byte) (any, error) {
+func decodeDoc(kind, id, raw string) (any, error) {
 	v, err := decodeKind(kind, id, raw)
 	if err != nil {
 		return nil, fmt.Errorf("malformed %s document %q: %w", kind, id, err)
@@ -37,23 +37,23 @@ func decodeDoc(kind, id string, raw []byte) (any, error) {
 	return v, nil
 }
 
-func decodeKind(kind, id string, raw []byte) (any, error) {
+func decodeKind(kind, id, raw string) (any, error) {
 	switch kind {
 	case KindUser:
-		var u pdp.User
-		if err := decodeStrict(raw, &u); err != nil {
+		u, err := decodeUser(raw)
+		if err != nil {
 			return nil, err
 		}
-		return &u, matchID("id", u.ID, id)
+		return u, matchID("id", u.ID, id)
 	case KindAccount:
 		var a pdp.Account
-		if err := decodeStrict(raw, &a); err != nil {
+		if err := decodeStrict([]byte(raw), &a); err != nil {
 			return nil, err
 		}
 		return &a, matchID("id", a.ID, id)
 	case KindRole:
 		var r pdp.Role
-		if err := decodeStrict(raw, &r); err != nil {
+		if err := decodeStrict([]byte(raw), &r); err != nil {
 			return nil, err
 		}
 		if pdp.IsBuiltinRole(r.Name) {
@@ -71,7 +71,7 @@ func decodeKind(kind, id string, raw []byte) (any, error) {
 		return in, matchID("id", in.ID, id)
 	case KindResource:
 		var r pdp.Resource
-		if err := decodeStrict(raw, &r); err != nil {
+		if err := decodeStrict([]byte(raw), &r); err != nil {
 			return nil, err
 		}
 		if r.Kind == "" {
@@ -80,73 +80,40 @@ func decodeKind(kind, id string, raw []byte) (any, error) {
 		return &r, matchID("kind and id", r.Kind+":"+r.ID, id)
 	case KindGlobal:
 		var g pdp.Global
-		if err := decodeStrict(raw, &g); err != nil {
+		if err := decodeStrict([]byte(raw), &g); err != nil {
 			return nil, err
 		}
 		return &g, nil
 	case KindAPIKey, KindEmail:
-		s := string(raw)
-		if s == "" || strings.TrimSpace(s) != s {
+		if raw == "" || strings.TrimSpace(raw) != raw {
 			return nil, errors.New("not a user id")
 		}
-		return s, nil
+		return raw, nil
 	}
 	return nil, fmt.Errorf("unknown kind %q", kind)
 }
 
+// decodeUser decodes a user document: the common shape in one pass
+// (decodeFixedUser), any other (or an error to report) by encoding/json.
+func decodeUser(raw string) (*pdp.User, error) {
+	if u, ok := decodeFixedUser(raw); ok {
+		return u, nil
+	}
+	var u pdp.User
+	return &u, decodeStrict([]byte(raw), &u)
+}
+
 // decodeInfrastructure decodes an infrastructure document. A document of
-// fixed fields only, the common one, is read in one pass; any other (with
-// attributes, or an error to report) is decoded by pdp.Infrastructure's own
-// decoding, which splits the attributes from the fixed fields in three.
-func decodeInfrastructure(raw []byte) (*pdp.Infrastructure, error) {
+// fixed fields only, the common one, is read in one pass
+// (decodeFixedInfrastructure); any other (with attributes, or an error to
+// report) is decoded by pdp.Infrastructure's own decoding, which splits the
+// attributes from the fixed fields in three.
+func decodeInfrastructure(raw string) (*pdp.Infrastructure, error) {
 	if in, ok := decodeFixedInfrastructure(raw); ok {
 		return in, nil
 	}
 	var in pdp.Infrastructure
-	return &in, decodeStrict(raw, &in)
-}
-
-// decodeFixedInfrastructure decodes a document whose members are all fixed
-// fields of an infrastructure, named exactly (a member named in another case
-// is an attribute for pdp.Infrastructure, unlike in a struct's decoding).
-// For any other document it reports false.
-func decodeFixedInfrastructure(raw []byte) (*pdp.Infrastructure, bool) {
-	d := json.NewDecoder(bytes.NewReader(raw))
-	if t, err := d.Token(); err != nil || t != json.Delim('{') {
-		return nil, false
-	}
-	in := &pdp.Infrastructure{}
-	for d.More() {
-		name, err := d.Token()
-		if err != nil {
-			return nil, false
-		}
-		// A member given twice counts once, the last, as in pdp's decoding:
-		// each value replaces the field's earlier one (null leaves it zero).
-		var field any
-		switch name {
-		case "id":
-			in.ID, field = "", &in.ID
-		case "owner":
-			in.Owner, field = "", &in.Owner
-		case "delegates":
-			in.Delegates, field = nil, &in.Delegates
-		case "label":
-			in.Label, field = "", &in.Label
-		default:
-			return nil, false
-		}
-		if d.Decode(field) != nil {
-			return nil, false
-		}
-	}
-	if t, err := d.Token(); err != nil || t != json.Delim('}') {
-		return nil, false
-	}
-	if _, err := d.Token(); !errors.Is(err, io.EOF) {
-		return nil, false
-	}
-	return in, true
+	return &in, decodeStrict([]byte(raw), &in)
 }
 
 // matchID checks a required identifying field against the key's id.

@@ -41,7 +41,7 @@ func TestCacheHeapWithinBudget(t *testing.T) {
 		if d.kind == KindResource {
 			id = "secret:" + name
 		}
-		val, err := decodeDoc(d.kind, id, fmt.Appendf(nil, d.format, name))
+		val, err := decodeDoc(d.kind, id, fmt.Sprintf(d.format, name))
 		if err != nil {
 			t.Fatal(err)
 		}

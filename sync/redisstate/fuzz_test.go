@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
-
-	"github.com/metalsoft-io/pdp/pdp"
 )
 
 // FuzzDecodeDoc feeds arbitrary documents to the strict decoder: it never
@@ -35,7 +33,7 @@ func FuzzDecodeDoc(f *testing.F) {
 	f.Add(KindUser, "u", []byte(`{"id":"u","bogus":1}`))
 	f.Add(KindEmail, "a@b", []byte("u-1"))
 	f.Fuzz(func(t *testing.T, kind, id string, raw []byte) {
-		v, err := decodeDoc(kind, id, raw)
+		v, err := decodeDoc(kind, id, string(raw))
 		if err != nil || kind == KindEmail || kind == KindAPIKey {
 			return
 		}
@@ -43,7 +41,7 @@ func FuzzDecodeDoc(f *testing.F) {
 		if err != nil {
 			t.Fatalf("accepted document does not encode: %v", err)
 		}
-		w, err := decodeDoc(kind, id, b)
+		w, err := decodeDoc(kind, id, string(b))
 		if err != nil {
 			t.Fatalf("re-encoded document rejected: %v\n%s", err, b)
 		}
@@ -60,33 +58,43 @@ func FuzzDecodeDoc(f *testing.F) {
 func FuzzDecodeFixedInfrastructure(f *testing.F) {
 	for _, in := range exampleState(f).Infrastructures {
 		in.Attr = nil
-		b, err := json.Marshal(in)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
+		f.Add(mustJSON(in))
 	}
-	for _, s := range []string{
-		`{"id":"a","owner":"u","delegates":[]}`,
-		`{"id":"a","ID":"b","owner":"u"}`,
-		`{"\u0069d":"a","owner":"u","id":null}`,
-		`{"id":"a","owner":"u","delegates":["x"],"delegates":null}`,
-		`{"id":"a","owner":"u"} {}`,
-		`{"id":"a","label":5}`,
-	} {
-		f.Add([]byte(s))
+	for _, c := range fixedInfrastructureCases {
+		f.Add(c.doc)
 	}
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		fast, ok := decodeFixedInfrastructure(raw)
-		if !ok {
-			return
-		}
-		var full pdp.Infrastructure
-		if err := decodeStrict(raw, &full); err != nil {
-			t.Fatalf("one-pass decoder accepted what pdp.Infrastructure rejects (%v): %s", err, raw)
-		}
-		if !reflect.DeepEqual(*fast, full) {
-			t.Fatalf("decoded differently:\none pass %#v\npdp      %#v\n%s", *fast, full, raw)
-		}
+	f.Fuzz(func(t *testing.T, raw string) {
+		sameAsStrict(t, raw, decodeFixedInfrastructure)
 	})
+}
+
+// FuzzDecodeFixedUser: whatever the one-pass decoder of users accepts,
+// encoding/json (decodeStrict) accepts too and decodes to the same value.
+func FuzzDecodeFixedUser(f *testing.F) {
+	for _, u := range exampleState(f).Users {
+		f.Add(mustJSON(u))
+	}
+	for _, c := range fixedUserCases {
+		f.Add(c.doc)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		sameAsStrict(t, raw, decodeFixedUser)
+	})
+}
+
+// sameAsStrict fails t if fast accepts raw and decodeStrict rejects it or
+// decodes it to another value.
+func sameAsStrict[T any](t *testing.T, raw string, fast func(string) (*T, bool)) {
+	t.Helper()
+	got, ok := fast(raw)
+	if !ok {
+		return
+	}
+	var want T
+	if err := decodeStrict([]byte(raw), &want); err != nil {
+		t.Fatalf("one-pass decoder accepted what encoding/json rejects (%v): %s", err, raw)
+	}
+	if !reflect.DeepEqual(*got, want) {
+		t.Fatalf("decoded differently:\none pass %#v\nstrict   %#v\n%s", *got, want, raw)
+	}
 }

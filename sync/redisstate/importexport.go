@@ -236,7 +236,7 @@ func (w *Writer) addExported(s *pdp.State, name string, raw []byte) error {
 	default:
 		return nil
 	}
-	v, err := decodeDoc(kind, id, raw)
+	v, err := decodeDoc(kind, id, string(raw))
 	if err != nil {
 		return err
 	}

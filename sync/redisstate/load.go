@@ -78,7 +78,7 @@ func isWrongType(err error) bool { return strings.HasPrefix(err.Error(), "WRONGT
 // docEntry builds and caches the entry of a plain document read.
 func (s *Source) docEntry(seq uint64, r Ref, cmd *redis.StringCmd) *entry {
 	key := r.cacheKey()
-	raw, err := cmd.Bytes()
+	raw, err := cmd.Result()
 	var val any
 	switch {
 	case errors.Is(err, redis.Nil):
@@ -120,7 +120,7 @@ func (s *Source) indexEntry(seq uint64, r Ref, cmd *redis.Cmd) *entry {
 	userKey := userRef.cacheKey()
 	var val any
 	if raw != "" {
-		val, err = decodeDoc(KindUser, id, []byte(raw))
+		val, err = decodeDoc(KindUser, id, raw)
 		if err != nil {
 			err = s.malformed(userRef, err)
 			val = nil

@@ -173,7 +173,7 @@ func edit[T any](ctx context.Context, w *Writer, kind, id string, requires []ref
 				return nil, fmt.Errorf("%s %q: %w", r.kind, r.id, ErrNotFound)
 			}
 		}
-		v, err := decodeDoc(kind, id, raw)
+		v, err := decodeDoc(kind, id, string(raw))
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
