@@ -127,17 +127,17 @@ func newCache(maxCost int64) (*cache, error) {
 	return &cache{gen: newGenerations(), rc: rc}, nil
 }
 
-// get returns the current entry for key, if any.
+// get returns the current entry for key, if any. The recent entries are
+// looked at first: a decision's reads right after its prefetch find them
+// there without a ristretto Get (a lock, a hash, the access recorded for
+// its admission policy); either table's entry is served only while the
+// generations say it is current.
 func (c *cache) get(key string) (*entry, bool) {
-	e, ok := c.rc.Get(key)
-	if !ok {
-		r := c.recent[c.gen.stripe(key)&(recentSlots-1)].Load()
-		if r == nil || r.key != key {
-			return nil, false
-		}
-		e = r.e
+	if r := c.recent[c.gen.stripe(key)&(recentSlots-1)].Load(); r != nil && r.key == key && c.gen.valid(r.e) {
+		return r.e, true
 	}
-	if !c.gen.valid(e) {
+	e, ok := c.rc.Get(key)
+	if !ok || !c.gen.valid(e) {
 		return nil, false
 	}
 	return e, true

@@ -29,6 +29,24 @@ type loadCall struct {
 	entries []*entry // one per ref, set before done is closed
 	err     error    // set instead of entries when Redis failed
 	done    chan struct{}
+
+	// Room for the slices above, for the few refs of a lookup or of a
+	// request's prefetch: one allocation a call instead of four.
+	refsBuf    [callRefs]Ref
+	slotsBuf   [callRefs]int
+	entriesBuf [callRefs]*entry
+}
+
+// callRefs is how many refs a loadCall holds without allocating: a
+// request names at most three facts (pdp.namedFacts).
+const callRefs = 3
+
+func newLoadCall(refs []Ref) *loadCall {
+	c := &loadCall{done: make(chan struct{})}
+	c.refs = append(c.refsBuf[:0], refs...)
+	c.slots = c.slotsBuf[:0]
+	c.entries = c.entriesBuf[:0]
+	return c
 }
 
 // enqueue queues c and reports whether the caller must start a drainer.
@@ -64,7 +82,7 @@ func (s *Source) load(ctx context.Context, refs []Ref) ([]*entry, error) {
 	if err := s.checkUp(); err != nil {
 		return nil, err
 	}
-	c := &loadCall{refs: refs, done: make(chan struct{})}
+	c := newLoadCall(refs)
 	if s.loader.enqueue(c) {
 		go s.drain()
 	}
@@ -80,17 +98,17 @@ func (s *Source) load(ctx context.Context, refs []Ref) ([]*entry, error) {
 // drain sends the queued calls' refs to Redis, one pipeline at a time,
 // until the queue is empty.
 func (s *Source) drain() {
+	index := make(map[Ref]int) // uniqueRefs', kept for the drainer's pipelines
 	for calls := s.loader.take(); len(calls) > 0; calls = s.loader.take() {
-		refs := uniqueRefs(calls)
+		refs := uniqueRefs(calls, index)
 		entries, errs := s.read(refs)
 		for _, c := range calls {
-			c.entries = make([]*entry, len(c.refs))
-			for j, slot := range c.slots {
+			for _, slot := range c.slots {
 				if errs[slot] != nil {
 					c.err, c.entries = errs[slot], nil
 					break
 				}
-				c.entries[j] = entries[slot]
+				c.entries = append(c.entries, entries[slot])
 			}
 			close(c.done)
 		}
@@ -98,20 +116,19 @@ func (s *Source) drain() {
 }
 
 // uniqueRefs returns the distinct refs of calls and sets each call's slots
-// to the index of its refs among them.
-func uniqueRefs(calls []*loadCall) []Ref {
+// to the index of its refs among them. index is scratch space.
+func uniqueRefs(calls []*loadCall, index map[Ref]int) []Ref {
+	clear(index)
 	var refs []Ref
-	index := make(map[Ref]int)
 	for _, c := range calls {
-		c.slots = make([]int, len(c.refs))
-		for j, r := range c.refs {
+		for _, r := range c.refs {
 			i, seen := index[r]
 			if !seen {
 				i = len(refs)
 				index[r] = i
 				refs = append(refs, r)
 			}
-			c.slots[j] = i
+			c.slots = append(c.slots, i)
 		}
 	}
 	return refs

@@ -295,7 +295,8 @@ func (s *Source) get(ctx context.Context, r Ref) (*entry, error) {
 // the lookups of a decision that follow are cache hits. A malformed document
 // is not an error here (the lookup that needs it reports it).
 func (s *Source) Prefetch(ctx context.Context, refs ...Ref) error {
-	var missing []Ref
+	var buf [callRefs]Ref
+	missing := buf[:0]
 	fresh := s.fresh()
 	for _, r := range refs {
 		if !factKind(r.Kind) {
@@ -320,9 +321,10 @@ func (s *Source) Prefetch(ctx context.Context, refs ...Ref) error {
 // read in one round trip (shared with concurrent misses) before its decision
 // reads them one by one. A failure is left to those reads.
 func (s *Source) PrefetchFacts(ctx context.Context, refs []pdp.FactRef) {
-	rs := make([]Ref, len(refs))
-	for i, r := range refs {
-		rs[i] = Ref{r.Kind, r.ID}
+	var buf [callRefs]Ref
+	rs := buf[:0]
+	for _, r := range refs {
+		rs = append(rs, Ref{r.Kind, r.ID})
 	}
 	_ = s.Prefetch(ctx, rs...)
 }
