@@ -42,8 +42,12 @@ func newGenerations() *generations {
 func (g *generations) begin() uint64 { return g.seq.Load() }
 
 func (g *generations) stripe(key string) uint32 {
-	return uint32(maphash.String(g.seed, key) & (stripeCount - 1))
+	return uint32(g.hash(key) & (stripeCount - 1))
 }
+
+// hash is the hash of key that its stripe, its recent slot and its seen
+// slot are taken from.
+func (g *generations) hash(key string) uint64 { return maphash.String(g.seed, key) }
 
 // invalidate makes every entry depending on key's stripe and loaded before
 // this call a miss.
@@ -94,11 +98,26 @@ type cache struct {
 	// lookups of a decision after its prefetch) could miss and read Redis
 	// again.
 	recent [recentSlots]atomic.Pointer[recentEntry]
+	// Once ristretto has evicted (the budget is reached), an entry goes to
+	// it only when its key was put before (seen holds a fingerprint of the
+	// key last put in each slot): a fact read once, as every fact of a
+	// cold scenario, would cost ristretto's admission work (sampling
+	// victims, allocating) to be rejected or to evict one that is read
+	// again. The recent entries serve it meanwhile.
+	full atomic.Bool
+	seen [seenSlots]atomic.Uint32
 }
 
+// seenSlots is the size of cache.seen (a power of two).
+const seenSlots = 1 << 16
+
 // recentSlots is the size of cache.recent (a power of two): room for the
-// prefetched facts of the decisions in flight.
-const recentSlots = 1 << 10
+// prefetched facts of the decisions in flight, with few collisions (with
+// 1,024 slots, a decision of BenchmarkColdDecisions read Redis again for
+// one fact in 20 once a fact read once no longer went to ristretto). Its
+// entries are held beyond the budget: 4,096 documents at most, about 2 MiB
+// of the bench's.
+const recentSlots = 1 << 12
 
 // recentEntry is an entry of cache.recent with its key.
 type recentEntry struct {
@@ -115,16 +134,19 @@ func newCache(maxCost int64) (*cache, error) {
 	// About one entry per KiB of budget; ristretto wants ten counters per
 	// expected entry.
 	counters := max(maxCost/1024*10, 10_000)
+	c := &cache{gen: newGenerations()}
 	rc, err := ristretto.NewCache(&ristretto.Config[string, *entry]{
 		NumCounters: counters,
 		MaxCost:     maxCost,
 		BufferItems: 64,
 		Metrics:     true,
+		OnEvict:     func(*ristretto.Item[*entry]) { c.full.Store(true) },
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &cache{gen: newGenerations(), rc: rc}, nil
+	c.rc = rc
+	return c, nil
 }
 
 // get returns the current entry for key, if any. The recent entries are
@@ -133,7 +155,7 @@ func newCache(maxCost int64) (*cache, error) {
 // its admission policy); either table's entry is served only while the
 // generations say it is current.
 func (c *cache) get(key string) (*entry, bool) {
-	if r := c.recent[c.gen.stripe(key)&(recentSlots-1)].Load(); r != nil && r.key == key && c.gen.valid(r.e) {
+	if r := c.recent[c.gen.hash(key)&(recentSlots-1)].Load(); r != nil && r.key == key && c.gen.valid(r.e) {
 		return r.e, true
 	}
 	e, ok := c.rc.Get(key)
@@ -147,7 +169,14 @@ func (c *cache) get(key string) (*entry, bool) {
 // It may be dropped or delayed (ristretto); the
 // generation check keeps that harmless.
 func (c *cache) put(key string, e *entry, size int) {
-	c.recent[c.gen.stripe(key)&(recentSlots-1)].Store(&recentEntry{key, e})
+	h := c.gen.hash(key)
+	c.recent[h&(recentSlots-1)].Store(&recentEntry{key, e})
+	if c.full.Load() {
+		fp := uint32(h>>32) | 1 // never 0, an empty slot
+		if c.seen[(h>>16)&(seenSlots-1)].Swap(fp) != fp {
+			return
+		}
+	}
 	c.rc.Set(key, e, int64(size+len(key)+entryOverhead))
 }
 

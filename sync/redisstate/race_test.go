@@ -121,3 +121,39 @@ func TestConcurrentLookupsDuringWrites(t *testing.T) {
 	}
 	stopLookups()
 }
+
+// TestCacheAdmitsOnSecondPut: once the budget is reached, an entry goes to
+// ristretto only when its key is put a second time; the first is served
+// from the recent entries meanwhile.
+func TestCacheAdmitsOnSecondPut(t *testing.T) {
+	c, err := newCache(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	inRistretto := func() bool {
+		c.rc.Wait()
+		_, ok := c.rc.Get("user:a")
+		return ok
+	}
+	e := c.gen.newEntry(0, nil, nil, "user:a")
+	c.put("user:a", e, 10)
+	if !inRistretto() {
+		t.Fatal("before the budget is reached, a first put is not stored")
+	}
+	c.invalidate("user:a")
+	c.full.Store(true)
+	e = c.gen.newEntry(c.gen.begin(), nil, nil, "user:a")
+	c.put("user:b", e, 10) // another key: not a second sight of user:a
+	c.put("user:a", e, 10)
+	if inRistretto() {
+		t.Error("once full, a first put went to ristretto")
+	}
+	if got, ok := c.get("user:a"); !ok || got != e {
+		t.Error("the first put is not served from the recent entries")
+	}
+	c.put("user:a", e, 10)
+	if !inRistretto() {
+		t.Error("once full, a second put was not stored")
+	}
+}
