@@ -67,29 +67,19 @@ func BenchmarkRevocationLatency(b *testing.B) {
 //
 //	go test -run '^$' -bench ColdLookups -cpuprofile /tmp/cold.prof ./sync/redisstate/
 func BenchmarkColdLookups(b *testing.B) {
-	const coldUsers = 100_000
-	srv := testenv.StartRedis(b)
-	writeColdState(b, srv.URL(), coldUsers)
-	src := openSource(b, srv.URL(), Options{CacheMaxCost: 1 << 20})
+	src := coldSource(b)
 	ctx := context.Background()
-	b.SetParallelism(32 / max(1, runtime.GOMAXPROCS(0)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	defer reportCPU(b)()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			k := rand.IntN(coldUsers)
-			u, err := src.User(ctx, "u-"+strconv.Itoa(k))
-			if err != nil || u == nil {
-				b.Fatalf("user %d: %+v %v", k, u, err)
-			}
-			in, err := src.Infrastructure(ctx, "inf-"+strconv.Itoa(k))
-			if err != nil || in == nil {
-				b.Fatalf("infrastructure %d: %+v %v", k, in, err)
-			}
+	runCold(b, func() {
+		k := rand.IntN(coldUsers)
+		u, err := src.User(ctx, "u-"+strconv.Itoa(k))
+		if err != nil || u == nil {
+			b.Fatalf("user %d: %+v %v", k, u, err)
+		}
+		in, err := src.Infrastructure(ctx, "inf-"+strconv.Itoa(k))
+		if err != nil || in == nil {
+			b.Fatalf("infrastructure %d: %+v %v", k, in, err)
 		}
 	})
-	b.StopTimer()
 	st := src.Stats()
 	b.ReportMetric(float64(st.Misses)/float64(2*b.N), "miss-ratio")
 	b.ReportMetric(float64(st.Misses)/float64(max(1, st.Loads)), "refs/load")
@@ -104,10 +94,7 @@ func BenchmarkColdLookups(b *testing.B) {
 //
 //	go test -run '^$' -bench ColdDecisions -cpuprofile /tmp/cold.prof ./sync/redisstate/
 func BenchmarkColdDecisions(b *testing.B) {
-	const coldUsers = 100_000
-	srv := testenv.StartRedis(b)
-	writeColdState(b, srv.URL(), coldUsers)
-	src := openSource(b, srv.URL(), Options{CacheMaxCost: 1 << 20})
+	src := coldSource(b)
 	e, err := pdp.NewEngine(src)
 	if err != nil {
 		b.Fatal(err)
@@ -119,22 +106,42 @@ func BenchmarkColdDecisions(b *testing.B) {
 	}
 	var next atomic.Int64
 	ctx := context.Background()
+	runCold(b, func() {
+		r := &reqs[int(next.Add(1))%coldUsers]
+		if d := e.Decide(ctx, r); !d.Allow {
+			b.Fatalf("%+v: %+v", r, d)
+		}
+	})
+	st := src.Stats()
+	b.ReportMetric(float64(st.Misses)/float64(b.N), "misses/op")
+	b.ReportMetric(float64(st.Loads)/float64(b.N), "loads/op")
+}
+
+// coldUsers is how many users and infrastructures the cold benchmarks
+// write to Redis.
+const coldUsers = 100_000
+
+// coldSource starts a Redis holding the cold state and opens a Source on it
+// with a facts budget far below the data.
+func coldSource(b *testing.B) *Source {
+	srv := testenv.StartRedis(b)
+	writeColdState(b, srv.URL(), coldUsers)
+	return openSource(b, srv.URL(), Options{CacheMaxCost: 1 << 20})
+}
+
+// runCold times op from 32 concurrent callers, with its allocations and
+// CPU time per operation.
+func runCold(b *testing.B, op func()) {
 	b.SetParallelism(32 / max(1, runtime.GOMAXPROCS(0)))
 	b.ReportAllocs()
 	b.ResetTimer()
 	defer reportCPU(b)()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			r := &reqs[int(next.Add(1))%coldUsers]
-			if d := e.Decide(ctx, r); !d.Allow {
-				b.Fatalf("%+v: %+v", r, d)
-			}
+			op()
 		}
 	})
 	b.StopTimer()
-	st := src.Stats()
-	b.ReportMetric(float64(st.Misses)/float64(b.N), "misses/op")
-	b.ReportMetric(float64(st.Loads)/float64(b.N), "loads/op")
 }
 
 // reportCPU starts counting the CPU time of this process (user and system:

@@ -20,8 +20,9 @@ import (
 
 // scanner reads JSON from s, at i.
 type scanner struct {
-	s string
-	i int
+	s    string
+	i    int
+	seen uint32 // the members read so far, a bit each (see once)
 }
 
 // ws skips JSON whitespace.
@@ -180,55 +181,56 @@ func (p *scanner) numbers(dst *map[string]int64) bool {
 	return ok
 }
 
-// once records name as seen in *seen (a bit a member) and reports whether
-// it is the first time: a member given twice goes to the general decoder.
-func once(seen *uint32, bit uint) bool {
-	if *seen&(1<<bit) != 0 {
+// once records the member of the given bit as read and reports whether it
+// is the first time: a member given twice goes to the general decoder.
+func (p *scanner) once(bit uint) bool {
+	if p.seen&(1<<bit) != 0 {
 		return false
 	}
-	*seen |= 1 << bit
+	p.seen |= 1 << bit
 	return true
+}
+
+// document reads one object, each member by member (false for a member it
+// does not take), with nothing after it.
+func (p *scanner) document(member func(name string) bool) bool {
+	return p.object(member) && p.end()
 }
 
 // decodeFixedUser decodes a user document in one pass, or reports false
 // for anything but the common shape (see above).
 func decodeFixedUser(raw string) (*pdp.User, bool) {
-	p := &scanner{s: raw}
-	u := &pdp.User{}
-	var seen uint32
-	ok := p.object(func(name string) bool {
+	p, u := scanner{s: raw}, &pdp.User{}
+	ok := p.document(func(name string) bool {
 		switch name {
 		case "id":
-			return once(&seen, 0) && p.text(&u.ID)
+			return p.once(0) && p.text(&u.ID)
 		case "email":
-			return once(&seen, 1) && p.text(&u.Email)
+			return p.once(1) && p.text(&u.Email)
 		case "account":
-			return once(&seen, 2) && p.text(&u.Account)
+			return p.once(2) && p.text(&u.Account)
 		case "role":
-			return once(&seen, 3) && p.text(&u.Role)
+			return p.once(3) && p.text(&u.Role)
 		case "billable":
-			return once(&seen, 4) && p.boolean(&u.Billable)
+			return p.once(4) && p.boolean(&u.Billable)
 		case "blocked":
-			return once(&seen, 5) && p.boolean(&u.Blocked)
+			return p.once(5) && p.boolean(&u.Blocked)
 		case "archived":
-			return once(&seen, 6) && p.boolean(&u.Archived)
+			return p.once(6) && p.boolean(&u.Archived)
 		case "suspend_reasons":
-			return once(&seen, 7) && p.texts(&u.SuspendReasons)
+			return p.once(7) && p.texts(&u.SuspendReasons)
 		case "account_delegates":
-			return once(&seen, 8) && p.texts(&u.AccountDelegates)
+			return p.once(8) && p.texts(&u.AccountDelegates)
 		case "limits":
-			return once(&seen, 9) && p.numbers(&u.Limits)
+			return p.once(9) && p.numbers(&u.Limits)
 		case "usage":
-			return once(&seen, 10) && p.numbers(&u.Usage)
+			return p.once(10) && p.numbers(&u.Usage)
 		case "credential_access":
-			return once(&seen, 11) && p.texts(&u.CredentialAccess)
+			return p.once(11) && p.texts(&u.CredentialAccess)
 		}
 		return false
 	})
-	if !ok || !p.end() {
-		return nil, false
-	}
-	return u, true
+	return u, ok
 }
 
 // decodeFixedInfrastructure decodes an infrastructure document made of
@@ -237,24 +239,19 @@ func decodeFixedUser(raw string) (*pdp.User, bool) {
 // pdp.Infrastructure, unlike in a struct's decoding), anything but the
 // common shape (see above).
 func decodeFixedInfrastructure(raw string) (*pdp.Infrastructure, bool) {
-	p := &scanner{s: raw}
-	in := &pdp.Infrastructure{}
-	var seen uint32
-	ok := p.object(func(name string) bool {
+	p, in := scanner{s: raw}, &pdp.Infrastructure{}
+	ok := p.document(func(name string) bool {
 		switch name {
 		case "id":
-			return once(&seen, 0) && p.text(&in.ID)
+			return p.once(0) && p.text(&in.ID)
 		case "owner":
-			return once(&seen, 1) && p.text(&in.Owner)
+			return p.once(1) && p.text(&in.Owner)
 		case "delegates":
-			return once(&seen, 2) && p.texts(&in.Delegates)
+			return p.once(2) && p.texts(&in.Delegates)
 		case "label":
-			return once(&seen, 3) && p.text(&in.Label)
+			return p.once(3) && p.text(&in.Label)
 		}
 		return false
 	})
-	if !ok || !p.end() {
-		return nil, false
-	}
-	return in, true
+	return in, ok
 }
