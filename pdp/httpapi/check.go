@@ -165,7 +165,8 @@ func (s *Server) decide(ctx context.Context, endpoint string, req *pdp.Request, 
 }
 
 // decideAll decides the checks of a batch into results, in order, tells
-// the Observer each (all at once, if it is a BatchObserver) and reports whether all were made on one revision.
+// the Observer each (all at once, if it is a BatchObserver) and reports
+// whether all were made on one revision.
 // Without explain the engine decides the batch at once (DecideBatch), and
 // each decision is told the batch's time divided by its checks: the clock
 // is read twice per batch.
