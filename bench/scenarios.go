@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -560,32 +561,37 @@ func revocationNote(when string, pt probeTimes) string {
 	if len(pt.revoke) == 0 {
 		return "revocation " + when + ": no sample"
 	}
-	inForce := "pdp's apply delay histogram could not be read"
-	if total := pt.inForce[math.Inf(1)]; total > 0 {
-		// The least bound within which 99% of the changes took effect, or
-		// the greatest when none is.
-		bound, p99Bound, largest := math.Inf(1), "", 0.0
-		for le, c := range pt.inForce {
-			if !math.IsInf(le, 1) {
-				largest = max(largest, le)
-				if le < bound && float64(c) >= 0.99*float64(total) {
-					bound = le
-				}
-			}
-		}
-		p99Bound = "within " + fmtDur(time.Duration(bound*float64(time.Second)))
-		if math.IsInf(bound, 1) {
-			p99Bound = "above " + fmtDur(time.Duration(largest*float64(time.Second)))
-		}
-		within := float64(pt.inForce[revocationTarget.Seconds()]) / float64(total)
-		inForce = fmt.Sprintf("%d changes, %.1f%% within %s, p99 %s (target p99 < %s: %s)", total, 100*within,
-			fmtDur(revocationTarget), p99Bound, fmtDur(revocationTarget), verdict(within >= 0.99))
-	}
 	revoke := percentiles(pt.revoke) // sorts pt.revoke
 	return fmt.Sprintf("revocation %s: in force (pdp_stream_apply_delay_seconds, change added to the stream → applied by pdp): %s; "+
 		"end to end (block written → first /v1/check answering principal_blocked, the probe's checks included): %s (p99 < %s: %s); "+
 		"for comparison, one /v1/check round trip of the same probe: %s",
-		when, inForce, revoke, fmtDur(revocationTarget), verdict(p99(pt.revoke) < revocationTarget), percentiles(pt.rtt))
+		when, inForceNote(pt.inForce), revoke, fmtDur(revocationTarget), verdict(p99(pt.revoke) < revocationTarget), percentiles(pt.rtt))
+}
+
+// inForceNote judges pdp's apply delay histogram over a probe's changes
+// (cumulative counts by bound in seconds, +Inf the total): the share of the
+// changes in force within the target, and the least bound within which 99%
+// were.
+func inForceNote(buckets map[float64]uint64) string {
+	total := buckets[math.Inf(1)]
+	switch {
+	case buckets == nil:
+		return "pdp's apply delay histogram could not be read"
+	case total == 0 || len(buckets) < 2:
+		return "no change applied"
+	}
+	seconds := func(s float64) string { return fmtDur(time.Duration(s * float64(time.Second))) }
+	bounds := slices.Sorted(maps.Keys(buckets))[:len(buckets)-1] // +Inf, the last, left out
+	p99 := "above " + seconds(bounds[len(bounds)-1])
+	for _, le := range bounds {
+		if float64(buckets[le]) >= 0.99*float64(total) {
+			p99 = "within " + seconds(le)
+			break
+		}
+	}
+	within := float64(buckets[revocationTarget.Seconds()]) / float64(total)
+	return fmt.Sprintf("%d changes, %.1f%% within %s, p99 %s (target p99 < %s: %s)", total, 100*within,
+		fmtDur(revocationTarget), p99, fmtDur(revocationTarget), verdict(within >= 0.99))
 }
 
 // percentiles describes a sample: its size, p50, p99 and max.
