@@ -151,12 +151,18 @@ func redisStats(src *redisstate.Source) func() metrics.StateStats {
 
 // applyDelay turns a Redis source's apply delays into a histogram in seconds.
 func applyDelay(d redisstate.Delays) metrics.Histogram {
-	h := metrics.Histogram{Counts: d.Counts, Sum: d.Sum.Seconds()}
-	for _, b := range redisstate.ApplyDelayBounds {
-		h.Bounds = append(h.Bounds, b.Seconds())
-	}
-	return h
+	return metrics.Histogram{Bounds: applyDelayBounds, Counts: d.Counts, Sum: d.Sum.Seconds()}
 }
+
+// applyDelayBounds are redisstate.ApplyDelayBounds in seconds, converted
+// once rather than at every scrape.
+var applyDelayBounds = func() []float64 {
+	var b []float64
+	for _, d := range redisstate.ApplyDelayBounds {
+		b = append(b, d.Seconds())
+	}
+	return b
+}()
 
 // jwksStats turns a remote key set's counters into the metrics' form.
 func jwksStats(s forwardauth.KeyStats) metrics.JWKSStats {
