@@ -43,8 +43,8 @@ type fixture struct {
 	rec    *pdptest.Recorder
 	client authv3.AuthorizationClient
 	health healthpb.HealthClient
-	stop   func() // ends Serve's context
-	served chan error
+	stop   func()       // ends Serve's context
+	served func() error // waits for Serve to return, and is its error
 }
 
 // config is the forwardauth tests' route table with the trusted proxies replaced
@@ -103,15 +103,16 @@ func start(t *testing.T, cfg *forwardauth.Config, wrap func(pdp.Facts) pdp.Facts
 	if err != nil {
 		t.Fatal(err)
 	}
+	served := sync.OnceValue(func() error { return <-done })
 	t.Cleanup(func() {
 		conn.Close()
 		cancel()
-		if err := <-done; err != nil {
+		if err := served(); err != nil {
 			t.Errorf("Serve: %v", err)
 		}
 	})
 	return &fixture{authz: a, rec: rec, client: authv3.NewAuthorizationClient(conn), health: healthpb.NewHealthClient(conn),
-		stop: cancel, served: done}
+		stop: cancel, served: served}
 }
 
 // envoyRequest is a CheckRequest as Envoy's ext_authz filter fills it for
@@ -491,10 +492,9 @@ func TestShutdownDelay(t *testing.T) {
 	if got := reduce(t, res); got.Code != codes.OK {
 		t.Errorf("check while draining: %+v, want the decision as before", got)
 	}
-	if err := <-f.served; err != nil {
+	if err := f.served(); err != nil {
 		t.Errorf("Serve: %v", err)
 	}
-	f.served <- nil // for the cleanup
 	if waited := time.Since(stopped); waited < delay {
 		t.Errorf("Serve returned %s after its context ended, before the %s delay", waited, delay)
 	}
