@@ -2,6 +2,7 @@ package pdp_test
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -59,6 +60,71 @@ func TestDecideBatchDeadline(t *testing.T) {
 	e.DecideBatch(ctx, reqs, out)
 	for i, d := range out {
 		wantEvaluationError(t, "check "+string(rune('0'+i))+", deadline passed", d)
+	}
+}
+
+// passingDeadline is a context whose deadline passes when its facts read
+// the user named by at (see passing): in the middle of a batch, on no clock.
+type passingDeadline struct {
+	context.Context
+	passed atomic.Bool
+}
+
+func (c *passingDeadline) Err() error {
+	if c.passed.Load() {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// passing wraps Facts and passes ctx's deadline when user at is read.
+type passing struct {
+	pdp.Facts
+	at  string
+	ctx *passingDeadline
+}
+
+func (f passing) User(ctx context.Context, id string) (*pdp.User, error) {
+	if id == f.at {
+		f.ctx.passed.Store(true)
+	}
+	return f.Facts.User(ctx, id)
+}
+
+// TestDecideBatchDeadlineMidway: a deadline that passes during a batch
+// denies every check evaluated from then on (the one whose facts were being
+// read, and the misses after it) with evaluation_error, without caching
+// the denials; the checks the cache holds are still answered from it.
+func TestDecideBatchDeadlineMidway(t *testing.T) {
+	ctx := &passingDeadline{Context: context.Background()}
+	e := newEngine(t, newVersioned(passing{Facts: seedFacts(t), at: "u-mktg", ctx: ctx}))
+	hit := *deployWeb()
+	out := make([]pdp.Decision, 4)
+	e.DecideBatch(context.Background(), []pdp.Request{hit}, out)
+	if !out[0].Allow {
+		t.Fatalf("without a deadline: %+v", out[0])
+	}
+	misses := []pdp.Request{ // both allowed: each reads its infrastructure's delegate
+		{Principal: pdp.Principal{ID: "u-mktg"}, Action: "read", Resource: pdp.ResourceRef{Kind: "infrastructure", ID: "inf-web"}},
+		{Principal: pdp.Principal{ID: "u-bi"}, Action: "read", Resource: pdp.ResourceRef{Kind: "infrastructure", ID: "inf-hadoop"}},
+	}
+	e.DecideBatch(ctx, []pdp.Request{hit, misses[0], hit, misses[1]}, out)
+	if !ctx.passed.Load() {
+		t.Fatal("the deadline never passed")
+	}
+	for i, d := range out {
+		if i%2 == 0 && !d.Allow {
+			t.Errorf("check %d, a cache hit after the deadline passed: %+v", i, d)
+		}
+		if i%2 == 1 {
+			wantEvaluationError(t, fmt.Sprintf("check %d, a miss after the deadline passed", i), d)
+		}
+	}
+	e.DecideBatch(context.Background(), misses, out)
+	for i, d := range out[:2] {
+		if !d.Allow {
+			t.Errorf("miss %d again, without a deadline: %+v (was the denial cached?)", i, d)
+		}
 	}
 }
 

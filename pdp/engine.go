@@ -153,9 +153,10 @@ func (e *Engine) Decide(ctx context.Context, req *Request) Decision {
 	return e.decideCached(ctx, req, e.native)
 }
 
-// decideCached is Decide evaluating with n, the Rego when n is nil.
+// decideCached is Decide evaluating with n, the Rego when n is nil. A ctx
+// that is done denies (evaluate), a request the cache holds too.
 func (e *Engine) decideCached(ctx context.Context, req *Request, n *native) Decision {
-	if e.cache == nil || req == nil {
+	if e.cache == nil || req == nil || ctx.Err() != nil {
 		return e.evaluate(ctx, req, n, e.facts)
 	}
 	r := e.startRun()
@@ -170,11 +171,14 @@ func (e *Engine) decideCached(ctx context.Context, req *Request, n *native) Deci
 // decisions share is done once: the revision of the cache hits is read
 // before the first, the decision-cache key of a principal and acting_as
 // equal to the check before's is not encoded again, and the decision ids
-// are minted from one chunk. A ctx that is done denies every decision
-// from then on with evaluation_error (one deadline check per decision).
+// are minted from one chunk. A ctx done before the batch denies every
+// decision with evaluation_error; the deadline is then checked once before
+// every evaluation, not for each cache hit (a clock read each): a ctx that
+// ends during the batch denies the checks evaluated from then on, and the
+// hits are still answered.
 func (e *Engine) DecideBatch(ctx context.Context, reqs []Request, out []Decision) (oneRevision bool) {
 	out = out[:len(reqs)]
-	if e.cache == nil {
+	if e.cache == nil || ctx.Err() != nil {
 		for i := range reqs {
 			out[i] = e.evaluate(ctx, &reqs[i], e.native, e.facts)
 		}
@@ -230,12 +234,10 @@ func (e *Engine) endRun(r *run) {
 }
 
 // decideInRun is one decision of r over the cache, evaluating a miss with n
-// (the Rego when nil). A miss, an uncacheable request and a ctx that is
-// done are evaluated as without the cache (the last denies).
+// (the Rego when nil). It does not check ctx (the caller did, once): a miss
+// and an uncacheable request are evaluated as without the cache, which
+// denies when ctx is done (start), and such a denial is not cached.
 func (e *Engine) decideInRun(ctx context.Context, req *Request, n *native, r *run) Decision {
-	if ctx.Err() != nil {
-		return e.evaluate(ctx, req, n, e.facts)
-	}
 	kb := r.kb
 	if !e.cache.encode(kb, req) {
 		r.misses++
