@@ -142,35 +142,57 @@ func newDecisionCache(gens Generations, size int, maxBytes int64) *decisionCache
 	}
 	c.used.Store(int64(n) * slotBytes)
 	c.bufs.New = func() any {
-		return &keyBuf{b: make([]byte, 0, 256), facts: recordingFacts{deps: make([]factGen, 0, maxDeps)}}
+		return &keyBuf{b: make([]byte, 0, 256), keys: make([]byte, 0, 1024), facts: recordingFacts{deps: make([]factGen, 0, maxDeps)}}
 	}
 	return c
 }
 
-// putBuf returns kb to the pool, without a key buffer grown by a large
+// putBuf returns kb to the pool, without key buffers grown by a large
 // request and without the principal of its last request.
 func (c *decisionCache) putBuf(kb *keyBuf) {
 	if cap(kb.b) > 2*MaxCachedRequestBytes {
 		kb.b = make([]byte, 0, 256)
 	}
+	if cap(kb.keys) > batchChunk*MaxCachedRequestBytes {
+		kb.keys = make([]byte, 0, 1024)
+	}
 	kb.principal, kb.actingAs, kb.principalLen = Principal{}, "", 0
 	c.bufs.Put(kb)
 }
 
-// keyBuf is scratch space for one decision over the cache: its canonical
-// request and the facts it reads.
+// keyBuf is scratch space for decisions over the cache: the canonical
+// request of one (b, hash) or of a batch's (keys, batch), and the facts a
+// decision reads.
 type keyBuf struct {
 	b       []byte
 	members []member // map members being sorted, used as a stack
 	hash    uint64
 	facts   recordingFacts
-	// principal and actingAs are those of the request in b, whose first
-	// principalLen bytes encode them (zero: nothing encoded yet); the next
-	// request of the same principal starts from there.
+	// principal and actingAs are those of the last request encoded, whose
+	// encoding is b's first principalLen bytes (zero: nothing encoded
+	// yet); the next request of the same principal starts from there.
 	principal    Principal
 	actingAs     string
 	principalLen int
-	run          run // the decisions in a row this buffer serves (Engine.startRun)
+	keys         []byte               // the keys of batch, one after another
+	batch        [batchChunk]batchKey // a batch's checks (encodeAll)
+	run          run                  // the decisions in a row this buffer serves (Engine.startRun)
+}
+
+// batchChunk is the most checks of a batch looked up together
+// (lookupAll): a larger batch is decided in chunks.
+const batchChunk = 64
+
+// batchKey is one check of a batch looked up with the others: its key,
+// keys[start:end] of its keyBuf, and its hash (ok false: the cache does not
+// handle the request), then the entries of its bucket with that hash, then
+// the current decision found for it.
+type batchKey struct {
+	start, end int
+	hash       uint64
+	ok         bool
+	ways       [cacheWays]*cachedDecision
+	found      *cachedDecision
 }
 
 // member is one key and value of an attribute map.
@@ -183,56 +205,131 @@ type member struct {
 // the cache does not handle (an attribute of an unsupported type or too
 // deep, or a form over MaxCachedRequestBytes): such a request is decided
 // without the cache.
-func (c *decisionCache) encode(kb *keyBuf, req *Request) bool {
+func (c *decisionCache) encode(kb *keyBuf, req *Request) (ok bool) {
+	kb.setPrincipal(req)
+	kb.b, kb.hash, ok = c.appendKey(kb, kb.b[:kb.principalLen], 0, req)
+	return ok
+}
+
+// encodeAll puts the keys of reqs (at most batchChunk) in kb.keys, one
+// after another, each with its principal's encoding in front (encoded once
+// for checks of the same principal in a row), and returns them with their
+// hashes: kb.batch[:len(reqs)].
+func (c *decisionCache) encodeAll(kb *keyBuf, reqs []Request) []batchKey {
+	keys := kb.batch[:len(reqs)]
+	kb.keys = kb.keys[:0]
+	for i := range reqs {
+		kb.setPrincipal(&reqs[i])
+		start := len(kb.keys)
+		k := batchKey{start: start}
+		kb.keys, k.hash, k.ok = c.appendKey(kb, append(kb.keys, kb.b[:kb.principalLen]...), start, &reqs[i])
+		if !k.ok {
+			kb.keys = kb.keys[:start]
+		}
+		k.end = len(kb.keys)
+		keys[i] = k
+	}
+	return keys
+}
+
+// setPrincipal has b's first principalLen bytes encode req's principal and
+// acting_as (appendPrincipal), unless they already do.
+func (kb *keyBuf) setPrincipal(req *Request) {
 	if kb.principalLen == 0 || req.Principal != kb.principal || req.ActingAs != kb.actingAs {
 		kb.b = appendPrincipal(kb.b[:0], req)
 		kb.principal, kb.actingAs, kb.principalLen = req.Principal, req.ActingAs, len(kb.b)
 	}
-	var ok bool
-	kb.b, ok = kb.appendQuestion(kb.b[:kb.principalLen], req)
-	if !ok || len(kb.b) > MaxCachedRequestBytes {
-		return false
-	}
-	kb.hash = maphash.Bytes(c.seed, kb.b)
-	return true
 }
 
-// bucket is the slots the request in kb may occupy.
-func (c *decisionCache) bucket(kb *keyBuf) []atomic.Pointer[cachedDecision] {
-	i := (kb.hash & (c.buckets - 1)) * cacheWays
+// appendKey completes req's key, b[start:], which holds its principal's
+// encoding, with its question, and hashes it. It reports false for a
+// request the cache does not handle (see encode).
+func (c *decisionCache) appendKey(kb *keyBuf, b []byte, start int, req *Request) ([]byte, uint64, bool) {
+	b, ok := kb.appendQuestion(b, req)
+	if !ok || len(b)-start > MaxCachedRequestBytes {
+		return b, 0, false
+	}
+	return b, maphash.Bytes(c.seed, b[start:]), true
+}
+
+// bucket is the slots a request of this hash may occupy.
+func (c *decisionCache) bucket(hash uint64) []atomic.Pointer[cachedDecision] {
+	i := (hash & (c.buckets - 1)) * cacheWays
 	return c.table[i : i+cacheWays]
 }
 
-// lookup returns the current decision for the request in kb, if cached.
-func (c *decisionCache) lookup(kb *keyBuf) *cachedDecision {
-	b := c.bucket(kb)
+// lookup returns the current decision for key, of this hash, if cached.
+func (c *decisionCache) lookup(key []byte, hash uint64) *cachedDecision {
+	b := c.bucket(hash)
 	for i := range b {
-		e := b[i].Load()
-		if e == nil || e.hash != kb.hash || !bytes.Equal(e.key, kb.b) {
-			continue
+		if e := b[i].Load(); e != nil && e.hash == hash && bytes.Equal(e.key, key) {
+			return c.current(e)
 		}
-		for _, d := range e.deps {
-			if c.gens.Generation(d.slot) != d.gen {
-				return nil
-			}
-		}
-		return e
 	}
 	return nil
 }
 
-// store caches d for the request in kb, read with the facts of deps: in the
+// current is e if every fact its decision read is unchanged, else nil.
+func (c *decisionCache) current(e *cachedDecision) *cachedDecision {
+	for _, d := range e.deps {
+		if c.gens.Generation(d.slot) != d.gen {
+			return nil
+		}
+	}
+	return e
+}
+
+// lookupAll is lookup for each of the keys of a batch in kb (encodeAll),
+// in steps over all of them: the loads of a step are independent of one
+// another, so the CPU overlaps their cache misses (the table, the entries
+// and their keys are rarely in the CPU caches when a request arrives),
+// where lookup after lookup would wait for each in turn. It sets the
+// found of each key.
+func (c *decisionCache) lookupAll(kb *keyBuf, keys []batchKey) {
+	for i := range keys { // the slots of each bucket
+		if k := &keys[i]; k.ok {
+			b := c.bucket(k.hash)
+			for w := range b {
+				k.ways[w] = b[w].Load()
+			}
+		}
+	}
+	for i := range keys { // the entries' hashes
+		k := &keys[i]
+		for w, e := range k.ways {
+			if e != nil && e.hash != k.hash {
+				k.ways[w] = nil
+			}
+		}
+	}
+	for i := range keys { // the entries' keys
+		k := &keys[i]
+		for _, e := range k.ways {
+			if e != nil && bytes.Equal(e.key, kb.keys[k.start:k.end]) {
+				k.found = e
+				break
+			}
+		}
+	}
+	for i := range keys { // the generations of what the decisions read
+		if k := &keys[i]; k.found != nil {
+			k.found = c.current(k.found)
+		}
+	}
+}
+
+// store caches d for key, of this hash, read with the facts of deps: in the
 // slot of the same request if there is one, else a free slot, else a
 // random one. Racing stores may both land; a duplicate only wastes a slot.
-func (c *decisionCache) store(kb *keyBuf, d *Decision, deps []factGen) {
+func (c *decisionCache) store(key []byte, hash uint64, d *Decision, deps []factGen) {
 	e := &cachedDecision{
-		hash:    kb.hash,
-		key:     bytes.Clone(kb.b),
+		hash:    hash,
+		key:     bytes.Clone(key),
 		allow:   d.Allow,
 		reasons: d.Reasons,
 		deps:    slices.Clone(deps),
 	}
-	b := c.bucket(kb)
+	b := c.bucket(hash)
 	victim := -1
 	for i := range b {
 		old := b[i].Load()

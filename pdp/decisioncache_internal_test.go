@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -141,6 +142,127 @@ func FuzzRequestKey(f *testing.F) {
 	})
 }
 
+// batchOf is a batch of the requests bits selects: for each of its bits up
+// to n, principal a or b, acting as someone or not, with attr or with an
+// attribute the cache does not handle.
+func batchOf(a, b Principal, attr map[string]any, bits uint32, n int) []Request {
+	reqs := make([]Request, n)
+	for i := range reqs {
+		r := Request{Principal: a, Action: "read", Resource: ResourceRef{Kind: "ui", ID: strconv.Itoa(i % 3), Attr: attr}}
+		if bits>>(3*i)&1 != 0 {
+			r.Principal = b
+		}
+		if bits>>(3*i+1)&1 != 0 {
+			r.ActingAs = "u-other"
+		}
+		if bits>>(3*i+2)&1 != 0 {
+			r.Resource.Attr = map[string]any{"x": []string{"unsupported"}}
+		}
+		reqs[i] = r
+	}
+	return reqs
+}
+
+// sameKeys fails unless encodeAll gives every request of reqs the key and
+// hash encode gives it alone, and refuses the same ones.
+func sameKeys(t *testing.T, reqs []Request) {
+	t.Helper()
+	c := newDecisionCache(fixedGens{}, 8, DefaultDecisionCacheMaxBytes)
+	all := c.bufs.Get().(*keyBuf)
+	keys := c.encodeAll(all, reqs)
+	if len(all.members) != 0 {
+		t.Fatalf("member stack not emptied: %v", all.members)
+	}
+	for i := range reqs {
+		one := &keyBuf{}
+		ok := c.encode(one, &reqs[i])
+		k := keys[i]
+		if k.ok != ok || ok && (!bytes.Equal(all.keys[k.start:k.end], one.b) || k.hash != one.hash) {
+			t.Fatalf("request %d (%+v): batch key %q (%v), alone %q (%v)", i, reqs[i], all.keys[k.start:k.end], k.ok, one.b, ok)
+		}
+	}
+}
+
+// TestEncodeAll: a batch's keys, one after another, are each request's
+// key: principals changing or not, acting_as, requests the cache refuses
+// (an unsupported attribute, a key over MaxCachedRequestBytes) between
+// others, and batches of one and of batchChunk.
+func TestEncodeAll(t *testing.T) {
+	u, v := Principal{ID: "u"}, Principal{Email: "v@example.com"}
+	big := map[string]any{"s": strings.Repeat("x", MaxCachedRequestBytes)}
+	nested := map[string]any{"a": []any{1.5, nil, true, map[string]any{"b": json.Number("2")}}}
+	for _, bits := range []uint32{0, 0b001, 0b001_000_001, 0b100_010, 0b111_111_111, 0o1234567, math.MaxUint32} {
+		for _, attr := range []map[string]any{nil, {}, nested, big} {
+			for _, n := range []int{1, 3, 7} {
+				sameKeys(t, batchOf(u, v, attr, bits, n))
+			}
+		}
+	}
+	sameKeys(t, slices.Repeat(batchOf(u, v, nested, 0o1234567, 7), batchChunk)[:batchChunk])
+}
+
+// FuzzEncodeAll holds encodeAll to encode: every request of a batch gets
+// the key and hash it gets alone.
+func FuzzEncodeAll(f *testing.F) {
+	f.Add("u", "v", `{"a":1}`, uint32(0b001_010_100))
+	f.Add("u", "u", `{"a":[1,{"b":null}]}`, uint32(math.MaxUint32))
+	f.Add("", "v", `{}`, uint32(0o7070707))
+	f.Fuzz(func(t *testing.T, a, b, attr string, bits uint32) {
+		var m map[string]any
+		d := json.NewDecoder(strings.NewReader(attr))
+		d.UseNumber()
+		if d.Decode(&m) != nil {
+			m = nil
+		}
+		sameKeys(t, batchOf(Principal{ID: a}, Principal{APIKey: b}, m, bits, 10))
+	})
+}
+
+// collidingGens is a source whose slot 1 is at generation 2, every other
+// at 1.
+type collidingGens struct{}
+
+func (collidingGens) FactSlot(string, string) uint32 { return 0 }
+func (collidingGens) Generation(slot uint32) uint64 {
+	if slot == 1 {
+		return 2
+	}
+	return 1
+}
+
+// TestLookupAll: lookupAll finds for each key of a batch what lookup finds:
+// nothing for a key never stored, an entry of another key with the same
+// hash in the same bucket (a collision) skipped, the entry of the key
+// behind it, and nothing for an entry whose facts changed.
+func TestLookupAll(t *testing.T) {
+	c := newDecisionCache(collidingGens{}, 64, DefaultDecisionCacheMaxBytes)
+	d := &Decision{Allow: true, Reasons: []string{ReasonOwner}}
+	req := func(id string) Request {
+		return Request{Principal: Principal{ID: "u"}, Action: "read", Resource: ResourceRef{Kind: "ui", ID: id}}
+	}
+	reqs := []Request{req("stored"), req("never"), req("behind a collision"), req("stale"),
+		{Action: "read", Resource: ResourceRef{Kind: "ui", Attr: map[string]any{"x": []string{"unsupported"}}}}}
+	kb := c.bufs.Get().(*keyBuf)
+	keys := c.encodeAll(kb, reqs)
+	key := func(i int) []byte { return kb.keys[keys[i].start:keys[i].end] }
+	c.store(key(0), keys[0].hash, d, []factGen{{0, 1}})
+	c.store(key(0), keys[2].hash, d, nil) // another key, same hash: the first slot of the bucket
+	c.store(key(2), keys[2].hash, d, []factGen{{0, 1}})
+	c.store(key(3), keys[3].hash, d, []factGen{{0, 1}, {1, 1}})
+	c.lookupAll(kb, keys)
+	for i, want := range []bool{true, false, true, false, false} {
+		if found := keys[i].found != nil; found != want {
+			t.Errorf("request %d (%s): found %v, want %v", i, reqs[i].Resource.ID, found, want)
+		}
+		if keys[i].ok && keys[i].found != c.lookup(key(i), keys[i].hash) {
+			t.Errorf("request %d (%s): lookupAll and lookup disagree", i, reqs[i].Resource.ID)
+		}
+	}
+	if keys[2].found != nil && !bytes.Equal(keys[2].found.key, key(2)) {
+		t.Errorf("the colliding entry was found")
+	}
+}
+
 // fixedGens is a source whose facts never change.
 type fixedGens struct{}
 
@@ -158,17 +280,17 @@ func TestDecisionCacheBounded(t *testing.T) {
 	kb := &keyBuf{}
 	for i := range 100 {
 		c.encode(kb, &Request{Principal: Principal{ID: "u"}, Action: "read", Resource: ResourceRef{Kind: "ui", ID: string(rune('a' + i%26))}})
-		c.store(kb, d, []factGen{{0, 1}})
-		c.store(kb, d, []factGen{{0, 1}})
-		if c.lookup(kb) == nil {
+		c.store(kb.b, kb.hash, d, []factGen{{0, 1}})
+		c.store(kb.b, kb.hash, d, []factGen{{0, 1}})
+		if c.lookup(kb.b, kb.hash) == nil {
 			t.Fatalf("request %d not found right after it was stored", i)
 		}
 	}
 	same := &Request{Principal: Principal{ID: "u"}, Action: "read", Resource: ResourceRef{Kind: "ui", ID: "same"}}
 	c = newDecisionCache(fixedGens{}, 8, DefaultDecisionCacheMaxBytes)
 	c.encode(kb, same)
-	c.store(kb, d, nil)
-	c.store(kb, d, nil)
+	c.store(kb.b, kb.hash, d, nil)
+	c.store(kb.b, kb.hash, d, nil)
 	n := 0
 	for i := range c.table {
 		if c.table[i].Load() != nil {
@@ -206,7 +328,7 @@ func TestDecisionCacheByteBudget(t *testing.T) {
 		if !c.encode(kb, req) {
 			t.Fatalf("request %d of %d bytes not cacheable", i, len(kb.b))
 		}
-		c.store(kb, d, []factGen{{0, 1}})
+		c.store(kb.b, kb.hash, d, []factGen{{0, 1}})
 		if used := c.used.Load(); used > budget {
 			t.Fatalf("after %d stores: %d bytes accounted, budget %d", i+1, used, budget)
 		}
@@ -229,8 +351,8 @@ func TestDecisionCacheByteBudget(t *testing.T) {
 		t.Fatalf("tiny budget: %d slots", len(tiny.table))
 	}
 	tiny.encode(kb, &Request{Principal: Principal{ID: "u"}, Action: "read", Resource: ResourceRef{Kind: "ui"}})
-	tiny.store(kb, d, nil)
-	if tiny.lookup(kb) != nil || tiny.used.Load() != accounted(tiny) {
+	tiny.store(kb.b, kb.hash, d, nil)
+	if tiny.lookup(kb.b, kb.hash) != nil || tiny.used.Load() != accounted(tiny) {
 		t.Fatalf("tiny budget stored an entry: %d bytes", tiny.used.Load())
 	}
 }

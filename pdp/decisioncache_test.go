@@ -233,8 +233,44 @@ func TestDecisionCacheObserver(t *testing.T) {
 	e.Decide(context.Background(), deployWeb())
 	other := pdp.Request{Principal: pdp.Principal{ID: "u-bi"}, Action: "read", Resource: pdp.ResourceRef{Kind: "infrastructure", ID: "inf-web"}}
 	e.DecideBatch(context.Background(), []pdp.Request{*deployWeb(), other, *deployWeb()}, make([]pdp.Decision, 3))
-	if want := [][2]int{{0, 1}, {1, 0}, {2, 1}}; !slices.Equal(heard, want) {
+	// A check new to the cache twice in a batch is a miss, then a hit: it is
+	// looked up again when its turn comes, after the first was stored.
+	again := pdp.Request{Principal: pdp.Principal{ID: "u-bi"}, Action: "read", Resource: pdp.ResourceRef{Kind: "infrastructure", ID: "inf-erp"}}
+	uncacheable := pdp.Request{Principal: pdp.Principal{ID: "u-bi"}, Action: "read",
+		Resource: pdp.ResourceRef{Kind: "infrastructure", ID: "inf-erp", Attr: map[string]any{"x": struct{}{}}}}
+	e.DecideBatch(context.Background(), []pdp.Request{again, uncacheable, again, uncacheable}, make([]pdp.Decision, 4))
+	if want := [][2]int{{0, 1}, {1, 0}, {2, 1}, {1, 3}}; !slices.Equal(heard, want) {
 		t.Fatalf("heard (hits, misses) %v, want %v", heard, want)
+	}
+}
+
+// TestDecisionCacheBatch: a batch the cache holds reads no fact; after a
+// change, the check whose facts it touched is evaluated again; the
+// answers stay the same.
+func TestDecisionCacheBatch(t *testing.T) {
+	v := newVersioned(seedFacts(t))
+	e := newEngine(t, v)
+	reqs := []pdp.Request{*deployWeb(),
+		{Principal: pdp.Principal{ID: "u-bi"}, Action: "read", Resource: pdp.ResourceRef{Kind: "infrastructure", ID: "inf-web"}},
+		{Principal: pdp.Principal{ID: "u-finance"}, Action: "read", Resource: pdp.ResourceRef{Kind: "billing"}},
+	}
+	want := make([]pdp.Decision, len(reqs))
+	e.DecideBatch(context.Background(), reqs, want)
+	out := make([]pdp.Decision, len(reqs))
+	for _, changed := range []string{"", "u-bi"} {
+		if changed != "" {
+			v.bump(pdp.FactUser, changed)
+		}
+		reads := v.reads.Load()
+		e.DecideBatch(context.Background(), reqs, out)
+		for i, d := range out {
+			if d.Allow != want[i].Allow || !sameSet(d.Reasons, want[i].Reasons) {
+				t.Errorf("check %d: %+v, want %+v", i, d, want[i])
+			}
+		}
+		if got := v.reads.Load() - reads; changed == "" && got != 0 || changed != "" && got == 0 {
+			t.Errorf("after a change of %q: %d users read", changed, got)
+		}
 	}
 }
 

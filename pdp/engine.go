@@ -170,8 +170,10 @@ func (e *Engine) decideCached(ctx context.Context, req *Request, n *native) Deci
 // landed during the batch; the caller may decide it again). What the
 // decisions share is done once: the revision of the cache hits is read
 // before the first, the decision-cache key of a principal and acting_as
-// equal to the check before's is not encoded again, and the decision ids
-// are minted from one chunk. A ctx done before the batch denies every
+// equal to the check before's is not encoded again, the decision ids
+// are minted from one chunk, and the cache lookups of up to batchChunk
+// checks are made together, their cache misses overlapped (lookupAll). A
+// ctx done before the batch denies every
 // decision with evaluation_error; the deadline is then checked once before
 // every evaluation, not for each cache hit (a clock read each): a ctx that
 // ends during the batch denies the checks evaluated from then on, and the
@@ -184,8 +186,9 @@ func (e *Engine) DecideBatch(ctx context.Context, reqs []Request, out []Decision
 		}
 	} else {
 		r := e.startRun()
-		for i := range reqs {
-			out[i] = e.decideInRun(ctx, &reqs[i], e.native, r)
+		for i := 0; i < len(reqs); i += batchChunk {
+			n := min(len(reqs)-i, batchChunk)
+			e.decideChunk(ctx, reqs[i:i+n], out[i:i+n], r)
 		}
 		e.endRun(r)
 	}
@@ -240,20 +243,60 @@ func (e *Engine) endRun(r *run) {
 func (e *Engine) decideInRun(ctx context.Context, req *Request, n *native, r *run) Decision {
 	kb := r.kb
 	if !e.cache.encode(kb, req) {
-		r.misses++
-		return e.evaluate(ctx, req, n, e.facts)
+		return e.uncached(ctx, req, n, r)
 	}
-	if c := e.cache.lookup(kb); c != nil {
-		r.hits++
-		return Decision{Allow: c.allow, Reasons: c.reasons, DecisionID: r.ids.mint(e), Revision: r.revision}
+	return e.decideKey(ctx, req, n, r, kb.b, kb.hash)
+}
+
+// decideChunk decides reqs (at most batchChunk) into out, each as
+// decideInRun with the native evaluator, their cache lookups made
+// together (lookupAll). A check not found then is looked up again when its
+// turn comes, so that an earlier check of the batch may have stored it.
+func (e *Engine) decideChunk(ctx context.Context, reqs []Request, out []Decision, r *run) {
+	kb := r.kb
+	keys := e.cache.encodeAll(kb, reqs)
+	e.cache.lookupAll(kb, keys)
+	for i := range keys {
+		switch k := &keys[i]; {
+		case k.found != nil:
+			out[i] = e.hit(k.found, r)
+		case !k.ok:
+			out[i] = e.uncached(ctx, &reqs[i], e.native, r)
+		default:
+			out[i] = e.decideKey(ctx, &reqs[i], e.native, r, kb.keys[k.start:k.end], k.hash)
+		}
+	}
+	clear(keys) // no entries kept from the garbage collector by the pool
+}
+
+// decideKey decides req, whose cache key is key with hash: from the cache,
+// else by evaluating it with n over facts recorded for its entry, which
+// then caches the decision if it may be served again.
+func (e *Engine) decideKey(ctx context.Context, req *Request, n *native, r *run, key []byte, hash uint64) Decision {
+	if c := e.cache.lookup(key, hash); c != nil {
+		return e.hit(c, r)
 	}
 	r.misses++
+	kb := r.kb
 	kb.facts.start(e.facts, e.cache.gens)
 	d := e.evaluate(ctx, req, n, &kb.facts)
 	if kb.facts.ok && cacheable(&d) {
-		e.cache.store(kb, &d, kb.facts.deps)
+		e.cache.store(key, hash, &d, kb.facts.deps)
 	}
 	return d
+}
+
+// hit is the decision of r served from the cache entry c.
+func (e *Engine) hit(c *cachedDecision, r *run) Decision {
+	r.hits++
+	return Decision{Allow: c.allow, Reasons: c.reasons, DecisionID: r.ids.mint(e), Revision: r.revision}
+}
+
+// uncached decides req of r, which the cache does not handle, as without
+// the cache.
+func (e *Engine) uncached(ctx context.Context, req *Request, n *native, r *run) Decision {
+	r.misses++
+	return e.evaluate(ctx, req, n, e.facts)
 }
 
 // DecideExplain is Decide plus Decision.Explain: the facts the decision used
