@@ -27,6 +27,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -45,9 +46,11 @@ type target struct {
 	admin string    // pdp's admin base URL (its /metrics); empty for other servers
 	reqs  []request // what it is sent
 	setup func(ctx context.Context) (*proc, error)
-	// during, if set, runs while wrk drives the target and returns notes
-	// (the revocation probe of the cold scenario).
-	during func(ctx context.Context) []string
+	// during, if set, runs while wrk drives the target with l and returns
+	// notes (the revocation probe of the cold scenario). Such a target is
+	// also driven once more, after the rounds, at half the rate it
+	// sustained (halfLoad), for during alone.
+	during func(ctx context.Context, l load) []string
 	// cold: no warm-up beyond a second of load (the cold scenario's pdp,
 	// whose every request is new).
 	cold bool
@@ -164,9 +167,35 @@ func measure(ctx context.Context, work string, sc scenario, l load, rounds int) 
 	}
 	var rows []row
 	for _, t := range sc.targets {
-		rows = append(rows, row{Scenario: sc.name, Target: t.name, result: median(runs[t.name]), Runs: len(runs[t.name])})
+		m := median(runs[t.name])
+		rows = append(rows, row{Scenario: sc.name, Target: t.name, result: m, Runs: len(runs[t.name])})
+		if t.during == nil {
+			continue
+		}
+		half := halfLoad(l, m.RPS)
+		r, line, tNotes, err := measureOnce(ctx, work, sc, t, half)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("%s at half load: %w", t.name, err)
+		}
+		log.Printf("%s/%s at half load: %.0f req/s p50 %s p99 %s", sc.name, t.name, r.RPS, fmtDur(r.P50), fmtDur(r.P99))
+		cmds = append(cmds, fmt.Sprintf("# %s / %s, at half load\n%s", sc.name, t.name, line))
+		for _, n := range tNotes {
+			notes = append(notes, fmt.Sprintf("%s / %s, at half load (wrk -c%d, %s think time: %.0f req/s, %.0f%% of the median of the rounds; p50 %s, p99 %s): %s",
+				sc.name, t.name, half.Connections, fmtDur(half.Delay), r.RPS, 100*r.RPS/m.RPS, fmtDur(r.P50), fmtDur(r.P99), n))
+		}
 	}
 	return rows, cmds, notes, nil
+}
+
+// halfLoad is l with the think time that holds its connections to about
+// half of rps, the rate the server sustained under l: the load of a server
+// with room to spare, as a production one runs, where latency is the
+// server's and not the queue's of a saturated one. The time is whole
+// milliseconds (wrk's unit), rounded up, so the rate is at most half.
+func halfLoad(l load, rps float64) load {
+	ms := math.Ceil(float64(l.Connections) / (rps / 2) * 1000)
+	l.Delay = time.Duration(max(1, ms)) * time.Millisecond
+	return l
 }
 
 // measureOnce starts t, checks it answers, warms it (every request sent
@@ -207,7 +236,7 @@ func measureOnce(ctx context.Context, work string, sc scenario, t target, l load
 	go func() {
 		defer close(probeDone)
 		if t.during != nil {
-			notes = t.during(probeCtx)
+			notes = t.during(probeCtx, l)
 		}
 	}()
 	r, line, err := runWrk(ctx, work, t.url, file, l)

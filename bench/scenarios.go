@@ -416,8 +416,8 @@ func coldScenario(ctx context.Context, work string, bins binaries, n int, budget
 		return fail(err)
 	}
 	p.cold = true
-	p.during = func(ctx context.Context) []string {
-		return []string{revocationNote("under cold load", revocations(ctx, p, w, n, 0))}
+	p.during = func(ctx context.Context, l load) []string {
+		return []string{revocationNote("under cold load", revocations(ctx, p, w, n, 0), l.Delay > 0)}
 	}
 	// The same Redis and pdp, sent a hot set of requests: the decision
 	// cache answers, and revocation is measured under that load.
@@ -427,8 +427,8 @@ func coldScenario(ctx context.Context, work string, bins binaries, n int, budget
 		return fail(err)
 	}
 	hot.name = "pdp-hot-set"
-	hot.during = func(ctx context.Context) []string {
-		return []string{revocationNote("under hot load", revocations(ctx, hot, w, n, 0))}
+	hot.during = func(ctx context.Context, l load) []string {
+		return []string{revocationNote("under hot load", revocations(ctx, hot, w, n, 0), l.Delay > 0)}
 	}
 	idle := func(ctx context.Context) ([]string, error) {
 		pp, err := p.setup(ctx)
@@ -440,7 +440,7 @@ func coldScenario(ctx context.Context, work string, bins binaries, n int, budget
 		defer cancel()
 		return []string{
 			fmt.Sprintf("cold: %d users and %d infrastructures in Redis; pdp's facts cache budget --cache-max-cost %s", n, n, fmtKiB(budget/1024)),
-			"cold: " + revocationNote("idle", revocations(ctx, p, w, n, 100)),
+			"cold: " + revocationNote("idle", revocations(ctx, p, w, n, 100), true),
 		}, nil
 	}
 	return scenario{name: "cold", targets: []target{bare, p, hot}, check: idle, cleanup: cleanup}, nil
@@ -554,18 +554,26 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 const revocationTarget = 5 * time.Millisecond
 
 // revocationNote summarises a probe's trials: the revocation in force in
-// pdp (its apply delay histogram), and end to end, which also holds the
-// probe's own round trips (under load, each check waits behind wrk's
-// requests), beside those round trips. Each is judged against the target.
-func revocationNote(when string, pt probeTimes) string {
+// pdp (its apply delay histogram), judged against the target, and end to
+// end, which also holds the probe's own round trips, beside those round
+// trips. End to end is judged only when endToEnd is set (idle, and a load
+// with room to spare): under a saturating load each of the probe's checks
+// waits for the queue of the load's own, whatever the server (the bare
+// server's p99 there is most of the target), so the figure is the load's,
+// reported and not judged.
+func revocationNote(when string, pt probeTimes, endToEnd bool) string {
 	if len(pt.revoke) == 0 {
 		return "revocation " + when + ": no sample"
 	}
 	revoke := percentiles(pt.revoke) // sorts pt.revoke
+	judged := fmt.Sprintf("p99 < %s: %s", fmtDur(revocationTarget), verdict(p99(pt.revoke) < revocationTarget))
+	if !endToEnd {
+		judged = "not judged: the load saturates the server, and each check waits for its queue"
+	}
 	return fmt.Sprintf("revocation %s: in force (pdp_stream_apply_delay_seconds, change added to the stream → applied by pdp): %s; "+
-		"end to end (block written → first /v1/check answering principal_blocked, the probe's checks included): %s (p99 < %s: %s); "+
+		"end to end (block written → first /v1/check answering principal_blocked, the probe's checks included): %s (%s); "+
 		"for comparison, one /v1/check round trip of the same probe: %s",
-		when, inForceNote(pt.inForce), revoke, fmtDur(revocationTarget), verdict(p99(pt.revoke) < revocationTarget), percentiles(pt.rtt))
+		when, inForceNote(pt.inForce), revoke, judged, percentiles(pt.rtt))
 }
 
 // inForceNote judges pdp's apply delay histogram over a probe's changes

@@ -13,10 +13,14 @@ import (
 	"time"
 )
 
-// load is one wrk run's settings.
+// load is one wrk run's settings. Delay, when positive, is a think time:
+// each connection waits that long (whole milliseconds, wrk's unit) after an
+// answer before sending its next request, so the load stays below what the
+// server can take instead of saturating it.
 type load struct {
 	Threads, Connections int
 	Duration             time.Duration
+	Delay                time.Duration
 }
 
 // result is what one wrk run measured.
@@ -83,10 +87,21 @@ func writeRequests(path string, reqs []request) error {
 	return os.WriteFile(path, b.Bytes(), 0o644)
 }
 
+// scriptFor is the name and text of the wrk script of l: wrkScript, and a
+// delay function (which wrk calls before every request) for a think time.
+func scriptFor(l load) (name, text string) {
+	if l.Delay <= 0 {
+		return "replay.lua", wrkScript
+	}
+	ms := max(1, l.Delay.Milliseconds())
+	return fmt.Sprintf("replay-think-%dms.lua", ms), wrkScript + fmt.Sprintf("delay = function() return %d end\n", ms)
+}
+
 // runWrk drives baseURL with the requests in file and parses wrk's report.
 func runWrk(ctx context.Context, dir, baseURL, file string, l load) (result, string, error) {
-	script := filepath.Join(dir, "replay.lua")
-	if err := os.WriteFile(script, []byte(wrkScript), 0o644); err != nil {
+	name, text := scriptFor(l)
+	script := filepath.Join(dir, name)
+	if err := os.WriteFile(script, []byte(text), 0o644); err != nil {
 		return result{}, "", err
 	}
 	args := []string{"-t" + strconv.Itoa(l.Threads), "-c" + strconv.Itoa(l.Connections),

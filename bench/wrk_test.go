@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -38,5 +39,25 @@ func TestRatioNotes(t *testing.T) {
 	}
 	if !slices.Equal(notes, want) {
 		t.Errorf("notes:\n%q\nwant:\n%q", notes, want)
+	}
+}
+
+// TestHalfLoad: the think time holds the connections to at most half the
+// sustained rate, in wrk's whole milliseconds, and the script asks wrk for it.
+func TestHalfLoad(t *testing.T) {
+	l := load{Threads: 1, Connections: 32, Duration: 10 * time.Second}
+	for _, c := range []struct {
+		rps  float64
+		want time.Duration
+	}{{16000, 4 * time.Millisecond}, {30000, 3 * time.Millisecond}, {200000, time.Millisecond}} {
+		if got := halfLoad(l, c.rps); got.Delay != c.want || got.Connections != 32 || got.Duration != l.Duration {
+			t.Errorf("halfLoad(%v): %+v, want a delay of %s", c.rps, got, c.want)
+		}
+	}
+	if name, text := scriptFor(l); name != "replay.lua" || strings.Contains(text, "delay") {
+		t.Errorf("a load without think time has a delay: %s", name)
+	}
+	if name, text := scriptFor(halfLoad(l, 16000)); name != "replay-think-4ms.lua" || !strings.HasSuffix(text, "delay = function() return 4 end\n") {
+		t.Errorf("the think time is not in the script %s:\n%s", name, text)
 	}
 }

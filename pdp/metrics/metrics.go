@@ -8,9 +8,12 @@
 package metrics
 
 import (
+	"math"
 	"net/http"
 	"runtime"
+	"sort"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/metalsoft-io/pdp/pdp"
@@ -30,7 +33,7 @@ type Registry struct {
 	reg *prometheus.Registry
 
 	decisions map[string][2]prometheus.Counter      // reason → [deny, allow]
-	latency   map[string]prometheus.Observer        // endpoint → histogram child
+	latency   map[string]*latencyHistogram          // endpoint → its pdp_decision_duration_seconds
 	requests  map[string]map[int]prometheus.Counter // endpoint → status code → counter
 	cacheHits prometheus.Counter                    // decision cache
 	cacheMiss prometheus.Counter
@@ -45,7 +48,7 @@ func New(build Build, policyRevision string) *Registry {
 	r := &Registry{
 		reg:       prometheus.NewRegistry(),
 		decisions: make(map[string][2]prometheus.Counter, len(pdp.Reasons())),
-		latency:   make(map[string]prometheus.Observer, len(Endpoints)),
+		latency:   make(map[string]*latencyHistogram, len(Endpoints)),
 	}
 	r.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -65,13 +68,9 @@ func New(build Build, policyRevision string) *Registry {
 			decisions.WithLabelValues("allow", label),
 		}
 	}
-	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "pdp_decision_duration_seconds",
-		Help:    "Time to answer a decision request, by endpoint.",
-		Buckets: LatencyBuckets,
-	}, []string{"endpoint"})
+	latency := &latencyCollector{r.latency}
 	for _, e := range Endpoints {
-		r.latency[e] = latency.WithLabelValues(e)
+		r.latency[e] = &latencyHistogram{counts: make([]atomic.Uint64, len(LatencyBuckets)+1)}
 	}
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pdp_http_requests_total",
@@ -118,8 +117,8 @@ func New(build Build, policyRevision string) *Registry {
 // result and its first reason (the step that decided), and its latency.
 func (r *Registry) Decision(endpoint string, d *pdp.Decision, took time.Duration) {
 	r.decisionCounter(d).Inc()
-	if o, ok := r.latency[endpoint]; ok {
-		o.Observe(took.Seconds())
+	if h, ok := r.latency[endpoint]; ok {
+		h.observe(took.Seconds(), 1)
 	}
 }
 
@@ -136,11 +135,57 @@ func (r *Registry) Decisions(endpoint string, ds []pdp.Decision, each time.Durat
 		r.decisionCounter(&ds[i]).Add(float64(j - i))
 		i = j
 	}
-	if o, ok := r.latency[endpoint]; ok {
-		secs := each.Seconds()
-		for range ds {
-			o.Observe(secs)
+	if h, ok := r.latency[endpoint]; ok {
+		h.observe(each.Seconds(), uint64(len(ds)))
+	}
+}
+
+// latencyHistogram is one endpoint's pdp_decision_duration_seconds. It is
+// pdp's own because client_golang's histogram cannot count one value n
+// times, which the checks of a batch (each told the batch's time divided
+// by its checks) ask for: one bucket search and two atomic additions for a
+// batch instead of ten of each. counts has one count per bucket of
+// LatencyBuckets and a last one above them all; sum holds a float64's bits.
+// A scrape may see an observation counted and not yet summed, never a
+// count that goes back.
+type latencyHistogram struct {
+	counts []atomic.Uint64
+	sum    atomic.Uint64
+}
+
+// observe counts the value secs n times.
+func (h *latencyHistogram) observe(secs float64, n uint64) {
+	h.counts[sort.SearchFloat64s(LatencyBuckets, secs)].Add(n) // the first bucket whose bound is ≥ secs
+	add := secs * float64(n)
+	for {
+		old := h.sum.Load()
+		if h.sum.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+add)) {
+			return
 		}
+	}
+}
+
+// snapshot is h's state now.
+func (h *latencyHistogram) snapshot() Histogram {
+	counts := make([]uint64, len(h.counts))
+	for i := range h.counts {
+		counts[i] = h.counts[i].Load()
+	}
+	return Histogram{Bounds: LatencyBuckets, Counts: counts, Sum: math.Float64frombits(h.sum.Load())}
+}
+
+var descLatency = prometheus.NewDesc("pdp_decision_duration_seconds", "Time to answer a decision request, by endpoint.", []string{"endpoint"}, nil)
+
+// latencyCollector reports the endpoints' latency histograms.
+type latencyCollector struct{ byEndpoint map[string]*latencyHistogram }
+
+// Describe implements prometheus.Collector.
+func (c *latencyCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descLatency }
+
+// Collect implements prometheus.Collector.
+func (c *latencyCollector) Collect(ch chan<- prometheus.Metric) {
+	for e, h := range c.byEndpoint {
+		ch <- h.snapshot().metric(descLatency, e)
 	}
 }
 

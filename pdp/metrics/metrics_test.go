@@ -1,15 +1,21 @@
 package metrics
 
 import (
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/metalsoft-io/pdp/internal/testenv"
 	"github.com/metalsoft-io/pdp/pdp"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 func TestSeriesAndValues(t *testing.T) {
@@ -112,18 +118,27 @@ func TestDecisions(t *testing.T) {
 		all.Decisions("batch", ds, each)
 	}
 	all.Decisions("batch", nil, time.Second)
-	decisionLines := func(text string) string {
+	// The sums, n times a value against n additions of it, may differ in
+	// the last bits: compared apart, within a relative 1e-12.
+	const sumLine = `pdp_decision_duration_seconds_sum{endpoint="batch"} `
+	decisionLines := func(text string) (lines string, sum float64) {
 		var out []string
 		for _, l := range strings.Split(text, "\n") {
-			if strings.HasPrefix(l, "pdp_decision") {
+			if v, ok := strings.CutPrefix(l, sumLine); ok {
+				sum, _ = strconv.ParseFloat(v, 64)
+			} else if strings.HasPrefix(l, "pdp_decision") {
 				out = append(out, l)
 			}
 		}
-		return strings.Join(out, "\n")
+		return strings.Join(out, "\n"), sum
 	}
-	got, want := decisionLines(scrape(t, all)), decisionLines(scrape(t, one))
+	got, gotSum := decisionLines(scrape(t, all))
+	want, wantSum := decisionLines(scrape(t, one))
 	if got != want || !strings.Contains(want, `pdp_decision_duration_seconds_count{endpoint="batch"} 18`) {
 		t.Fatalf("recorded at once:\n%s\none by one:\n%s", got, want)
+	}
+	if math.Abs(gotSum-wantSum) > 1e-12*wantSum || math.Abs(wantSum-9*(700e-9+3e-3)) > 1e-12 {
+		t.Fatalf("sum recorded at once %v, one by one %v", gotSum, wantSum)
 	}
 }
 
@@ -177,5 +192,44 @@ func TestFileModeHasNoRedisSeries(t *testing.T) {
 		if strings.Contains(out, "\n"+series) {
 			t.Errorf("%s reported in file mode", series)
 		}
+	}
+}
+
+// TestLatencyHistogramIsClientGolangs: pdp's own latency histogram puts
+// every value in the bucket client_golang's would (a value on a bound is
+// counted in that bound's bucket, one above the last in +Inf), with the
+// same count and sum.
+func TestLatencyHistogramIsClientGolangs(t *testing.T) {
+	theirs := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "h", Buckets: LatencyBuckets})
+	ours := &latencyHistogram{counts: make([]atomic.Uint64, len(LatencyBuckets)+1)}
+	values := []float64{0, 1e-9, LatencyBuckets[0], math.Nextafter(LatencyBuckets[0], 1), 3e-4, LatencyBuckets[7],
+		LatencyBuckets[len(LatencyBuckets)-1], 2, 1e9}
+	for i, v := range values {
+		for range i + 1 {
+			theirs.Observe(v)
+		}
+		ours.observe(v, uint64(i+1))
+	}
+	var m dto.Metric
+	if err := theirs.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	var want []uint64
+	for _, b := range m.GetHistogram().GetBucket() {
+		want = append(want, b.GetCumulativeCount())
+	}
+	snap := ours.snapshot()
+	var got []uint64
+	var n uint64
+	for _, c := range snap.Counts[:len(LatencyBuckets)] {
+		n += c
+		got = append(got, n)
+	}
+	n += snap.Counts[len(LatencyBuckets)]
+	if !slices.Equal(got, want) || n != m.GetHistogram().GetSampleCount() {
+		t.Errorf("cumulative buckets %v (count %d), client_golang %v (count %d)", got, n, want, m.GetHistogram().GetSampleCount())
+	}
+	if s := m.GetHistogram().GetSampleSum(); math.Abs(snap.Sum-s) > 1e-12*s {
+		t.Errorf("sum %v, client_golang %v", snap.Sum, s)
 	}
 }

@@ -44,8 +44,9 @@ type Histogram struct {
 	Sum    float64
 }
 
-// metric is h as a constant Prometheus histogram (cumulative buckets).
-func (h Histogram) metric(d *prometheus.Desc) prometheus.Metric {
+// metric is h as a constant Prometheus histogram (cumulative buckets) of
+// d, with d's label values.
+func (h Histogram) metric(d *prometheus.Desc, labelValues ...string) prometheus.Metric {
 	buckets := make(map[float64]uint64, len(h.Bounds))
 	var n uint64
 	for i, c := range h.Counts {
@@ -54,7 +55,7 @@ func (h Histogram) metric(d *prometheus.Desc) prometheus.Metric {
 			buckets[h.Bounds[i]] = n
 		}
 	}
-	return prometheus.MustNewConstHistogram(d, n, h.Sum, buckets)
+	return prometheus.MustNewConstHistogram(d, n, h.Sum, buckets, labelValues...)
 }
 
 // StateCollector reports a state source's figures, read at scrape time.
