@@ -27,7 +27,6 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -49,7 +48,7 @@ type target struct {
 	// during, if set, runs while wrk drives the target with l and returns
 	// notes (the revocation probe of the cold scenario). Such a target is
 	// also driven once more, after the rounds, at half the rate it
-	// sustained (halfLoad), for during alone.
+	// sustained (paced), for during alone.
 	during func(ctx context.Context, l load) []string
 	// cold: no warm-up beyond a second of load (the cold scenario's pdp,
 	// whose every request is new).
@@ -150,7 +149,7 @@ func measure(ctx context.Context, work string, sc scenario, l load, rounds int) 
 	var cmds, notes []string
 	for round := 0; round < rounds; round++ {
 		for _, t := range sc.targets {
-			r, line, tNotes, err := measureOnce(ctx, work, sc, t, l)
+			r, line, tNotes, err := measureOnce(ctx, work, sc, t, l, 0)
 			if err != nil {
 				return nil, nil, nil, fmt.Errorf("%s: %w", t.name, err)
 			}
@@ -172,36 +171,25 @@ func measure(ctx context.Context, work string, sc scenario, l load, rounds int) 
 		if t.during == nil {
 			continue
 		}
-		half := halfLoad(l, m.RPS)
-		r, line, tNotes, err := measureOnce(ctx, work, sc, t, half)
+		r, line, tNotes, err := measureOnce(ctx, work, sc, t, l, m.RPS/2)
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("%s at half load: %w", t.name, err)
 		}
 		log.Printf("%s/%s at half load: %.0f req/s p50 %s p99 %s", sc.name, t.name, r.RPS, fmtDur(r.P50), fmtDur(r.P99))
 		cmds = append(cmds, fmt.Sprintf("# %s / %s, at half load\n%s", sc.name, t.name, line))
 		for _, n := range tNotes {
-			notes = append(notes, fmt.Sprintf("%s / %s, at half load (wrk -c%d, %s think time: %.0f req/s, %.0f%% of the median of the rounds; p50 %s, p99 %s): %s",
-				sc.name, t.name, half.Connections, fmtDur(half.Delay), r.RPS, 100*r.RPS/m.RPS, fmtDur(r.P50), fmtDur(r.P99), n))
+			notes = append(notes, fmt.Sprintf("%s / %s, at half load (wrk's %d connections paced by a think time: %.0f req/s, %.0f%% of the rounds' median; p50 %s, p99 %s): %s",
+				sc.name, t.name, l.Connections, r.RPS, 100*r.RPS/m.RPS, fmtDur(r.P50), fmtDur(r.P99), n))
 		}
 	}
 	return rows, cmds, notes, nil
 }
 
-// halfLoad is l with the think time that holds its connections to about
-// half of rps, the rate the server sustained under l: the load of a server
-// with room to spare, as a production one runs, where latency is the
-// server's and not the queue's of a saturated one. The time is whole
-// milliseconds (wrk's unit), rounded up, so the rate is at most half.
-func halfLoad(l load, rps float64) load {
-	ms := math.Ceil(float64(l.Connections) / (rps / 2) * 1000)
-	l.Delay = time.Duration(max(1, ms)) * time.Millisecond
-	return l
-}
-
 // measureOnce starts t, checks it answers, warms it (every request sent
-// once, unless t is cold), drives it with wrk,
-// reads its resident memory and stops it.
-func measureOnce(ctx context.Context, work string, sc scenario, t target, l load) (result, string, []string, error) {
+// once, unless t is cold), drives it with wrk, at full speed or, if rps is
+// positive, paced to about that rate (pace), reads its resident memory and
+// stops it.
+func measureOnce(ctx context.Context, work string, sc scenario, t target, l load, rps float64) (result, string, []string, error) {
 	if ctx.Err() != nil {
 		return result{}, "", nil, ctx.Err()
 	}
@@ -229,6 +217,11 @@ func measureOnce(ctx context.Context, work string, sc scenario, t target, l load
 	} else {
 		// A short warm-up of the connections, not counted.
 		_, _, _ = runWrk(ctx, work, t.url, file, load{Threads: l.Threads, Connections: l.Connections, Duration: time.Second})
+	}
+	if rps > 0 {
+		if l, err = pace(ctx, work, t.url, file, l, rps); err != nil {
+			return result{}, "", nil, err
+		}
 	}
 	var notes []string
 	probeDone := make(chan struct{})

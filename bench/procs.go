@@ -113,6 +113,15 @@ func send(ctx context.Context, baseURL string, r request) error {
 }
 
 // do sends r and returns the status and body; a 5xx is an error.
+// client is the harness's HTTP client: it keeps up to 16 idle connections
+// to a server (the default keeps 2), so that the warm-up's workers and the
+// revocation probe's overlapping checks reuse their connections.
+var client = &http.Client{Transport: func() http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 16
+	return t
+}()}
+
 func do(ctx context.Context, baseURL string, r request) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, r.Method, baseURL+r.Path, strings.NewReader(r.Body))
 	if err != nil {
@@ -121,7 +130,7 @@ func do(ctx context.Context, baseURL string, r request) (int, []byte, error) {
 	for k, v := range r.Headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}

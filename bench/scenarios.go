@@ -417,7 +417,7 @@ func coldScenario(ctx context.Context, work string, bins binaries, n int, budget
 	}
 	p.cold = true
 	p.during = func(ctx context.Context, l load) []string {
-		return []string{revocationNote("under cold load", revocations(ctx, p, w, n, 0), l.Delay > 0)}
+		return []string{revocationNote("under cold load", revocations(ctx, p, w, n, 0), l.Think > 0)}
 	}
 	// The same Redis and pdp, sent a hot set of requests: the decision
 	// cache answers, and revocation is measured under that load.
@@ -428,7 +428,7 @@ func coldScenario(ctx context.Context, work string, bins binaries, n int, budget
 	}
 	hot.name = "pdp-hot-set"
 	hot.during = func(ctx context.Context, l load) []string {
-		return []string{revocationNote("under hot load", revocations(ctx, hot, w, n, 0), l.Delay > 0)}
+		return []string{revocationNote("under hot load", revocations(ctx, hot, w, n, 0), l.Think > 0)}
 	}
 	idle := func(ctx context.Context) ([]string, error) {
 		pp, err := p.setup(ctx)
@@ -465,7 +465,7 @@ type probeTimes struct {
 
 // revocations blocks random users of t (a pdp over Redis), one at a time,
 // and measures from the write's return to the first /v1/check of that user
-// that pdp answers principal_blocked; it unblocks them again. It stops after
+// that pdp answers principal_blocked (firstDenial); it unblocks them again. It stops after
 // max trials (0: none) or when ctx ends.
 func revocations(ctx context.Context, t target, w *redisstate.Writer, n, max int) (pt probeTimes) {
 	if before, err := applyDelays(t.admin); err == nil {
@@ -481,10 +481,7 @@ func revocations(ctx context.Context, t target, w *redisstate.Writer, n, max int
 	for trial := 0; (max == 0 || trial < max) && ctx.Err() == nil; trial++ {
 		k := rand.IntN(n)
 		body := coldBody(k)
-		var d struct {
-			Allow   bool     `json:"allow"`
-			Reasons []string `json:"reasons"`
-		}
+		var d struct{}
 		if decide(ctx, t.url, "/v1/check", body, &d) != nil { // cache the allow first
 			break
 		}
@@ -492,15 +489,9 @@ func revocations(ctx context.Context, t target, w *redisstate.Writer, n, max int
 		if _, err := w.SetBlocked(ctx, user, true); err != nil {
 			break
 		}
-		written := time.Now()
-		for ctx.Err() == nil {
-			sent := time.Now()
-			err := decide(ctx, t.url, "/v1/check", body, &d)
-			pt.rtt = append(pt.rtt, time.Since(sent))
-			if err == nil && slices.Contains(d.Reasons, pdp.ReasonPrincipalBlocked) {
-				pt.revoke = append(pt.revoke, time.Since(written))
-				break
-			}
+		revoke, ok := firstDenial(ctx, t.url, body, time.Now(), &pt.rtt)
+		if ok {
+			pt.revoke = append(pt.revoke, revoke)
 		}
 		if _, err := w.SetBlocked(context.Background(), user, false); err != nil {
 			break
@@ -508,6 +499,61 @@ func revocations(ctx context.Context, t target, w *redisstate.Writer, n, max int
 		sleepCtx(ctx, 20*time.Millisecond)
 	}
 	return pt
+}
+
+// probeInterval is how often the probe sends a check of a blocked user
+// until one is denied, and probeInFlight how many may be unanswered at
+// once: the checks overlap, so that a check sent just after the block is in
+// force does not wait for the answer to one sent before it.
+const (
+	probeInterval = time.Millisecond
+	probeInFlight = 16
+)
+
+// firstDenial sends body to url's /v1/check every probeInterval until an
+// answer says principal_blocked, and returns the time from written to that
+// answer (ok false: ctx ended first). It appends the round trip of every
+// check answered to rtts, and returns once every check it sent is answered.
+func firstDenial(ctx context.Context, url, body string, written time.Time, rtts *[]time.Duration) (revoke time.Duration, ok bool) {
+	type answer struct {
+		rtt    time.Duration
+		denied bool
+		err    error
+	}
+	answers := make(chan answer, probeInFlight)
+	send := func() {
+		sent := time.Now()
+		var d struct {
+			Reasons []string `json:"reasons"`
+		}
+		err := decide(ctx, url, "/v1/check", body, &d)
+		answers <- answer{time.Since(sent), err == nil && slices.Contains(d.Reasons, pdp.ReasonPrincipalBlocked), err}
+	}
+	tick := time.NewTicker(probeInterval)
+	defer tick.Stop()
+	inFlight, done := 1, false
+	go send()
+	for inFlight > 0 {
+		select {
+		case <-tick.C:
+			if !done && inFlight < probeInFlight && ctx.Err() == nil {
+				inFlight++
+				go send()
+			}
+		case a := <-answers:
+			inFlight--
+			if a.err == nil {
+				*rtts = append(*rtts, a.rtt)
+			}
+			if a.denied && !done {
+				revoke, ok, done = time.Since(written), true, true
+			}
+			if ctx.Err() != nil {
+				done = true
+			}
+		}
+	}
+	return revoke, ok
 }
 
 // applyDelays reads pdp's pdp_stream_apply_delay_seconds histogram from

@@ -3,9 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -120,5 +124,36 @@ func TestRevocationNote(t *testing.T) {
 	pt.inForce = nil
 	if got := revocationNote("under load", pt, true); !strings.Contains(got, "could not be read") {
 		t.Errorf("a missing histogram is not said:\n%s", got)
+	}
+}
+
+// TestFirstDenial: the probe's overlapping checks stop at the first denial,
+// every check sent is answered before it returns, and a probe that is never
+// denied ends with its context.
+func TestFirstDenial(t *testing.T) {
+	var seen, denyFrom atomic.Int64
+	denyFrom.Store(3)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reason := pdp.ReasonOwner
+		if seen.Add(1) >= denyFrom.Load() {
+			reason = pdp.ReasonPrincipalBlocked
+		}
+		time.Sleep(2 * time.Millisecond) // answers overlap with the next checks
+		fmt.Fprintf(w, `{"allow":false,"reasons":[%q]}`, reason)
+	}))
+	defer srv.Close()
+	var rtts []time.Duration
+	if _, ok := firstDenial(context.Background(), srv.URL, "{}", time.Now(), &rtts); !ok {
+		t.Fatal("no denial seen")
+	}
+	if int64(len(rtts)) != seen.Load() || int64(len(rtts)) < denyFrom.Load() {
+		t.Errorf("%d round trips recorded of %d checks sent", len(rtts), seen.Load())
+	}
+
+	denyFrom.Store(math.MaxInt64)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if _, ok := firstDenial(ctx, srv.URL, "{}", time.Now(), &rtts); ok {
+		t.Error("a denial reported where none was answered")
 	}
 }

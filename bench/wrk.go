@@ -13,14 +13,15 @@ import (
 	"time"
 )
 
-// load is one wrk run's settings. Delay, when positive, is a think time:
-// each connection waits that long (whole milliseconds, wrk's unit) after an
-// answer before sending its next request, so the load stays below what the
-// server can take instead of saturating it.
+// load is one wrk run's settings. Think, when positive, is a mean think
+// time: each connection waits a random time (uniform between zero and twice
+// the mean, so that the connections do not fire together) after an answer
+// before sending its next request, so the load stays below what the server
+// can take instead of saturating it (see pace).
 type load struct {
 	Threads, Connections int
 	Duration             time.Duration
-	Delay                time.Duration
+	Think                time.Duration
 }
 
 // result is what one wrk run measured.
@@ -89,12 +90,33 @@ func writeRequests(path string, reqs []request) error {
 
 // scriptFor is the name and text of the wrk script of l: wrkScript, and a
 // delay function (which wrk calls before every request) for a think time.
+// wrk waits whole milliseconds: the mean is kept by rounding a uniform
+// draw of [0, 2·mean] to the nearest.
 func scriptFor(l load) (name, text string) {
-	if l.Delay <= 0 {
+	if l.Think <= 0 {
 		return "replay.lua", wrkScript
 	}
-	ms := max(1, l.Delay.Milliseconds())
-	return fmt.Sprintf("replay-think-%dms.lua", ms), wrkScript + fmt.Sprintf("delay = function() return %d end\n", ms)
+	mean := float64(l.Think.Microseconds()) / 1000
+	return fmt.Sprintf("replay-think-%dus.lua", l.Think.Microseconds()),
+		wrkScript + fmt.Sprintf("delay = function() return math.floor(math.random() * %.3f + 0.5) end\n", 2*mean)
+}
+
+// pace returns l with the think time that holds its connections to about
+// rps requests a second against url: a first guess (the connections over
+// the rate, as if answers took no time), a two-second run at it, and the
+// guess less what each request took beyond its think time in that run
+// (the round trip, wrk's timer).
+func pace(ctx context.Context, dir, url, file string, l load, rps float64) (load, error) {
+	cycle := time.Duration(float64(l.Connections) / rps * float64(time.Second))
+	trial := l
+	trial.Think, trial.Duration = cycle, 2*time.Second
+	r, _, err := runWrk(ctx, dir, url, file, trial)
+	if err != nil {
+		return l, err
+	}
+	beyond := time.Duration(float64(l.Connections)/r.RPS*float64(time.Second)) - cycle
+	l.Think = max(cycle-beyond, 500*time.Microsecond)
+	return l, nil
 }
 
 // runWrk drives baseURL with the requests in file and parses wrk's report.

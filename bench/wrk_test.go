@@ -42,22 +42,16 @@ func TestRatioNotes(t *testing.T) {
 	}
 }
 
-// TestHalfLoad: the think time holds the connections to at most half the
-// sustained rate, in wrk's whole milliseconds, and the script asks wrk for it.
-func TestHalfLoad(t *testing.T) {
+// TestScriptFor: a load without think time is the plain script; with one,
+// the script asks wrk for a random delay of that mean.
+func TestScriptFor(t *testing.T) {
 	l := load{Threads: 1, Connections: 32, Duration: 10 * time.Second}
-	for _, c := range []struct {
-		rps  float64
-		want time.Duration
-	}{{16000, 4 * time.Millisecond}, {30000, 3 * time.Millisecond}, {200000, time.Millisecond}} {
-		if got := halfLoad(l, c.rps); got.Delay != c.want || got.Connections != 32 || got.Duration != l.Duration {
-			t.Errorf("halfLoad(%v): %+v, want a delay of %s", c.rps, got, c.want)
-		}
-	}
 	if name, text := scriptFor(l); name != "replay.lua" || strings.Contains(text, "delay") {
 		t.Errorf("a load without think time has a delay: %s", name)
 	}
-	if name, text := scriptFor(halfLoad(l, 16000)); name != "replay-think-4ms.lua" || !strings.HasSuffix(text, "delay = function() return 4 end\n") {
+	l.Think = 2500 * time.Microsecond
+	if name, text := scriptFor(l); name != "replay-think-2500us.lua" ||
+		!strings.HasSuffix(text, "delay = function() return math.floor(math.random() * 5.000 + 0.5) end\n") {
 		t.Errorf("the think time is not in the script %s:\n%s", name, text)
 	}
 }
