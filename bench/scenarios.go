@@ -465,8 +465,8 @@ type probeTimes struct {
 
 // revocations blocks random users of t (a pdp over Redis), one at a time,
 // and measures from the write's return to the first /v1/check of that user
-// that pdp answers principal_blocked (firstDenial); it unblocks them again. It stops after
-// max trials (0: none) or when ctx ends.
+// that pdp answers principal_blocked (firstDenial); it unblocks them again.
+// It stops after max trials (0: none) or when ctx ends.
 func revocations(ctx context.Context, t target, w *redisstate.Writer, n, max int) (pt probeTimes) {
 	if before, err := applyDelays(t.admin); err == nil {
 		defer func() {
