@@ -21,8 +21,8 @@ import (
 // Decider makes decisions: *pdp.Engine. Every method must be safe for
 // concurrent use and fail closed, and must neither keep req after the call
 // (a batch's requests are reused) nor modify it (its attribute maps are
-// shared with other requests: the decoder interns them). DecideRego is Decide through the Rego
-// policy itself, for the OPA data API.
+// shared with other requests: the decoder interns them). DecideRego is
+// Decide through the Rego policy itself, for the OPA data API.
 type Decider interface {
 	Decide(ctx context.Context, req *pdp.Request) pdp.Decision
 	DecideRego(ctx context.Context, req *pdp.Request) pdp.Decision
