@@ -32,7 +32,7 @@ var (
 	descApplied   = prometheus.NewDesc("pdp_stream_entries_applied_total", "Change-stream entries applied.", nil, nil)
 	descLast      = prometheus.NewDesc("pdp_stream_last_applied_timestamp_seconds", "Time part of the last applied change-stream id.", nil, nil)
 	descErrors    = prometheus.NewDesc("pdp_redis_errors_total", "Redis commands that failed.", nil, nil)
-	descDelay     = prometheus.NewDesc("pdp_stream_apply_delay_seconds", "Seconds from a change's entry in the stream (the time part of its id) to pdp having applied it.", nil, nil)
+	descDelay     = prometheus.NewDesc("pdp_stream_apply_delay_seconds", "Seconds from a change's entry in the stream (its writer's time, or the time part of its id) to pdp having applied it.", nil, nil)
 )
 
 // Histogram is a histogram's state at one moment: Counts has one count per

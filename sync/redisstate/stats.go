@@ -14,16 +14,13 @@ type counters struct {
 }
 
 // ApplyDelayBounds are the upper bounds of the buckets of Stats.ApplyDelay,
-// the time from a change's entry in the stream to its application. An
-// entry's time is the millisecond part of its id, given by the Redis server's
-// clock when the entry was added: a delay is measured up to a millisecond
-// long (the part of a millisecond cut off), plus any difference between the
-// two machines' clocks.
+// the time from a change's entry in the stream to its application (see
+// entryTime for when an entry counts as added).
 var ApplyDelayBounds = [...]time.Duration{
-	time.Millisecond, 2 * time.Millisecond, 3 * time.Millisecond, 4 * time.Millisecond,
-	5 * time.Millisecond, 7500 * time.Microsecond, 10 * time.Millisecond, 25 * time.Millisecond,
-	50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond, time.Second,
-	5 * time.Second, 30 * time.Second,
+	250 * time.Microsecond, 500 * time.Microsecond, time.Millisecond, 2 * time.Millisecond,
+	3 * time.Millisecond, 4 * time.Millisecond, 5 * time.Millisecond, 7500 * time.Microsecond,
+	10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond,
+	250 * time.Millisecond, time.Second, 5 * time.Second, 30 * time.Second,
 }
 
 // delayHistogram counts delays in the buckets of ApplyDelayBounds, the

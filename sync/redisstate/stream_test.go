@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -345,7 +346,8 @@ func TestInvalidRoleLogged(t *testing.T) {
 }
 
 // TestApplyDelay: every applied entry is counted in the apply delay
-// histogram, in the bucket of its age (from the time part of its id).
+// histogram, in the bucket of its age (from the time part of its id: the
+// entries carry no at).
 func TestApplyDelay(t *testing.T) {
 	srv := testenv.StartRedis(t) // an empty stream, so that an entry may be dated a minute ago
 	src := openSource(t, srv.URL(), Options{})
@@ -375,13 +377,76 @@ func TestApplyDelay(t *testing.T) {
 
 func TestDelayBuckets(t *testing.T) {
 	var h delayHistogram
-	for _, d := range []time.Duration{0, time.Millisecond, time.Millisecond + 1, 5 * time.Millisecond, time.Hour} {
+	for _, d := range []time.Duration{0, 250 * time.Microsecond, time.Millisecond, time.Millisecond + 1, 5 * time.Millisecond, time.Hour} {
 		h.observe(d)
 	}
 	got := h.snapshot().Counts
 	want := make([]uint64, len(ApplyDelayBounds)+1)
-	want[0], want[1], want[4], want[len(want)-1] = 2, 1, 1, 1 // ≤1ms twice, ≤2ms, ≤5ms, above all
+	want[0], want[2], want[3], want[6], want[len(want)-1] = 2, 1, 1, 1, 1 // ≤250µs twice, ≤1ms, ≤2ms, ≤5ms, above all
 	if !slices.Equal(got, want) {
 		t.Errorf("counts %v, want %v", got, want)
+	}
+}
+
+// TestEntryTime: a stream entry counts as added at its writer's time when
+// that lies within the millisecond its id names, else at the start of that
+// millisecond.
+func TestEntryTime(t *testing.T) {
+	id := streamID{ms: 1_700_000_000_123, seq: 4}
+	start := int64(id.ms) * int64(time.Millisecond)
+	tests := []struct {
+		at   string
+		want int64
+	}{
+		{"", start},                           // no at (another writer)
+		{"1700000000123456", start + 456_000}, // within the millisecond
+		{"1700000000123999", start + 999_000},
+		{"1700000000123000", start},            // the millisecond's start itself
+		{"1700000000122999", start},            // before it: the id is closer
+		{"1700000000124000", start},            // after it: the writer's clock is ahead
+		{"1800000000000000", start},            // far ahead
+		{"-5", start},                          // malformed
+		{"12x", start},                         //
+		{"1.7e15", start},                      //
+		{"99999999999999999999999", start},     // overflows int64
+		{"9223372036854775807", start},         // overflows nanoseconds
+		{" 1700000000123456", start},           // not a plain integer
+		{"1700000000123456 ", start},           //
+		{"+1700000000123456", start + 456_000}, // strconv's sign, harmless
+	}
+	for _, tt := range tests {
+		if got := entryTime(id, tt.at); got != tt.want {
+			t.Errorf("entryTime(%v, %q) = %d, want %d", id, tt.at, got, tt.want)
+		}
+	}
+}
+
+// TestWriterDatesEntries: the Writer's stream entries carry its time (at),
+// no later than the millisecond their id names ends.
+func TestWriterDatesEntries(t *testing.T) {
+	srv, w := seededRedis(t)
+	ctx := context.Background()
+	if _, err := w.SetBlocked(ctx, "u-mktg", true); err != nil {
+		t.Fatal(err)
+	}
+	last, err := srv.Client().XRevRangeN(ctx, "pdp:changes", "+", "-", 1).Result()
+	if err != nil || len(last) != 1 {
+		t.Fatalf("last entry: %v %v", last, err)
+	}
+	e := last[0]
+	if e.Values["kind"] != KindUser || e.Values["id"] != "u-mktg" {
+		t.Fatalf("entry %v, want the user u-mktg", e)
+	}
+	at, ok := e.Values["at"].(string)
+	us, err := strconv.ParseInt(at, 10, 64)
+	if !ok || err != nil {
+		t.Fatalf("entry %v: at %q is not Unix microseconds", e, e.Values["at"])
+	}
+	id, err := parseStreamID(e.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end := int64(id.ms+1) * 1000; us >= end {
+		t.Errorf("at %d µs is after the millisecond of the id %s", us, e.ID)
 	}
 }

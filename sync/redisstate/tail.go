@@ -3,7 +3,9 @@ package redisstate
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 
@@ -208,8 +210,28 @@ func (s *Source) apply(m redis.XMessage) {
 	s.position.Store(&id)
 	s.stats.applied.Add(1)
 	if p, err := parseStreamID(m.ID); err == nil {
-		age := max(0, time.Now().UnixNano()-int64(p.ms)*int64(time.Millisecond))
+		at, _ := m.Values["at"].(string)
+		age := max(0, time.Now().UnixNano()-entryTime(p, at))
 		s.stats.lagNanos.Store(age)
 		s.stats.applyDelay.observe(time.Duration(age))
 	}
+}
+
+// entryTime is when the entry of id was added to the stream, in Unix
+// nanoseconds: the start of the millisecond its id names (the Redis server's
+// clock), or, when the writer dated the entry (at, Unix microseconds of its
+// clock, taken before the write was sent) within that millisecond, at. Both
+// are no later than the entry's addition when the clocks agree; at is the
+// closer, and a writer's clock can move the reading by less than that
+// millisecond.
+func entryTime(id streamID, at string) int64 {
+	start := int64(id.ms) * int64(time.Millisecond)
+	us, err := strconv.ParseInt(at, 10, 64)
+	if err != nil || us <= 0 || us > math.MaxInt64/int64(time.Microsecond) {
+		return start
+	}
+	if t := us * int64(time.Microsecond); t > start && t < start+int64(time.Millisecond) {
+		return t
+	}
+	return start
 }

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -96,7 +98,11 @@ func (w *Writer) wrap(err error) error {
 	return unavailable(err)
 }
 
+// queue adds changes to p: each key's SET or DEL, and its stream entry with
+// the time it was written (at, in Unix microseconds of this clock; see
+// entryTime).
 func (w *Writer) queue(ctx context.Context, p redis.Pipeliner, changes []change) {
+	at := strconv.FormatInt(time.Now().UnixMicro(), 10)
 	for _, c := range changes {
 		key := w.keys.of(c.kind, c.id)
 		if c.del {
@@ -111,7 +117,7 @@ func (w *Writer) queue(ctx context.Context, p redis.Pipeliner, changes []change)
 			Stream: w.keys.stream(),
 			MaxLen: streamMaxLen,
 			Approx: true,
-			Values: []any{"kind", c.kind, "id", c.id},
+			Values: []any{"kind", c.kind, "id", c.id, "at", at},
 		})
 	}
 }
