@@ -50,6 +50,9 @@ type target struct {
 	// also driven once more, after the rounds, at half the rate it
 	// sustained (paced), for during alone.
 	during func(ctx context.Context, l load) []string
+	// summary, if set, returns notes once every round has run (the
+	// revocation probe's verdict over all the rounds' changes).
+	summary func() []string
 	// cold: no warm-up beyond a second of load (the cold scenario's pdp,
 	// whose every request is new).
 	cold bool
@@ -168,6 +171,11 @@ func measure(ctx context.Context, work string, sc scenario, l load, rounds int) 
 	for _, t := range sc.targets {
 		m := median(runs[t.name])
 		rows = append(rows, row{Scenario: sc.name, Target: t.name, result: m, Runs: len(runs[t.name])})
+		if t.summary != nil {
+			for _, n := range t.summary() {
+				notes = append(notes, fmt.Sprintf("%s / %s, the %d rounds together: %s", sc.name, t.name, rounds, n))
+			}
+		}
 		if t.during == nil {
 			continue
 		}

@@ -416,9 +416,13 @@ func coldScenario(ctx context.Context, work string, bins binaries, n int, budget
 		return fail(err)
 	}
 	p.cold = true
+	var coldRounds, hotRounds inForcePool
 	p.during = func(ctx context.Context, l load) []string {
-		return []string{revocationNote("under cold load", revocations(ctx, p, w, n, 0), l.Think > 0)}
+		pt := revocations(ctx, p, w, n, 0)
+		coldRounds.add(pt, l)
+		return []string{revocationNote("under cold load", pt, l.Think > 0)}
 	}
+	p.summary = coldRounds.summary("under cold load")
 	// The same Redis and pdp, sent a hot set of requests: the decision
 	// cache answers, and revocation is measured under that load.
 	hotSet := reqs[:min(len(reqs), 3000)]
@@ -428,8 +432,11 @@ func coldScenario(ctx context.Context, work string, bins binaries, n int, budget
 	}
 	hot.name = "pdp-hot-set"
 	hot.during = func(ctx context.Context, l load) []string {
-		return []string{revocationNote("under hot load", revocations(ctx, hot, w, n, 0), l.Think > 0)}
+		pt := revocations(ctx, hot, w, n, 0)
+		hotRounds.add(pt, l)
+		return []string{revocationNote("under hot load", pt, l.Think > 0)}
 	}
+	hot.summary = hotRounds.summary("under hot load")
 	idle := func(ctx context.Context) ([]string, error) {
 		pp, err := p.setup(ctx)
 		if err != nil {
@@ -499,6 +506,42 @@ func revocations(ctx context.Context, t target, w *redisstate.Writer, n, max int
 		sleepCtx(ctx, 20*time.Millisecond)
 	}
 	return pt
+}
+
+// inForcePool sums pdp's apply delay histograms over the probe's rounds at
+// full speed, so that in force at full speed is judged once over all their
+// changes (a round's few hundred leave the 99th percentile to a handful).
+type inForcePool struct {
+	buckets    map[float64]uint64
+	unreadable bool // a round's histogram could not be read
+}
+
+// add pools pt's histogram if it was measured at full speed (l unpaced).
+func (p *inForcePool) add(pt probeTimes, l load) {
+	if l.Think > 0 {
+		return
+	}
+	if pt.inForce == nil {
+		p.unreadable = true
+		return
+	}
+	if p.buckets == nil {
+		p.buckets = make(map[float64]uint64, len(pt.inForce))
+	}
+	for le, c := range pt.inForce {
+		p.buckets[le] += c
+	}
+}
+
+// summary returns the pooled verdict, for target.summary.
+func (p *inForcePool) summary(when string) func() []string {
+	return func() []string {
+		buckets := p.buckets
+		if p.unreadable {
+			buckets = nil
+		}
+		return []string{fmt.Sprintf("revocation %s at full speed: in force: %s", when, inForceNote(buckets))}
+	}
 }
 
 // probeInterval is how often the probe sends a check of a blocked user

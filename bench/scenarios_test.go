@@ -127,6 +127,28 @@ func TestRevocationNote(t *testing.T) {
 	}
 }
 
+// TestInForcePool: the full-speed rounds' histograms are judged together,
+// a paced round's left out, and one unreadable round spoils the verdict.
+func TestInForcePool(t *testing.T) {
+	round := func(within5ms, total uint64) probeTimes {
+		return probeTimes{inForce: map[float64]uint64{0.005: within5ms, math.Inf(1): total}}
+	}
+	var pool inForcePool
+	pool.add(round(297, 300), load{})                          // 99.0%
+	pool.add(round(296, 300), load{})                          // 98.7%: not met alone
+	pool.add(round(300, 300), load{})                          // 100%
+	pool.add(round(0, 300), load{Think: 5 * time.Millisecond}) // paced: not pooled
+	got := pool.summary("under hot load")()
+	want := "revocation under hot load at full speed: in force: 900 changes, 99.2% within 5.00 ms, p99 within 5.00 ms (target p99 < 5.00 ms: met)"
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+	pool.add(probeTimes{}, load{})
+	if got := pool.summary("under hot load")(); !strings.Contains(got[0], "could not be read") {
+		t.Errorf("an unreadable round is not said: %q", got)
+	}
+}
+
 // TestFirstDenial: the probe's overlapping checks stop at the first denial,
 // every check sent is answered before it returns, and a probe that is never
 // denied ends with its context.
