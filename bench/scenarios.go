@@ -416,13 +416,7 @@ func coldScenario(ctx context.Context, work string, bins binaries, n int, budget
 		return fail(err)
 	}
 	p.cold = true
-	var coldRounds, hotRounds inForcePool
-	p.during = func(ctx context.Context, l load) []string {
-		pt := revocations(ctx, p, w, n, 0)
-		coldRounds.add(pt, l)
-		return []string{revocationNote("under cold load", pt, l.Think > 0)}
-	}
-	p.summary = coldRounds.summary("under cold load")
+	probeRevocations(&p, "under cold load", w, n)
 	// The same Redis and pdp, sent a hot set of requests: the decision
 	// cache answers, and revocation is measured under that load.
 	hotSet := reqs[:min(len(reqs), 3000)]
@@ -431,12 +425,7 @@ func coldScenario(ctx context.Context, work string, bins binaries, n int, budget
 		return fail(err)
 	}
 	hot.name = "pdp-hot-set"
-	hot.during = func(ctx context.Context, l load) []string {
-		pt := revocations(ctx, hot, w, n, 0)
-		hotRounds.add(pt, l)
-		return []string{revocationNote("under hot load", pt, l.Think > 0)}
-	}
-	hot.summary = hotRounds.summary("under hot load")
+	probeRevocations(&hot, "under hot load", w, n)
 	idle := func(ctx context.Context) ([]string, error) {
 		pp, err := p.setup(ctx)
 		if err != nil {
@@ -542,6 +531,19 @@ func (p *inForcePool) summary(when string) func() []string {
 		}
 		return []string{fmt.Sprintf("revocation %s at full speed: in force: %s", when, inForceNote(buckets))}
 	}
+}
+
+// probeRevocations makes t's load carry the revocation probe (users of w's
+// Redis among n blocked and unblocked, see revocations): a note per run,
+// and the full-speed rounds judged together once they have all run.
+func probeRevocations(t *target, when string, w *redisstate.Writer, n int) {
+	var pool inForcePool
+	t.during = func(ctx context.Context, l load) []string {
+		pt := revocations(ctx, *t, w, n, 0)
+		pool.add(pt, l)
+		return []string{revocationNote(when, pt, l.Think > 0)}
+	}
+	t.summary = pool.summary(when)
 }
 
 // probeInterval is how often the probe sends a check of a blocked user
