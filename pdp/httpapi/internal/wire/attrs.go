@@ -39,28 +39,31 @@ var (
 )
 
 // attr reads an attribute object (the next byte is '{'): from attrTable
-// when its text is there, else decoded, and interned if small.
+// when its text is there, else decoded from a copy of its text (the body is
+// not the request's to keep: own.go), and interned if small.
 func (p *fastParser) attr() (map[string]any, bool) {
-	n, nesting := objectLen(p.s[p.i:min(len(p.s), p.i+maxInternedAttr)])
-	if n < 0 {
-		return p.attrInPlace()
-	}
-	if p.depth+nesting > p.maxDepth {
+	n, nesting := objectLen(p.s[p.i:])
+	if n < 0 || p.depth+nesting > p.maxDepth {
 		return nil, false
 	}
 	end := p.i + n
 	text := p.s[p.i:end]
-	slot := &attrTable[maphash.String(attrSeed, text)%attrSlots]
-	if e := slot.Load(); e != nil && e.text == text {
-		p.i = end
-		return e.attr, true
+	var slot *atomic.Pointer[internedAttr]
+	if n <= maxInternedAttr {
+		slot = &attrTable[maphash.String(attrSeed, text)%attrSlots]
+		if e := slot.Load(); e != nil && e.text == text {
+			p.i = end
+			return e.attr, true
+		}
 	}
 	q := fastParser{s: strings.Clone(text), depth: p.depth, maxDepth: p.maxDepth}
 	m, ok := q.attrInPlace()
 	if !ok || q.i != len(q.s) {
 		return nil, false
 	}
-	slot.Store(&internedAttr{text: q.s, attr: m})
+	if slot != nil {
+		slot.Store(&internedAttr{text: q.s, attr: m})
+	}
 	p.i = end
 	return m, true
 }

@@ -54,10 +54,10 @@ type itemWire struct {
 }
 
 // DecodeCheck decodes and validates the body of a check. body is not
-// retained: every string of the result is a copy.
+// retained: the result shares no memory with it (own.go).
 func DecodeCheck(body []byte, maxDepth int) (*pdp.Request, *Error) {
-	w, ok := decodeCheckFast(body, maxDepth)
-	if !ok {
+	w, fast := decodeCheckFast(body, maxDepth)
+	if !fast {
 		if e := CheckDepth(body, maxDepth); e != nil {
 			return nil, e
 		}
@@ -69,20 +69,28 @@ func DecodeCheck(body []byte, maxDepth int) (*pdp.Request, *Error) {
 	if e := CheckPrincipal(w.Principal); e != nil {
 		return nil, e
 	}
-	req := &pdp.Request{Principal: *w.Principal, ActingAs: w.ActingAs, Fields: w.Fields}
-	if e := fillTarget(req, w.Action, w.Resource); e != nil {
+	reqs := []pdp.Request{{Principal: *w.Principal, ActingAs: w.ActingAs, Fields: w.Fields}}
+	if e := fillTarget(&reqs[0], w.Action, w.Resource); e != nil {
 		return nil, e
 	}
-	return req, nil
+	if fast {
+		ownStrings(reqs)
+	}
+	return &reqs[0], nil
 }
 
 // DecodeBatch decodes and validates the body of a batch: one request per
 // check, in order, in reqs[:0] (grown if need be), so that a caller may
 // reuse the requests of an earlier batch. One bad check fails the whole
-// batch, naming its index (Error.Index).
+// batch, naming its index (Error.Index). body is not retained, as in
+// DecodeCheck.
 func DecodeBatch(body []byte, maxDepth int, reqs []pdp.Request) ([]pdp.Request, *Error) {
-	principal, decoded, fast := decodeBatchFast(body, maxDepth, reqs[:0])
+	who, hasPrincipal, decoded, fast := decodeBatchFast(body, maxDepth, reqs[:0])
 	if fast {
+		principal := &who
+		if !hasPrincipal {
+			principal = nil
+		}
 		if e := checkBatch(principal, true, len(decoded)); e != nil {
 			return nil, e
 		}
@@ -92,6 +100,7 @@ func DecodeBatch(body []byte, maxDepth int, reqs []pdp.Request) ([]pdp.Request, 
 				return nil, inCheck(e, i)
 			}
 		}
+		ownStrings(decoded)
 		return decoded, nil
 	}
 	if e := CheckDepth(body, maxDepth); e != nil {

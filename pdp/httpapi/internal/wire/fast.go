@@ -16,10 +16,10 @@ import (
 // reports what is wrong. What the fast decoder accepts, the strict one
 // decodes to the same value (FuzzDecodeCheckFast checks it).
 //
-// Every decoded string is a substring of one copy of the body, so that
-// decoding costs one string allocation plus the attribute maps, which are
-// shared by the requests that send the same small attribute text
-// (attrs.go).
+// It reads the body in place: the strings it decodes are views of the
+// body, until ownStrings gives the requests their own (own.go). The
+// attribute maps are shared by the requests that send the same small
+// attribute text (attrs.go).
 
 // fastParser walks a JSON text.
 type fastParser struct {
@@ -32,7 +32,7 @@ type fastParser struct {
 // decodeCheckFast decodes body as a check, or reports false.
 func decodeCheckFast(body []byte, maxDepth int) (checkWire, bool) {
 	var w checkWire
-	p := fastParser{s: string(body), maxDepth: maxDepth}
+	p := fastParser{s: bodyString(body), maxDepth: maxDepth}
 	ok := p.members(checkBodyMembers, func(key string) (ok bool) {
 		switch key {
 		case "principal":
@@ -56,14 +56,13 @@ func decodeCheckFast(body []byte, maxDepth int) (checkWire, bool) {
 
 // decodeBatchFast decodes body as a batch: it appends to reqs, empty, one
 // request per check, in order, each with the batch's principal and
-// acting_as, and returns them with the principal (nil when the body has
-// none) for the caller to validate; or it reports false. A check without a
+// acting_as, and returns them with the principal and whether the body has
+// one, for the caller to validate; or it reports false. A check without a
 // resource is left to the strict decoder, which names what is missing.
-func decodeBatchFast(body []byte, maxDepth int, reqs []pdp.Request) (principal *pdp.Principal, _ []pdp.Request, ok bool) {
-	p := fastParser{s: string(body), maxDepth: maxDepth}
-	var who pdp.Principal
+func decodeBatchFast(body []byte, maxDepth int, reqs []pdp.Request) (who pdp.Principal, hasPrincipal bool, _ []pdp.Request, ok bool) {
+	p := fastParser{s: bodyString(body), maxDepth: maxDepth}
 	var actingAs string
-	hasPrincipal, hasChecks := false, false
+	hasChecks := false
 	ok = p.members(batchMembers, func(key string) (ok bool) {
 		switch key {
 		case "principal":
@@ -79,15 +78,12 @@ func decodeBatchFast(body []byte, maxDepth int, reqs []pdp.Request) (principal *
 	})
 	p.ws()
 	if !ok || p.i != len(p.s) || !hasChecks {
-		return nil, nil, false
+		return pdp.Principal{}, false, nil, false
 	}
 	for i := range reqs {
 		reqs[i].Principal, reqs[i].ActingAs = who, actingAs
 	}
-	if hasPrincipal {
-		principal = &who
-	}
-	return principal, reqs, true
+	return who, hasPrincipal, reqs, true
 }
 
 // The member names each object of the fast path may hold.
