@@ -29,10 +29,10 @@ var invalidUTF8 = []string{
 // of valid requests or one Error, never both; the same body always gives
 // the same answer, also decoded into the requests of another batch (as the
 // HTTP server reuses them) and when the body is overwritten after decoding
-// (as the HTTP server reuses it: the requests share no memory with it); and a decoded batch holds 1 to MaxBatch checks,
-// each passing the engine's own validation. Seeded from the bodies of the
-// HTTP server's bad input cases (../../testdata/bad_input.yaml) and a few
-// good batches.
+// (as the HTTP server reuses it: the requests share no memory with it);
+// and a decoded batch holds 1 to MaxBatch checks, each passing the
+// engine's own validation. Seeded from the bodies of the HTTP server's bad
+// input cases (../../testdata/bad_input.yaml) and a few good batches.
 func FuzzDecodeBatch(f *testing.F) {
 	data, err := os.ReadFile("../../testdata/bad_input.yaml")
 	if err != nil {
