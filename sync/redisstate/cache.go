@@ -80,6 +80,12 @@ func (g *generations) valid(e *entry) bool {
 	return true
 }
 
+// unchangedSince reports whether neither key nor everything has been
+// invalidated after seq.
+func (g *generations) unchangedSince(key string, seq uint64) bool {
+	return g.all.Load() <= seq && g.stripes[g.stripe(key)].Load() <= seq
+}
+
 // newEntry builds an entry loaded at seq that depends on the given cache keys.
 func (g *generations) newEntry(seq uint64, val any, err error, deps ...string) *entry {
 	e := &entry{val: val, err: err, seq: seq, ndep: len(deps)}

@@ -33,7 +33,9 @@ func seededRedis(t testing.TB) (*testenv.RedisServer, *Writer) {
 }
 
 // openSource opens a Source on url and runs its tailer until the test ends.
-func openSource(t testing.TB, url string, opts Options) *Source {
+// Each of before is called first, before the tailer starts (to set test
+// hooks the tailer's goroutines read).
+func openSource(t testing.TB, url string, opts Options, before ...func(*Source)) *Source {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = quietLogger()
@@ -41,6 +43,9 @@ func openSource(t testing.TB, url string, opts Options) *Source {
 	s, err := Open(context.Background(), url, opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
+	}
+	for _, f := range before {
+		f(s)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -59,6 +59,7 @@ type Source struct {
 	closed   atomic.Bool
 
 	loader    loader
+	refresher refresher
 	stats     counters
 	infraList atomic.Pointer[entry] // see InfrastructureIDs
 
@@ -282,6 +283,10 @@ func (s *Source) get(ctx context.Context, r Ref) (*entry, error) {
 			s.stats.hits.Add(1)
 			return e, e.err
 		}
+		if e, ok := s.joined(ctx, r); ok {
+			s.stats.hits.Add(1)
+			return e, e.err
+		}
 	}
 	s.stats.misses.Add(1)
 	es, err := s.load(ctx, []Ref{r})
@@ -305,6 +310,9 @@ func (s *Source) Prefetch(ctx context.Context, refs ...Ref) error {
 		r = r.normalize()
 		if fresh {
 			if _, ok := s.cache.get(r.cacheKey()); ok {
+				continue
+			}
+			if _, ok := s.joined(ctx, r); ok {
 				continue
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -162,14 +163,18 @@ func (s *Source) follow(ctx context.Context) error {
 			return err
 		}
 		var n int64
+		var stale []Ref // cached facts the entries changed, to refresh
 		for _, st := range res {
 			for _, m := range st.Messages {
-				s.apply(m)
+				if r, cached := s.apply(m); cached && len(stale) < maxRefreshRefs && !slices.Contains(stale, r) {
+					stale = append(stale, r)
+				}
 				n++
 			}
 		}
 		if n < s.batch {
 			s.syncedAt.Store(start.UnixNano())
+			s.refresh(stale)
 			continue
 		}
 		if s.afterBatch != nil {
@@ -191,12 +196,19 @@ func (s *Source) follow(ctx context.Context) error {
 }
 
 // apply invalidates what one stream entry names and advances the position.
-func (s *Source) apply(m redis.XMessage) {
+// It returns the fact the entry names and whether that fact was cached and
+// is refreshable.
+func (s *Source) apply(m redis.XMessage) (r Ref, cached bool) {
 	kind, _ := m.Values["kind"].(string)
 	id, _ := m.Values["id"].(string)
 	switch {
 	case factKind(kind):
-		s.cache.invalidate(Ref{kind, id}.normalize().cacheKey())
+		r = Ref{kind, id}.normalize()
+		key := r.cacheKey()
+		if refreshable(r) {
+			_, cached = s.cache.get(key)
+		}
+		s.cache.invalidate(key)
 		if kind == KindInfra {
 			s.cache.gen.invalidate(infraListKey)
 		}
@@ -215,6 +227,7 @@ func (s *Source) apply(m redis.XMessage) {
 		s.stats.lagNanos.Store(age)
 		s.stats.applyDelay.observe(time.Duration(age))
 	}
+	return r, cached
 }
 
 // entryTime is when the entry of id was added to the stream, in Unix
