@@ -82,9 +82,10 @@ func (s *Source) refresh(refs []Ref) {
 
 // joined returns the entry of r (normalized) read by a refresh in flight, if
 // there is one that nothing has invalidated since it began and its entry is
-// current when it returns. It waits for that read, or for ctx.
+// current when it returns. It waits for that read, or for ctx. Like a cache
+// hit, it is only for a Source whose cached facts are fresh.
 func (s *Source) joined(ctx context.Context, r Ref) (*entry, bool) {
-	if s.refresher.running.Load() == 0 {
+	if s.refresher.running.Load() == 0 || !s.fresh() {
 		return nil, false
 	}
 	key := r.cacheKey()

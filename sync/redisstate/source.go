@@ -283,12 +283,11 @@ func (s *Source) get(ctx context.Context, r Ref) (*entry, error) {
 			s.stats.hits.Add(1)
 			return e, e.err
 		}
-		if e, ok := s.joined(ctx, r); ok {
-			s.stats.hits.Add(1)
-			return e, e.err
-		}
 	}
 	s.stats.misses.Add(1)
+	if e, ok := s.joined(ctx, r); ok {
+		return e, e.err
+	}
 	es, err := s.load(ctx, []Ref{r})
 	if err != nil {
 		return nil, err
@@ -312,9 +311,9 @@ func (s *Source) Prefetch(ctx context.Context, refs ...Ref) error {
 			if _, ok := s.cache.get(r.cacheKey()); ok {
 				continue
 			}
-			if _, ok := s.joined(ctx, r); ok {
-				continue
-			}
+		}
+		if _, ok := s.joined(ctx, r); ok {
+			continue
 		}
 		missing = append(missing, r)
 	}
