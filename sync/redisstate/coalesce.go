@@ -41,12 +41,27 @@ type loadCall struct {
 // request names at most three facts (pdp.namedFacts).
 const callRefs = 3
 
+// loadCalls recycles the loadCalls whose caller saw them done: a miss
+// under load would otherwise allocate one, a few hundred bytes, for the
+// garbage collector to reclaim.
+var loadCalls = sync.Pool{New: func() any { return new(loadCall) }}
+
 func newLoadCall(refs []Ref) *loadCall {
-	c := &loadCall{done: make(chan struct{})}
+	c := loadCalls.Get().(*loadCall)
+	c.done = make(chan struct{})
 	c.refs = append(c.refsBuf[:0], refs...)
 	c.slots = c.slotsBuf[:0]
 	c.entries = c.entriesBuf[:0]
 	return c
+}
+
+// release returns c to loadCalls. Only the caller that saw c done may call
+// it: the drainer no longer touches c once it has closed done.
+func (c *loadCall) release() {
+	clear(c.refsBuf[:])
+	clear(c.entriesBuf[:])
+	*c = loadCall{}
+	loadCalls.Put(c)
 }
 
 // enqueue queues c and reports whether the caller must start a drainer.
@@ -74,11 +89,11 @@ func (l *loader) take() []*loadCall {
 	return calls
 }
 
-// load returns one entry per ref, read from Redis together with the misses
-// of concurrent lookups. A Redis failure, or ctx ending first, is an error
-// wrapping pdp.ErrUnavailable; a malformed document is an entry with err
-// set.
-func (s *Source) load(ctx context.Context, refs []Ref) ([]*entry, error) {
+// load reads refs from Redis together with the misses of concurrent
+// lookups, which caches them, and returns the entry of the first. A Redis
+// failure, or ctx ending first, is an error wrapping pdp.ErrUnavailable; a
+// malformed document is an entry with err set.
+func (s *Source) load(ctx context.Context, refs []Ref) (*entry, error) {
 	if err := s.checkUp(); err != nil {
 		return nil, err
 	}
@@ -88,9 +103,16 @@ func (s *Source) load(ctx context.Context, refs []Ref) ([]*entry, error) {
 	}
 	select {
 	case <-c.done:
-		return c.entries, c.err
+		var first *entry
+		if len(c.entries) > 0 {
+			first = c.entries[0]
+		}
+		err := c.err
+		c.release()
+		return first, err
 	case <-ctx.Done():
-		// The read goes on and caches its result; this lookup stops waiting.
+		// The read goes on and caches its result; this lookup stops waiting
+		// (and leaves c to the drainer, and then to the garbage collector).
 		return nil, unavailable(ctx.Err())
 	}
 }
@@ -98,9 +120,10 @@ func (s *Source) load(ctx context.Context, refs []Ref) ([]*entry, error) {
 // drain sends the queued calls' refs to Redis, one pipeline at a time,
 // until the queue is empty.
 func (s *Source) drain() {
-	index := make(map[Ref]int) // uniqueRefs', kept for the drainer's pipelines
+	index := make(map[Ref]int) // uniqueRefs' scratch, kept for the drainer's pipelines
+	var refs []Ref             // likewise
 	for calls := s.loader.take(); len(calls) > 0; calls = s.loader.take() {
-		refs := uniqueRefs(calls, index)
+		refs = uniqueRefs(calls, index, refs[:0])
 		entries, errs := s.read(refs)
 		for _, c := range calls {
 			for _, slot := range c.slots {
@@ -115,11 +138,10 @@ func (s *Source) drain() {
 	}
 }
 
-// uniqueRefs returns the distinct refs of calls and sets each call's slots
-// to the index of its refs among them. index is scratch space.
-func uniqueRefs(calls []*loadCall, index map[Ref]int) []Ref {
+// uniqueRefs appends the distinct refs of calls to refs and sets each
+// call's slots to the index of its refs among them. index is scratch space.
+func uniqueRefs(calls []*loadCall, index map[Ref]int, refs []Ref) []Ref {
 	clear(index)
-	var refs []Ref
 	for _, c := range calls {
 		for _, r := range c.refs {
 			i, seen := index[r]

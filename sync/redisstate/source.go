@@ -288,11 +288,11 @@ func (s *Source) get(ctx context.Context, r Ref) (*entry, error) {
 	if e, ok := s.joined(ctx, r); ok {
 		return e, e.err
 	}
-	es, err := s.load(ctx, []Ref{r})
+	e, err := s.load(ctx, []Ref{r})
 	if err != nil {
 		return nil, err
 	}
-	return es[0], es[0].err
+	return e, e.err
 }
 
 // Prefetch loads every ref not already cached in one round trip, so that
