@@ -58,9 +58,7 @@ func newLoadCall(refs []Ref) *loadCall {
 // release returns c to loadCalls. Only the caller that saw c done may call
 // it: the drainer no longer touches c once it has closed done.
 func (c *loadCall) release() {
-	clear(c.refsBuf[:])
-	clear(c.entriesBuf[:])
-	*c = loadCall{}
+	*c = loadCall{} // drops what it held, buffers included
 	loadCalls.Put(c)
 }
 

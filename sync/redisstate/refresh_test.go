@@ -10,9 +10,9 @@ import (
 	"github.com/metalsoft-io/pdp/pdp"
 )
 
-// heldRefresh opens a Source on srv whose next fact read, once armed, is
-// held after its round trip until release is closed; entered is closed when
-// it is.
+// heldRefresh opens a Source on url whose next fact read, once armed, is
+// held after its round trip until release is closed (at the latest when the
+// test ends); entered is closed when it is.
 func heldRefresh(t *testing.T, url string) (src *Source, arm func(), entered, release chan struct{}) {
 	t.Helper()
 	entered, release = make(chan struct{}), make(chan struct{})
@@ -25,10 +25,17 @@ func heldRefresh(t *testing.T, url string) (src *Source, arm func(), entered, re
 			}
 		}
 	})
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
 	return src, func() { armed.Store(true) }, entered, release
 }
 
-// waitClosed fails the test unless c is closed within a few seconds.
+// waitClosed fails the test unless c is closed within 10 s.
 func waitClosed(t *testing.T, c chan struct{}, what string) {
 	t.Helper()
 	select {
