@@ -68,22 +68,21 @@ func advance(a *atomic.Uint64, v uint64) {
 	}
 }
 
-func (g *generations) valid(e *entry) bool {
-	if g.all.Load() > e.seq {
+// valid reports whether e, loaded at e.seq, is still current.
+func (g *generations) valid(e *entry) bool { return g.unchangedSince(e.seq, e.deps[:e.ndep]...) }
+
+// unchangedSince reports whether neither everything nor any of stripes has
+// been invalidated after seq.
+func (g *generations) unchangedSince(seq uint64, stripes ...uint32) bool {
+	if g.all.Load() > seq {
 		return false
 	}
-	for i := 0; i < e.ndep; i++ {
-		if g.stripes[e.deps[i]].Load() > e.seq {
+	for _, st := range stripes {
+		if g.stripes[st].Load() > seq {
 			return false
 		}
 	}
 	return true
-}
-
-// unchangedSince reports whether neither key nor everything has been
-// invalidated after seq.
-func (g *generations) unchangedSince(key string, seq uint64) bool {
-	return g.all.Load() <= seq && g.stripes[g.stripe(key)].Load() <= seq
 }
 
 // newEntry builds an entry loaded at seq that depends on the given cache keys.

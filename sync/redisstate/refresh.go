@@ -88,9 +88,8 @@ func (s *Source) joined(ctx context.Context, r Ref) (*entry, bool) {
 	if s.refresher.running.Load() == 0 || !s.fresh() {
 		return nil, false
 	}
-	key := r.cacheKey()
 	f, i := s.refresher.find(r)
-	if f == nil || !s.cache.gen.unchangedSince(key, f.seq) {
+	if f == nil || !s.cache.gen.unchangedSince(f.seq, s.cache.gen.stripe(r.cacheKey())) {
 		return nil, false
 	}
 	select {
