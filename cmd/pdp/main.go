@@ -237,8 +237,10 @@ func run(args []string, lookupEnv func(string) (string, bool), stdout, stderr io
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: c.logLevel}))
 	_, goMemLimitSet := lookupEnv("GOMEMLIMIT")
-	if limit := applyMemoryLimit(c, goMemLimitSet); limit > 0 {
-		log.Info("memory limit", "bytes", limit)
+	_, goGCSet := lookupEnv("GOGC")
+	limit, auto := applyMemoryLimit(c, goMemLimitSet)
+	if gcPercent := applyGCPercent(auto, goGCSet); limit > 0 {
+		log.Info("memory limit", "bytes", limit, "gc_percent", gcPercent)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

@@ -38,8 +38,12 @@ func TestMemoryLimit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := applyMemoryLimit(c, tc.goMemEnv); got != tc.wantLimit {
+			got, auto := applyMemoryLimit(c, tc.goMemEnv)
+			if got != tc.wantLimit {
 				t.Errorf("limit %d, want %d", got, tc.wantLimit)
+			}
+			if wantAuto := tc.name == "auto with redis"; auto != wantAuto {
+				t.Errorf("auto %v, want %v", auto, wantAuto)
 			}
 		})
 	}
@@ -62,5 +66,29 @@ func TestMemoryLimitFlag(t *testing.T) {
 	v = 512 << 20
 	if f.String() != "512Mi" {
 		t.Errorf("String() = %q", f.String())
+	}
+}
+
+// TestGCPercent: under the automatic memory limit the collector's GOGC is
+// raised to autoLimitGCPercent unless GOGC is set; otherwise it is left
+// alone.
+func TestGCPercent(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	cases := []struct {
+		name               string
+		autoLimit, goGCSet bool
+		want               int
+	}{
+		{"the automatic limit", true, false, autoLimitGCPercent},
+		{"the automatic limit and GOGC", true, true, 100},
+		{"another limit or none", false, false, 100},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			debug.SetGCPercent(100) // the runtime's default, or what GOGC said
+			if got := applyGCPercent(tc.autoLimit, tc.goGCSet); got != tc.want {
+				t.Errorf("GOGC %d, want %d", got, tc.want)
+			}
+		})
 	}
 }
