@@ -200,7 +200,7 @@ func measure(ctx context.Context, work string, sc scenario, l load, rounds int) 
 }
 
 // measureOnce starts t, checks it answers, warms it (every request sent
-// once, unless t is cold), drives it with wrk, at full speed or, if rps is
+// twice, unless t is cold), drives it with wrk, at full speed or, if rps is
 // positive, paced to about that rate (pace), reads its resident memory and
 // stops it.
 func measureOnce(ctx context.Context, work string, sc scenario, t target, l load, rps float64) (result, string, []string, error) {

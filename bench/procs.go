@@ -72,7 +72,8 @@ func (p *proc) rssKiB(field string) int64 {
 	return 0
 }
 
-// warmUp sends every request once, from a few connections, so that the
+// warmUp sends every request twice (a request enters pdp's decision cache
+// the second time it is decided), from a few connections, so that the
 // measured run finds the caches warm. Any answer but a 5xx will do.
 func warmUp(ctx context.Context, baseURL string, reqs []request) error {
 	const workers = 8
@@ -95,13 +96,15 @@ func warmUp(ctx context.Context, baseURL string, reqs []request) error {
 			}
 		}()
 	}
-	for _, r := range reqs {
-		next <- r
+	for range 2 {
+		for _, r := range reqs {
+			next <- r
+		}
 	}
 	close(next)
 	wg.Wait()
 	if len(errs) > 0 {
-		return fmt.Errorf("warm-up: %d of %d requests failed, first: %w", len(errs), len(reqs), errs[0])
+		return fmt.Errorf("warm-up: %d of %d requests failed, first: %w", len(errs), 2*len(reqs), errs[0])
 	}
 	return nil
 }

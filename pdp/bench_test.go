@@ -125,8 +125,10 @@ func BenchmarkDecideBatchColdLines(b *testing.B) {
 	}
 	ctx := context.Background()
 	out := make([]pdp.Decision, 10)
-	for _, batch := range reqs { // fill the decision cache
-		e.DecideBatch(ctx, batch, out)
+	for range 2 { // fill the decision cache (a request enters it the second time)
+		for _, batch := range reqs {
+			e.DecideBatch(ctx, batch, out)
+		}
 	}
 	misses.Store(0)
 	evict := make([]byte, 8<<20)

@@ -62,11 +62,12 @@ const DefaultDecisionCacheMaxBytes = 32 << 20
 // and each would take the room of many small ones.
 const MaxCachedRequestBytes = 2 << 10
 
-// slotBytes is what one slot of the table costs (an atomic pointer), and
-// entryOverhead what an entry costs beyond its key, reasons and
-// dependencies (the struct and the allocations' headers, rounded up).
+// slotBytes is what one slot of the table costs (an atomic pointer and its
+// doorkeeper's hash), and entryOverhead what an entry costs beyond its key,
+// reasons and dependencies (the struct and the allocations' headers,
+// rounded up).
 const (
-	slotBytes     = int64(unsafe.Sizeof(atomic.Pointer[cachedDecision]{}))
+	slotBytes     = int64(unsafe.Sizeof(atomic.Pointer[cachedDecision]{}) + unsafe.Sizeof(atomic.Uint64{}))
 	entryOverhead = int64(unsafe.Sizeof(cachedDecision{})) + 64
 )
 
@@ -110,12 +111,21 @@ func (e *cachedDecision) cost() int64 {
 // store that takes used over maxBytes evicts entries until it is back
 // under (concurrent stores may overshoot it by one entry each, for a
 // moment).
+//
+// A request enters the cache the second time it is decided, not the first:
+// seen, the doorkeeper, is a table of the hashes of requests decided and
+// not cached, one per slot, each overwritten by the next that falls on it.
+// A request decided once (a new principal, an attribute that never
+// repeats) then costs no entry and evicts none, and the collector has no
+// entry to allocate and scan for it; a request asked again while its hash
+// is still there is cached.
 type decisionCache struct {
 	gens     Generations
 	seed     maphash.Seed
 	buckets  uint64 // a power of two
 	table    []atomic.Pointer[cachedDecision]
-	bufs     sync.Pool // *keyBuf
+	seen     []atomic.Uint64 // as long as table
+	bufs     sync.Pool       // *keyBuf
 	maxBytes int64
 	used     atomic.Int64 // bytes of the table and its entries
 }
@@ -138,6 +148,7 @@ func newDecisionCache(gens Generations, size int, maxBytes int64) *decisionCache
 		seed:     maphash.MakeSeed(),
 		buckets:  uint64(n / cacheWays),
 		table:    make([]atomic.Pointer[cachedDecision], n),
+		seen:     make([]atomic.Uint64, n),
 		maxBytes: maxBytes,
 	}
 	c.used.Store(int64(n) * slotBytes)
@@ -316,6 +327,39 @@ func (c *decisionCache) lookupAll(kb *keyBuf, keys []batchKey) {
 			k.found = c.current(k.found)
 		}
 	}
+}
+
+// offer stores d for key, of this hash, read with the facts of deps, if the
+// cache admits the request: if it holds an entry of the request (whose
+// decision went stale) or the doorkeeper remembers it (admit).
+func (c *decisionCache) offer(key []byte, hash uint64, d *Decision, deps []factGen) {
+	if c.holds(key, hash) || c.admit(hash) {
+		c.store(key, hash, d, deps)
+	}
+}
+
+// holds reports whether the cache has an entry for key, of this hash,
+// current or not.
+func (c *decisionCache) holds(key []byte, hash uint64) bool {
+	b := c.bucket(hash)
+	for i := range b {
+		if e := b[i].Load(); e != nil && e.hash == hash && bytes.Equal(e.key, key) {
+			return true
+		}
+	}
+	return false
+}
+
+// admit reports whether a request of this hash was decided, and not
+// cached, recently: whether its doorkeeper slot holds the hash. If not, it
+// puts the hash there, so that the request is admitted next time.
+func (c *decisionCache) admit(hash uint64) bool {
+	s := &c.seen[(hash>>32)&uint64(len(c.seen)-1)] // the bucket is of the low bits
+	if s.Load() == hash {
+		return true
+	}
+	s.Store(hash)
+	return false
 }
 
 // store caches d for key, of this hash, read with the facts of deps: in the

@@ -302,6 +302,55 @@ func TestDecisionCacheBounded(t *testing.T) {
 	}
 }
 
+// TestDecisionCacheDoorkeeper: a request offered once is not cached and
+// offered again is; one whose entry went stale is cached again at once,
+// though the doorkeeper forgot it; a
+// request whose doorkeeper slot another took meanwhile starts over.
+func TestDecisionCacheDoorkeeper(t *testing.T) {
+	gens := &countingGens{gen: 1}
+	c := newDecisionCache(gens, 8, DefaultDecisionCacheMaxBytes)
+	d := &Decision{Allow: true, Reasons: []string{ReasonOwner}}
+	kb := &keyBuf{}
+	c.encode(kb, &Request{Principal: Principal{ID: "u"}, Action: "read", Resource: ResourceRef{Kind: "ui", ID: "once"}})
+	c.offer(kb.b, kb.hash, d, []factGen{{0, 1}})
+	if c.lookup(kb.b, kb.hash) != nil || c.used.Load() != accounted(c) {
+		t.Fatal("a request decided once is cached")
+	}
+	c.offer(kb.b, kb.hash, d, []factGen{{0, 1}})
+	if c.lookup(kb.b, kb.hash) == nil {
+		t.Fatal("a request decided twice is not cached")
+	}
+	// The fact changed, so the entry is stale, and another request took
+	// the doorkeeper slot.
+	gens.gen = 2
+	c.seen[(kb.hash>>32)&uint64(len(c.seen)-1)].Store(kb.hash + 1)
+	if c.lookup(kb.b, kb.hash) != nil {
+		t.Fatal("a stale entry is served")
+	}
+	c.offer(kb.b, kb.hash, d, []factGen{{0, 2}})
+	if c.lookup(kb.b, kb.hash) == nil {
+		t.Fatal("a request whose entry went stale is not cached again when decided again")
+	}
+
+	key, hash := []byte("first"), uint64(7)<<32|1
+	c.offer(key, hash, d, nil)
+	c.offer([]byte("other"), hash+1, d, nil) // same doorkeeper slot (bits 32 on), other bucket
+	c.offer(key, hash, d, nil)
+	if c.holds(key, hash) {
+		t.Fatal("a request is admitted after its doorkeeper slot was taken")
+	}
+	c.offer(key, hash, d, nil)
+	if !c.holds(key, hash) {
+		t.Fatal("a request decided twice in a row is not admitted")
+	}
+}
+
+// countingGens is a source whose one slot has generation gen.
+type countingGens struct{ gen uint64 }
+
+func (*countingGens) FactSlot(string, string) uint32 { return 0 }
+func (g *countingGens) Generation(uint32) uint64     { return g.gen }
+
 // accounted is the cost of the table and of every entry in it, counted
 // afresh.
 func accounted(c *decisionCache) int64 {

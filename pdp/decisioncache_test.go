@@ -55,8 +55,8 @@ func (v *versioned) User(ctx context.Context, id string) (*pdp.User, error) {
 	return v.Facts.User(ctx, id)
 }
 
-// TestDecisionCache: a repeated request is served from the cache, with a
-// fresh decision id, until a fact its decision read changes.
+// TestDecisionCache: a request decided twice is served from the cache, with
+// a fresh decision id, until a fact its decision read changes.
 func TestDecisionCache(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -82,6 +82,7 @@ func TestDecisionCache(t *testing.T) {
 			v := newVersioned(seedFacts(t))
 			e := newEngine(t, v)
 			first := e.Decide(ctx, tc.req)
+			e.Decide(ctx, tc.req) // the second decision enters the cache
 			reads := v.reads.Load()
 			second := e.Decide(ctx, tc.req)
 			if v.reads.Load() != reads {
@@ -165,8 +166,8 @@ func TestDecisionCacheWithoutGenerations(t *testing.T) {
 	}
 }
 
-// TestConformanceCached decides every case twice with one engine (the
-// second answer comes from the cache), once with no cache at all, and once
+// TestConformanceCached decides every case three times with one engine (the
+// second enters the cache, the third answer comes from it), once with no cache at all, and once
 // with explain (whose facts must never break the answer).
 func TestConformanceCached(t *testing.T) {
 	ctx := context.Background()
@@ -177,6 +178,7 @@ func TestConformanceCached(t *testing.T) {
 			cold := newEngine(t, f, pdp.WithDecisionCache(0))
 			for _, c := range s.Cases {
 				req := c.Request
+				pdptest.Check(t, c, cached.Decide(ctx, &req))
 				pdptest.Check(t, c, cached.Decide(ctx, &req))
 				pdptest.Check(t, c, cached.Decide(ctx, &req))
 				pdptest.Check(t, c, cold.Decide(ctx, &req))
@@ -222,8 +224,9 @@ func TestDecisionCacheConcurrent(t *testing.T) {
 	wg.Wait()
 }
 
-// TestDecisionCacheObserver: the observer hears a miss, then a hit, then
-// the hits and the miss of a batch at once.
+// TestDecisionCacheObserver: the observer hears two misses (the second
+// enters the cache), then a hit, then the hits and the miss of a batch at
+// once.
 func TestDecisionCacheObserver(t *testing.T) {
 	var heard [][2]int
 	e := newEngine(t, seedFacts(t), pdp.WithDecisionCacheObserver(func(hits, misses int) {
@@ -231,15 +234,17 @@ func TestDecisionCacheObserver(t *testing.T) {
 	}))
 	e.Decide(context.Background(), deployWeb())
 	e.Decide(context.Background(), deployWeb())
+	e.Decide(context.Background(), deployWeb())
 	other := pdp.Request{Principal: pdp.Principal{ID: "u-bi"}, Action: "read", Resource: pdp.ResourceRef{Kind: "infrastructure", ID: "inf-web"}}
 	e.DecideBatch(context.Background(), []pdp.Request{*deployWeb(), other, *deployWeb()}, make([]pdp.Decision, 3))
-	// A check new to the cache twice in a batch is a miss, then a hit: it is
-	// looked up again when its turn comes, after the first was stored.
+	// A check new to the cache three times in a batch is a miss, a miss, then
+	// a hit: it is looked up again when its turn comes, after the second was
+	// stored.
 	again := pdp.Request{Principal: pdp.Principal{ID: "u-bi"}, Action: "read", Resource: pdp.ResourceRef{Kind: "infrastructure", ID: "inf-erp"}}
 	uncacheable := pdp.Request{Principal: pdp.Principal{ID: "u-bi"}, Action: "read",
 		Resource: pdp.ResourceRef{Kind: "infrastructure", ID: "inf-erp", Attr: map[string]any{"x": struct{}{}}}}
-	e.DecideBatch(context.Background(), []pdp.Request{again, uncacheable, again, uncacheable}, make([]pdp.Decision, 4))
-	if want := [][2]int{{0, 1}, {1, 0}, {2, 1}, {1, 3}}; !slices.Equal(heard, want) {
+	e.DecideBatch(context.Background(), []pdp.Request{again, uncacheable, again, uncacheable, again}, make([]pdp.Decision, 5))
+	if want := [][2]int{{0, 1}, {0, 1}, {1, 0}, {2, 1}, {1, 4}}; !slices.Equal(heard, want) {
 		t.Fatalf("heard (hits, misses) %v, want %v", heard, want)
 	}
 }
@@ -257,6 +262,7 @@ func TestDecisionCacheBatch(t *testing.T) {
 	want := make([]pdp.Decision, len(reqs))
 	e.DecideBatch(context.Background(), reqs, want)
 	out := make([]pdp.Decision, len(reqs))
+	e.DecideBatch(context.Background(), reqs, out) // the second time enters the cache
 	for _, changed := range []string{"", "u-bi"} {
 		if changed != "" {
 			v.bump(pdp.FactUser, changed)

@@ -281,7 +281,7 @@ func (e *Engine) decideKey(ctx context.Context, req *Request, n *native, r *run,
 	kb.facts.start(e.facts, e.cache.gens)
 	d := e.evaluate(ctx, req, n, &kb.facts)
 	if kb.facts.ok && cacheable(&d) {
-		e.cache.store(key, hash, &d, kb.facts.deps)
+		e.cache.offer(key, hash, &d, kb.facts.deps)
 	}
 	return d
 }
