@@ -114,11 +114,13 @@ func (e *cachedDecision) cost() int64 {
 //
 // A request enters the cache the second time it is decided, not the first:
 // seen, the doorkeeper, is a table of the hashes of requests decided and
-// not cached, one per slot, each overwritten by the next that falls on it.
-// A request decided once (a new principal, an attribute that never
+// not cached, each kept in two slots (seenSlots) until others overwrite
+// them. A request decided once (a new principal, an attribute that never
 // repeats) then costs no entry and evicts none, and the collector has no
 // entry to allocate and scan for it; a request asked again while its hash
-// is still there is cached.
+// is still in either slot is cached. Two slots, not one: two requests
+// asked in turn whose hashes share a slot would otherwise overwrite each
+// other for ever, and never be cached.
 type decisionCache struct {
 	gens     Generations
 	seed     maphash.Seed
@@ -351,15 +353,25 @@ func (c *decisionCache) holds(key []byte, hash uint64) bool {
 }
 
 // admit reports whether a request of this hash was decided, and not
-// cached, recently: whether its doorkeeper slot holds the hash. If not, it
-// puts the hash there, so that the request is admitted next time.
+// cached, recently: whether either of its doorkeeper slots holds the hash.
+// If not, it puts the hash in both, so that the request is admitted next
+// time.
 func (c *decisionCache) admit(hash uint64) bool {
-	s := &c.seen[(hash>>32)&uint64(len(c.seen)-1)] // the bucket is of the low bits
-	if s.Load() == hash {
+	a, b := c.seenSlots(hash)
+	if a.Load() == hash || b.Load() == hash {
 		return true
 	}
-	s.Store(hash)
+	a.Store(hash)
+	b.Store(hash)
 	return false
+}
+
+// seenSlots are the two doorkeeper slots of a request of this hash: one of
+// its high bits (its bucket is of the low bits), one of the high bits of
+// its product with an odd constant.
+func (c *decisionCache) seenSlots(hash uint64) (*atomic.Uint64, *atomic.Uint64) {
+	mask := uint64(len(c.seen) - 1)
+	return &c.seen[(hash>>32)&mask], &c.seen[(hash*0x9e3779b97f4a7c15)>>32&mask]
 }
 
 // store caches d for key, of this hash, read with the facts of deps: in the

@@ -304,12 +304,18 @@ func TestDecisionCacheBounded(t *testing.T) {
 
 // TestDecisionCacheDoorkeeper: a request offered once is not cached and
 // offered again is; one whose entry went stale is cached again at once,
-// though the doorkeeper forgot it; a
-// request whose doorkeeper slot another took meanwhile starts over.
+// though the doorkeeper forgot it; two requests asked in turn that share a
+// doorkeeper slot are both cached; a request whose two slots others took
+// meanwhile starts over.
 func TestDecisionCacheDoorkeeper(t *testing.T) {
 	gens := &countingGens{gen: 1}
-	c := newDecisionCache(gens, 8, DefaultDecisionCacheMaxBytes)
+	c := newDecisionCache(gens, 64, DefaultDecisionCacheMaxBytes)
 	d := &Decision{Allow: true, Reasons: []string{ReasonOwner}}
+	forget := func(hash uint64) { // other requests take both slots of hash
+		a, b := c.seenSlots(hash)
+		a.Store(hash + 1)
+		b.Store(hash + 1)
+	}
 	kb := &keyBuf{}
 	c.encode(kb, &Request{Principal: Principal{ID: "u"}, Action: "read", Resource: ResourceRef{Kind: "ui", ID: "once"}})
 	c.offer(kb.b, kb.hash, d, []factGen{{0, 1}})
@@ -320,10 +326,8 @@ func TestDecisionCacheDoorkeeper(t *testing.T) {
 	if c.lookup(kb.b, kb.hash) == nil {
 		t.Fatal("a request decided twice is not cached")
 	}
-	// The fact changed, so the entry is stale, and another request took
-	// the doorkeeper slot.
-	gens.gen = 2
-	c.seen[(kb.hash>>32)&uint64(len(c.seen)-1)].Store(kb.hash + 1)
+	gens.gen = 2 // the fact changed: the entry is stale
+	forget(kb.hash)
 	if c.lookup(kb.b, kb.hash) != nil {
 		t.Fatal("a stale entry is served")
 	}
@@ -332,12 +336,27 @@ func TestDecisionCacheDoorkeeper(t *testing.T) {
 		t.Fatal("a request whose entry went stale is not cached again when decided again")
 	}
 
-	key, hash := []byte("first"), uint64(7)<<32|1
+	// Bits 32 on equal: the same first slot; buckets (low bits) apart.
+	first, second := uint64(7)<<32|1, uint64(7)<<32|2
+	slot1, other1 := c.seenSlots(first)
+	slot2, other2 := c.seenSlots(second)
+	if slot1 != slot2 || other1 == other2 {
+		t.Fatal("the two hashes do not share exactly one slot")
+	}
+	for range 2 {
+		c.offer([]byte("first"), first, d, nil)
+		c.offer([]byte("second"), second, d, nil)
+	}
+	if !c.holds([]byte("first"), first) || !c.holds([]byte("second"), second) {
+		t.Fatal("two requests asked in turn that share a doorkeeper slot are not both cached")
+	}
+
+	key, hash := []byte("third"), uint64(9)<<32|3
 	c.offer(key, hash, d, nil)
-	c.offer([]byte("other"), hash+1, d, nil) // same doorkeeper slot (bits 32 on), other bucket
+	forget(hash)
 	c.offer(key, hash, d, nil)
 	if c.holds(key, hash) {
-		t.Fatal("a request is admitted after its doorkeeper slot was taken")
+		t.Fatal("a request is admitted after its doorkeeper slots were taken")
 	}
 	c.offer(key, hash, d, nil)
 	if !c.holds(key, hash) {
