@@ -54,7 +54,8 @@ type engineConfig struct {
 
 // WithDecisionCache sets how many decisions the engine caches (default
 // DefaultDecisionCacheSize); zero or less disables the cache. The cache
-// exists only over facts that implement Generations.
+// exists only over facts that implement Generations. A request enters it
+// the second time it is decided: one asked once takes no room.
 func WithDecisionCache(size int) EngineOption {
 	return func(c *engineConfig) { c.cacheSize = size }
 }
