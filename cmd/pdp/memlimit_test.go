@@ -19,14 +19,15 @@ func TestMemoryLimit(t *testing.T) {
 		args      []string
 		goMemEnv  bool
 		wantLimit int64
+		wantAuto  bool // pdp chose the limit
 	}{
-		{"auto with redis", []string{"--redis", "redis://x", "--cache-max-cost", "16Mi", "--decision-cache-max-bytes", "32Mi"}, false, 80 << 20},
-		{"auto with a state file", []string{"--state", "x.yaml"}, false, 0},
-		{"auto with GOMEMLIMIT", []string{"--redis", "redis://x"}, true, fromEnv},
-		{"explicit", []string{"--redis", "redis://x", "--memory-limit", "200Mi"}, true, 200 << 20},
-		{"explicit with a state file", []string{"--state", "x.yaml", "--memory-limit", "1Gi"}, false, 1 << 30},
-		{"off", []string{"--redis", "redis://x", "--memory-limit", "off"}, true, 0},
-		{"auto, budgets too large to add", []string{"--redis", "redis://x", "--cache-max-cost", "9223372036854775807"}, false, 0},
+		{"auto with redis", []string{"--redis", "redis://x", "--cache-max-cost", "16Mi", "--decision-cache-max-bytes", "32Mi"}, false, 80 << 20, true},
+		{"auto with a state file", []string{"--state", "x.yaml"}, false, 0, false},
+		{"auto with GOMEMLIMIT", []string{"--redis", "redis://x"}, true, fromEnv, false},
+		{"explicit", []string{"--redis", "redis://x", "--memory-limit", "200Mi"}, true, 200 << 20, false},
+		{"explicit with a state file", []string{"--state", "x.yaml", "--memory-limit", "1Gi"}, false, 1 << 30, false},
+		{"off", []string{"--redis", "redis://x", "--memory-limit", "off"}, true, 0, false},
+		{"auto, budgets too large to add", []string{"--redis", "redis://x", "--cache-max-cost", "9223372036854775807"}, false, 0, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -42,8 +43,8 @@ func TestMemoryLimit(t *testing.T) {
 			if got != tc.wantLimit {
 				t.Errorf("limit %d, want %d", got, tc.wantLimit)
 			}
-			if wantAuto := tc.name == "auto with redis"; auto != wantAuto {
-				t.Errorf("auto %v, want %v", auto, wantAuto)
+			if auto != tc.wantAuto {
+				t.Errorf("auto %v, want %v", auto, tc.wantAuto)
 			}
 		})
 	}
